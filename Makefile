@@ -1,0 +1,72 @@
+# pourtrait.ops: every entry point sets itself up on a fresh machine
+# (Python + PyPI + Debian packages only; Galaxy is never contacted).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
+COLLECTION_LINK := .collections/ansible_collections/pourtrait/ops
+STAMP := $(VENV)/.installed
+
+.PHONY: help setup sandbox-up sandbox-down demo test test-unit test-integration test-molecule lint sanity bench clean
+
+help:
+	@echo "make demo          set up, start the sandbox, run the main job against it"
+	@echo "make test          set up and run every check (unit, integration, molecule, lint, sanity)"
+	@echo "make sandbox-up    start the sandbox in the background (writes .sandbox/env)"
+	@echo "make sandbox-down  stop it"
+	@echo "make bench         run the benchmarks in bench/ (not part of make test)"
+
+$(STAMP): requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
+	@touch $(STAMP)
+
+$(COLLECTION_LINK):
+	@mkdir -p $(dir $(COLLECTION_LINK))
+	@ln -sfn $(CURDIR) $(COLLECTION_LINK)
+
+setup: $(STAMP) $(COLLECTION_LINK)
+	@$(BIN)/python tests/sandbox/pg.py --check
+
+sandbox-up: setup
+	@$(BIN)/python tests/sandbox/sandboxctl.py up
+
+sandbox-down:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python tests/sandbox/sandboxctl.py down; else echo "sandbox not running"; fi
+
+demo: sandbox-up
+	@$(BIN)/ansible-playbook playbooks/demo.yml
+
+test: setup
+	$(MAKE) --no-print-directory test-unit test-integration test-molecule lint sanity
+
+test-unit: setup
+	$(BIN)/pytest -q tests/unit
+
+test-integration: setup
+	$(BIN)/pytest -q tests/integration
+
+test-molecule: sandbox-up
+	@set -e; for scenario in $$(ls extensions/molecule 2>/dev/null | grep -v '^default$$'); do \
+	  [ -f extensions/molecule/$$scenario/molecule.yml ] || continue; \
+	  echo "== molecule $$scenario"; \
+	  (cd extensions && ../$(BIN)/molecule test -s $$scenario); \
+	done
+
+lint: setup
+	$(BIN)/ansible-lint --offline --profile production
+
+sanity: setup
+	@bash tests/sanity/run.sh
+
+bench: sandbox-up
+	@$(BIN)/python bench/run.py
+
+clean: sandbox-down
+	rm -rf .collections tests/output reports .pytest_cache
