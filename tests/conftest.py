@@ -133,3 +133,6 @@ def db(pg_server):
         yield database
     finally:
         pg_server.drop_database(name)
+
+
+pytest_plugins = ['tests.fixtures_standins']

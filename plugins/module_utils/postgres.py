@@ -50,6 +50,16 @@ _CONN_OPTIONS = (
 )
 
 
+# Other libpq keywords a DATABASE_URL may carry, and the variables that pass
+# them on to client programs.
+_EXTRA_LIBPQ_ENV = (
+    ('sslcert', 'PGSSLCERT'), ('sslkey', 'PGSSLKEY'), ('sslcrl', 'PGSSLCRL'),
+    ('options', 'PGOPTIONS'), ('target_session_attrs', 'PGTARGETSESSIONATTRS'),
+    ('application_name', 'PGAPPNAME'), ('passfile', 'PGPASSFILE'),
+    ('channel_binding', 'PGCHANNELBINDING'), ('gssencmode', 'PGGSSENCMODE'),
+)
+
+
 class PgModuleError(Exception):
     """A failure the user can act on; the message is one line."""
 
@@ -118,6 +128,9 @@ def libpq_env(conn_params, base=None):
             env[env_name] = str(conn_params[keyword])
         else:
             env.pop(env_name, None)
+    for keyword, env_name in _EXTRA_LIBPQ_ENV:
+        if conn_params.get(keyword):
+            env[env_name] = str(conn_params[keyword])
     env['PGCONNECT_TIMEOUT'] = str(conn_params.get('connect_timeout') or 10)
     return env
 
@@ -139,10 +152,11 @@ def describe_connect_error(exc, conn_params):
             or 'authentication failed' in low:
         return ('PostgreSQL at %s rejected the credentials of user "%s"; check login_password '
                 '(PGPASSWORD / DATABASE_URL) and login_user' % (target, user))
-    if 'does not exist' in low and 'database' in low:
+    # Match the server's wording, not the words alone: role "database_admin" is a role.
+    if re.search(r'\bdatabase ".*" does not exist', low):
         return ('database "%s" does not exist on %s; check login_db (PGDATABASE / DATABASE_URL)'
                 % (dbname, target))
-    if 'role' in low and 'does not exist' in low:
+    if re.search(r'\brole ".*" does not exist', low):
         return 'role "%s" does not exist on %s; check login_user (PGUSER)' % (user, target)
     if 'timeout expired' in low:
         return ('timed out connecting to PostgreSQL at %s; check login_host/login_port and the '
@@ -195,15 +209,24 @@ def set_timeouts(cursor, lock_timeout=None, statement_timeout=None, local=False)
 def split_qualified(name):
     """'schema.table' -> ('schema', 'table'); a bare name is in 'public'.
 
-    Double-quoted parts are honoured ("My.Schema"."t"); the pieces are only
-    ever used as parameters or ``sql.Identifier``, never spliced into SQL.
+    Follows PostgreSQL's rules: unquoted parts fold to lower case,
+    double-quoted parts ("My.Schema"."t") are taken as written. The pieces
+    are only ever used as parameters or ``sql.Identifier``, never spliced
+    into SQL.
     """
-    parts = re.findall(r'"((?:[^"]|"")*)"|([^."]+)', name.strip())
-    pieces = [q.replace('""', '"') if q else u for q, u in parts]
-    if len(pieces) == 1:
-        return 'public', pieces[0]
-    if len(pieces) == 2:
-        return pieces[0], pieces[1]
+    pieces = []
+    for match in re.finditer(r'\s*(?:"((?:[^"]|"")*)"|([^."]*))\s*(\.|$)', name.strip()):
+        quoted, bare, sep = match.group(1), match.group(2), match.group(3)
+        if quoted is not None:
+            pieces.append(quoted.replace('""', '"'))
+        elif bare:
+            pieces.append(bare.strip().lower())
+        else:
+            pieces.append('')
+        if not sep:
+            break
+    if 1 <= len(pieces) <= 2 and all(pieces):
+        return tuple(['public'] + pieces) if len(pieces) == 1 else tuple(pieces)
     raise PgModuleError('"%s" is not a table name; use table or schema.table' % name)
 
 

@@ -1,14 +1,27 @@
 """Start and stop the sandbox in the background: ``python tests/sandbox/sandboxctl.py up|down|status``.
 
-``up`` starts every stand-in, then writes ``.sandbox/env`` (shell-sourceable
-KEY=value lines, read by ``inventory/local``) and ``.sandbox/state.json``
-(what ``down`` needs to stop them). Running ``up`` twice keeps the running
-sandbox.
+``up`` starts every stand-in (PostgreSQL, and serve.py: the Vercel API over
+HTTP and HTTPS plus the app, as one detached process whose pid is recorded),
+then writes ``.sandbox/env`` (shell-sourceable KEY=value lines, read by
+``inventory/local``) and ``.sandbox/state.json`` (what ``down`` needs to stop
+them). Running ``up`` twice keeps the running sandbox (and starts whatever
+part of it is not running).
+
+Variables for the HTTP stand-ins: ``VERCEL_API_URL``, ``VERCEL_API_URL_HTTPS``,
+``VERCEL_CA_PATH`` (the CA that signed the HTTPS certificate), ``VERCEL_TOKEN``,
+``VERCEL_PROJECT`` (name), ``VERCEL_PROJECT_ID``, ``VERCEL_TEAM_ID``,
+``APP_URL`` (production of the app) and ``SANDBOX_ADMIN_URL`` (see serve.py).
 """
 
 import json
 import os
+import shutil
+import signal
+import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -19,6 +32,10 @@ from tests.sandbox.pg import HarnessError, PgServer  # noqa: E402
 SANDBOX_DIR = os.path.join(ROOT, '.sandbox')
 ENV_FILE = os.path.join(SANDBOX_DIR, 'env')
 STATE_FILE = os.path.join(SANDBOX_DIR, 'state.json')
+STANDINS_DIR = os.path.join(SANDBOX_DIR, 'standins')
+SERVE = os.path.join(HERE, 'serve.py')
+# a little slower than the tests' defaults, so that a demo shows the polling
+STANDIN_TIMINGS = ['--queued-s', '0.5', '--building-s', '1.5', '--job-pending-s', '0.3', '--job-running-s', '0.7']
 
 
 def _load_state():
@@ -49,10 +66,101 @@ def _pg_alive(state):
         return False
 
 
+def _standins_alive(state):
+    standins = (state or {}).get('standins')
+    if not standins:
+        return False
+    try:
+        os.kill(standins['pid'], 0)
+    except OSError:
+        return False
+    try:
+        with urllib.request.urlopen(standins['admin_url'] + '/health', timeout=3) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _start_standins(timeout=30.0):
+    """serve.py as a detached process; returns its ready info (pid, urls, token, ids)."""
+    os.makedirs(STANDINS_DIR, exist_ok=True)
+    ready = os.path.join(STANDINS_DIR, 'ready.json')
+    if os.path.exists(ready):
+        os.unlink(ready)
+    log = open(os.path.join(STANDINS_DIR, 'serve.log'), 'ab')
+    proc = subprocess.Popen([sys.executable, SERVE, '--state-dir', STANDINS_DIR, '--ready-file', ready]
+                            + STANDIN_TIMINGS, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                            cwd=ROOT, start_new_session=True)
+    log.close()
+    deadline = time.time() + timeout
+    while True:
+        if os.path.exists(ready):
+            with open(ready) as handle:
+                info = json.load(handle)
+            if _standins_alive({'standins': info}):
+                return info
+        if proc.poll() is not None or time.time() > deadline:
+            if proc.poll() is None:
+                proc.kill()
+            raise HarnessError('the HTTP stand-ins did not start; see %s'
+                               % os.path.relpath(os.path.join(STANDINS_DIR, 'serve.log'), ROOT))
+        time.sleep(0.1)
+
+
+def _stop_standins(standins):
+    pid = standins.get('pid')
+    if not pid:
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except OSError:
+        return
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def _standins_env(info):
+    return {'VERCEL_API_URL': info['api_url'], 'VERCEL_API_URL_HTTPS': info['https_url'],
+            'VERCEL_CA_PATH': info['ca_path'], 'VERCEL_TOKEN': info['token'],
+            'VERCEL_PROJECT': info['project_name'], 'VERCEL_PROJECT_ID': info['project_id'],
+            'VERCEL_TEAM_ID': info['team_id'], 'APP_URL': info['app_url'], 'SANDBOX_ADMIN_URL': info['admin_url']}
+
+
+def _save_state(state):
+    os.makedirs(SANDBOX_DIR, exist_ok=True)
+    with open(STATE_FILE, 'w') as handle:
+        json.dump(state, handle)
+    os.chmod(STATE_FILE, 0o600)
+
+
+def _pg_from_state(pg):
+    server = PgServer(base_dir=pg['base_dir'], port=pg['port'], password=pg['password'])
+    server.bindir = pg['bindir']
+    return server
+
+
 def up():
     state = _load_state()
     if state and _pg_alive(state):
-        print('sandbox already running; environment in %s' % os.path.relpath(ENV_FILE, ROOT))
+        if _standins_alive(state):
+            print('sandbox already running; environment in %s' % os.path.relpath(ENV_FILE, ROOT))
+            return 0
+        _stop_standins(state.get('standins') or {})
+        state['standins'] = _start_standins()
+        _save_state(state)
+        env = _pg_from_state(state['pg']).env()
+        env.update(_standins_env(state['standins']))
+        _write_env(env)
+        print('sandbox: HTTP stand-ins restarted; environment in %s' % os.path.relpath(ENV_FILE, ROOT))
         return 0
     if state:
         down(quiet=True)
@@ -61,12 +169,19 @@ def up():
     server.seed()
     state = {'pg': {'base_dir': server.base_dir, 'bindir': server.bindir, 'port': server.port,
                     'user': server.user, 'password': server.password}}
-    with open(STATE_FILE, 'w') as handle:
-        json.dump(state, handle)
-    os.chmod(STATE_FILE, 0o600)
+    _save_state(state)
+    try:
+        state['standins'] = _start_standins()
+    except HarnessError:
+        down(quiet=True)
+        raise
+    _save_state(state)
     env = server.env()
+    env.update(_standins_env(state['standins']))
     _write_env(env)
+    info = state['standins']
     print('sandbox up: PostgreSQL 15 on 127.0.0.1:%d (data in %s)' % (server.port, server.base_dir))
+    print('            Vercel API %s (HTTPS %s), app %s' % (info['api_url'], info['https_url'], info['app_url']))
     print('environment: %s  (set -a; . .sandbox/env; set +a)' % os.path.relpath(ENV_FILE, ROOT))
     return 0
 
@@ -77,14 +192,15 @@ def down(quiet=False):
         if not quiet:
             print('sandbox not running')
         return 0
+    if state.get('standins'):
+        _stop_standins(state['standins'])
     pg = state.get('pg')
     if pg:
-        server = PgServer(base_dir=pg['base_dir'], port=pg['port'], password=pg['password'])
-        server.bindir = pg['bindir']
-        server.stop(remove=True)
+        _pg_from_state(pg).stop(remove=True)
     for path in (STATE_FILE, ENV_FILE):
         if os.path.exists(path):
             os.unlink(path)
+    shutil.rmtree(STANDINS_DIR, ignore_errors=True)
     if not quiet:
         print('sandbox stopped')
     return 0
@@ -94,7 +210,12 @@ def status():
     state = _load_state()
     if state and _pg_alive(state):
         print('sandbox running: PostgreSQL on 127.0.0.1:%d' % state['pg']['port'])
-        return 0
+        if _standins_alive(state):
+            print('                 HTTP stand-ins (pid %d): Vercel API %s, app %s'
+                  % (state['standins']['pid'], state['standins']['api_url'], state['standins']['app_url']))
+            return 0
+        print('                 HTTP stand-ins not running (make sandbox-up starts them)')
+        return 1
     print('sandbox not running')
     return 1
 

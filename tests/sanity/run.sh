@@ -1,103 +1,122 @@
 #!/usr/bin/env bash
-# Run `ansible-test sanity` on this collection, offline except for PyPI.
+# Run `ansible-test sanity` on this collection with nothing fetched but PyPI packages.
 #
 # Usage (from anywhere; `make sanity` calls it from the repo root):
-#   bash tests/sanity/run.sh [extra ansible-test sanity options, e.g. --test pep8]
+#   bash tests/sanity/run.sh [extra ansible-test sanity options, e.g. --test pep8 -v]
 #
 # Environment:
-#   SANITY_MODE     venv (default) or local: how ansible-test runs its controller.
+#   SANITY_MODE     local (default) or venv: where ansible-test runs its controller.
+#                   local uses the project's .venv (about 15 s once cached); venv builds a
+#                   throw-away controller venv each run (about 35 s). Results are the same:
+#                   in both modes each test with requirements runs in its own cached venv.
 #   SANITY_PYTHON   Python version to test (default 3.11).
-#   SANITY_ROOT     build dir for the copy (default tests/output/sanity-root under the repo).
+#   SANITY_ROOT     build dir for the copy (default tests/output/sanity-root in the checkout).
 #
 # What it does, and why:
 # 1. ansible-test refuses a collection that is not at a real
-#    .../ansible_collections/<namespace>/<name> path (symlinks are resolved), so the
-#    checkout is copied, fresh every run, into $SANITY_ROOT/ansible_collections/pourtrait/ops.
-#    Only the files git would consider part of the tree are copied (tracked and untracked,
-#    minus .gitignore'd ones such as .venv, .collections, .sandbox), and without .git, so
-#    ansible-test sees exactly the working tree, including files not yet committed.
-# 2. ansible-test bootstraps pip in each virtual environment it creates with a get-pip
-#    script downloaded from a host this machine cannot reach. It first looks in
-#    ~/.ansible/test/cache/get_pip_<version>.py; we put a stand-in there that uses the
-#    interpreter's bundled ensurepip and then pip-installs the requested pip from PyPI.
-# 3. The per-test requirement venvs (pylint, pycodestyle, voluptuous, ...) are created by
-#    ansible-test under ~/.ansible/test/venv and reused by later runs (keyed by a hash
-#    of their requirements), so only the first run on a machine pays for the installs.
-# 4. Results (JUnit/JSON) are copied back to tests/output/sanity/ in the checkout.
+#    .../ansible_collections/<namespace>/<name> path (symlinks are resolved), so the working
+#    tree is copied, afresh every run, to $SANITY_ROOT/ansible_collections/pourtrait/ops.
+#    Copied: what git counts as the tree (tracked files still present, plus untracked files
+#    that .gitignore does not exclude, so .venv, .collections, .sandbox, tests/output stay out).
+#    The copy gets an empty git repo of its own: ansible-test lists files with
+#    `git ls-files --cached --others --exclude-standard` from the nearest .git upwards, and
+#    would otherwise use the checkout's repo, which ignores tests/output/ and so the copy.
+# 2. ansible-test bootstraps pip in every venv it creates with a get-pip script downloaded
+#    from a host outside PyPI, which is not reachable; it first looks for
+#    ~/.ansible/test/cache/get_pip_<version>.py. We write a stand-in there that bootstraps pip
+#    with the interpreter's bundled ensurepip, then pip-installs the pinned pip from PyPI.
+# 3. Test requirements (pylint, pycodestyle, voluptuous, yamllint, antsibull-*, ...) are
+#    installed by ansible-test from PyPI into venvs under ~/.ansible/test/venv, keyed by a hash
+#    of the requirements, and reused by later runs: only the first run on a machine pays
+#    (about 2 min cold, 15 s warm on 2 cores).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-SANITY_MODE="${SANITY_MODE:-venv}"
+SANITY_MODE="${SANITY_MODE:-local}"
 SANITY_PYTHON="${SANITY_PYTHON:-3.11}"
 SANITY_ROOT="${SANITY_ROOT:-$REPO/tests/output/sanity-root}"
 COLLECTION_DIR="$SANITY_ROOT/ansible_collections/pourtrait/ops"
-RESULTS_DIR="$REPO/tests/output/sanity"
 
-# Prefer the project's venv (make puts it first on PATH already; this covers direct calls).
+log() { printf '== sanity: %s\n' "$*"; }
+die() { printf 'tests/sanity/run.sh: %s\n' "$*" >&2; exit 2; }
+
+# Prefer the project's venv (make already puts it first on PATH; this covers direct calls).
 if [ -x "$REPO/.venv/bin/ansible-test" ]; then
   PATH="$REPO/.venv/bin:$PATH"
   export PATH
 fi
 ANSIBLE_TEST="$(command -v ansible-test || true)"
-if [ -z "$ANSIBLE_TEST" ]; then
-  echo "run.sh: ansible-test not found (run 'make setup' first)" >&2
-  exit 2
-fi
+[ -n "$ANSIBLE_TEST" ] || die "ansible-test not found (run 'make setup' first)"
 PY="$(dirname "$ANSIBLE_TEST")/python"
 [ -x "$PY" ] || PY="$(command -v python3)"
 
-log() { printf '== sanity: %s\n' "$*"; }
+case "$SANITY_MODE" in
+  local) mode_opt=(--local) ;;
+  venv) mode_opt=(--venv) ;;
+  *) die "SANITY_MODE must be local or venv, not '$SANITY_MODE'" ;;
+esac
 
-# --- 1. fresh copy of the working tree ------------------------------------------------
-log "copying $REPO -> $COLLECTION_DIR"
-case "$COLLECTION_DIR" in
-  */ansible_collections/pourtrait/ops) ;;
-  *) echo "run.sh: refusing odd build dir $COLLECTION_DIR" >&2; exit 2 ;;
-esac
+# --- 1. fresh copy of the working tree ------------------------------------------------------
 case "$SANITY_ROOT" in
-  /|"$REPO"|"$HOME") echo "run.sh: refusing to clean $SANITY_ROOT" >&2; exit 2 ;;
+  / | "$REPO" | "$HOME" | "") die "refusing to use '$SANITY_ROOT' as the build dir" ;;
 esac
+# One run at a time per build dir (and per ~/.ansible/test venv cache): a second `make sanity`
+# started meanwhile would delete the tree under the first one's feet. It waits instead.
+mkdir -p "$(dirname "$SANITY_ROOT")"
+if command -v flock >/dev/null; then
+  exec 9>"$SANITY_ROOT.lock"
+  if ! flock -n 9; then
+    log "another sanity run holds $SANITY_ROOT.lock; waiting for it"
+    flock 9
+  fi
+fi
+log "copying $REPO -> $COLLECTION_DIR"
 rm -rf "$SANITY_ROOT"
 mkdir -p "$COLLECTION_DIR"
-(
-  cd "$REPO"
-  if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    # tracked + untracked-not-ignored; drop tracked files deleted in the working tree
-    git ls-files -z --cached --others --exclude-standard \
-      | while IFS= read -r -d '' f; do
-          if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi
-        done \
-      | tar --null --no-recursion -T - -cf - \
-      | tar -xf - -C "$COLLECTION_DIR"
-  else
-    tar --exclude=./.venv --exclude=./.collections --exclude=./.sandbox --exclude=./.git \
-        --exclude=./tests/output --exclude=./.pytest_cache --exclude='__pycache__' \
-        --exclude='*.pyc' -cf - . | tar -xf - -C "$COLLECTION_DIR"
-  fi
-)
-log "copied $(find "$COLLECTION_DIR" -type f | wc -l) files"
+if git -C "$REPO" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  (
+    cd "$REPO"
+    git ls-files -z --cached --others --exclude-standard |
+      while IFS= read -r -d '' f; do
+        # skip tracked files deleted in the working tree
+        if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi
+      done |
+      tar --null --no-recursion -T - -cf - | tar -xf - -C "$COLLECTION_DIR"
+  )
+else
+  (
+    cd "$REPO"
+    tar --exclude=./.git --exclude=./.venv --exclude=./.collections --exclude=./.sandbox \
+        --exclude=./tests/output --exclude=./.pytest_cache --exclude=./reports --exclude=./backups \
+        --exclude=__pycache__ --exclude='*.pyc' -cf - . | tar -xf - -C "$COLLECTION_DIR"
+  )
+fi
+if command -v git >/dev/null; then
+  git -C "$COLLECTION_DIR" init -q
+fi
+log "copied $(find "$COLLECTION_DIR" -path "$COLLECTION_DIR/.git" -prune -o -type f -print | wc -l) files"
 
-# --- 2. offline stand-in for the get-pip bootstrap script ------------------------------
-# The cache file name follows the pip version ansible-test pins (get_venv_packages()).
+# --- 2. offline stand-in for the get-pip bootstrap script -----------------------------------
+# The cache file is named after the pip version ansible-test pins in get_venv_packages().
 PIP_VERSION="$("$PY" - <<'EOF'
-import re, ansible_test._internal.python_requirements as m, inspect
-src = inspect.getsource(m.get_venv_packages)
-found = re.search(r"pip=['\"]([0-9.]+)['\"]", src)
+import inspect
+import re
+
+from ansible_test._internal import python_requirements
+
+found = re.search(r"pip=['\"]([0-9.]+)['\"]", inspect.getsource(python_requirements.get_venv_packages))
 print(found.group(1) if found else '')
 EOF
-)"
-if [ -z "$PIP_VERSION" ]; then
-  echo "run.sh: could not find the pip version ansible-test pins" >&2
-  exit 2
-fi
+)" || true
+[ -n "$PIP_VERSION" ] || die "could not find the pip version ansible-test pins (ansible-test changed?)"
 GET_PIP="$HOME/.ansible/test/cache/get_pip_${PIP_VERSION//./_}.py"
 mkdir -p "$(dirname "$GET_PIP")"
-cat > "$GET_PIP.tmp" <<'EOF'
-"""Stand-in for get-pip.py written by tests/sanity/run.sh (pourtrait.ops).
+cat >"$GET_PIP.tmp" <<'EOF'
+"""Stand-in for get-pip.py, written by pourtrait.ops tests/sanity/run.sh.
 
 ansible-test runs it as `python get_pip_X.py [pip options] pip==X [--no-setuptools] [--no-wheel]`
-in a venv created without pip. Bootstrap pip from the interpreter's bundled wheel (ensurepip),
-then install the requested packages from the package index.
+inside a venv created without pip. Bootstrap pip from the interpreter's bundled wheel
+(ensurepip, no network), then install the requested packages from the package index.
 """
 import subprocess
 import sys
@@ -105,36 +124,26 @@ import sys
 args = [a for a in sys.argv[1:] if a not in ('--no-setuptools', '--no-wheel')]
 subprocess.check_call([sys.executable, '-m', 'ensurepip', '--upgrade', '--default-pip'],
                       stdout=subprocess.DEVNULL)
-packages = [a for a in args if not a.startswith('-')]
-if packages:
-    cmd = [sys.executable, '-m', 'pip', 'install', '--quiet'] + args
-    if subprocess.call(cmd) != 0:
-        sys.stderr.write('get-pip stand-in: %s failed; keeping the bundled pip\n' % ' '.join(packages))
+if [a for a in args if not a.startswith('-')]:
+    if subprocess.call([sys.executable, '-m', 'pip', 'install', '--quiet'] + args) != 0:
+        sys.stderr.write('get-pip stand-in: pip install %s failed; keeping the bundled pip\n' % ' '.join(args))
 EOF
-if ! cmp -s "$GET_PIP.tmp" "$GET_PIP" 2>/dev/null; then
+if cmp -s "$GET_PIP.tmp" "$GET_PIP"; then
+  rm -f "$GET_PIP.tmp"
+else
   mv "$GET_PIP.tmp" "$GET_PIP"
   log "wrote get-pip stand-in $GET_PIP"
-else
-  rm -f "$GET_PIP.tmp"
 fi
 
-# --- 3. run ansible-test -----------------------------------------------------------------
-case "$SANITY_MODE" in
-  venv) mode_opt=(--venv) ;;
-  local) mode_opt=(--local) ;;
-  *) echo "run.sh: SANITY_MODE must be venv or local" >&2; exit 2 ;;
-esac
+# --- 3. run ansible-test ---------------------------------------------------------------------
 cmd=("$ANSIBLE_TEST" sanity "${mode_opt[@]}" --python "$SANITY_PYTHON" --color no "$@")
 log "cd $COLLECTION_DIR && ${cmd[*]}"
 start=$SECONDS
 rc=0
 (cd "$COLLECTION_DIR" && "${cmd[@]}") || rc=$?
-log "ansible-test exited $rc after $((SECONDS - start)) s"
-
-# --- 4. keep the results ----------------------------------------------------------------
-rm -rf "$RESULTS_DIR"
-if [ -d "$COLLECTION_DIR/tests/output" ]; then
-  mkdir -p "$RESULTS_DIR"
-  cp -r "$COLLECTION_DIR/tests/output/." "$RESULTS_DIR/"
+if [ "$rc" = 0 ]; then
+  log "passed in $((SECONDS - start)) s"
+else
+  log "FAILED (ansible-test exit $rc) after $((SECONDS - start)) s"
 fi
 exit "$rc"

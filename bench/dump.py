@@ -1,0 +1,263 @@
+#!/usr/bin/env python
+"""Benchmark: postgres_dump / postgres_restore defaults against raw pg_dump / pg_restore and the floor.
+
+One throwaway PostgreSQL 15 server (tests/sandbox/pg.py), one generated database of about
+``--size-mb`` MB (default 1024) in 4 similar-sized tables, and in the same run:
+
+- floor: every table read with ``COPY ... TO STDOUT`` by psql discarding the data, one
+  connection per CPU (as many as the module's default jobs): what any dump client must pay;
+  a server-side ``COPY ... TO '/dev/null'`` (nothing sent) is printed for reference;
+- raw ``pg_dump -Fc`` (gzip level 6, single process);
+- ``postgres_dump`` with its defaults (directory format, CPU-count jobs, compression 1,
+  sha256 per file, ``verify: toc``), run as Ansible runs a module;
+- single-job ``pg_restore`` of that dump into an empty database, and ``postgres_restore``
+  with its defaults (checksum check, CPU-count jobs, row counts) into a new database.
+
+Goals: dump defaults >= 4x faster than raw -Fc, <= 2.5x the floor, output <= 1.1x the raw
+dump; restore defaults >= 1.2x faster than single-job pg_restore.
+
+    python bench/dump.py [--size-mb N]
+
+``run(size_mb)`` returns the rows ({name, seconds, floor_seconds, ratio, goal, size_bytes, ok})
+for bench/run.py.
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from tests.sandbox.pg import PgServer  # noqa: E402
+from tests.conftest import run_module  # noqa: E402
+
+DB = 'bench'
+JOBS = max(2, os.cpu_count() or 2)
+
+# Four tables of the same shape: ids, timestamps, small integers, a short vocabulary,
+# hex digests and sentences around them (compresses to about 37% at gzip level 6,
+# which reproduces the throughput measured for this brief: raw pg_dump -Fc ~17 MB/s).
+TABLES = ('bench_a', 'bench_b', 'bench_c', 'bench_d')
+CREATE = """
+CREATE TABLE {t} (
+    id bigint NOT NULL,
+    created_at timestamptz NOT NULL,
+    account_id integer NOT NULL,
+    score double precision,
+    status text NOT NULL,
+    code text NOT NULL,
+    note text
+)"""
+FILL = """
+INSERT INTO {t}
+SELECT g,
+       timestamptz '2025-01-01' + g * interval '17 seconds',
+       (g * 7919) %% 250000,
+       (g %% 1000) / 7.0,
+       (ARRAY['new', 'active', 'paused', 'closed'])[1 + g %% 4],
+       md5(g::text),
+       'order ' || g || ' for account ' || ((g * 7919) %% 250000) || ': ' || md5((g * 31)::text)
+           || CASE WHEN g %% 3 = 0 THEN ' priority shipping requested' ELSE ' standard' END
+FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) AS g"""
+
+
+def _timed(func):
+    started = time.time()
+    func()
+    return time.time() - started
+
+
+def _run(argv, env):
+    proc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError('%s failed: %s' % (argv[0], proc.stderr.strip()[-1000:]))
+
+
+def _parallel(func, items, workers):
+    items = list(items)
+    errors = []
+
+    def worker():
+        while items:
+            try:
+                item = items.pop()
+            except IndexError:
+                return
+            try:
+                func(item)
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+
+
+def generate(server, size_mb):
+    """4 tables of about size_mb/4 MB of heap each, indexed, vacuumed, frozen and analyzed."""
+    server.create_database(DB)
+    per_table = size_mb * 1024 * 1024 / len(TABLES)
+    pieces = []
+    for table in TABLES:
+        server.execute(CREATE.format(t=table), dbname=DB)
+        # Calibrate bytes per row on a sample, then fill in slices of 250k rows.
+        server.execute(FILL.format(t=table), dbname=DB, params=dict(lo=1, hi=20000))
+        server.execute('VACUUM ' + table, dbname=DB)
+        per_row = server.execute('SELECT pg_relation_size(%s)', dbname=DB, params=(table,))[0][0] / 20000.0
+        server.execute('TRUNCATE ' + table, dbname=DB)
+        rows = max(20000, int(per_table / per_row))
+        pieces.extend((table, lo, min(lo + 249999, rows)) for lo in range(1, rows + 1, 250000))
+
+    def fill(piece):
+        table, lo, hi = piece
+        server.execute(FILL.format(t=table), dbname=DB, params=dict(lo=lo, hi=hi))
+
+    _parallel(fill, pieces, JOBS)
+
+    def finish(table):
+        server.execute('ALTER TABLE %s ADD PRIMARY KEY (id)' % table, dbname=DB)
+        server.execute('VACUUM (FREEZE, ANALYZE) %s' % table, dbname=DB)
+
+    _parallel(finish, list(TABLES), JOBS)
+    return server.execute("SELECT sum(pg_relation_size(c))::bigint FROM unnest(%s::regclass[]) c", dbname=DB,
+                          params=(list(TABLES),))[0][0]
+
+
+def floor_seconds(server, env):
+    """The floor: every table read with ``COPY ... TO STDOUT`` by a client (psql) that discards
+    it, as many tables at once as the module's default jobs. This is the least any dump client
+    pays: the server formats every row and sends it over the connection."""
+    psql = os.path.join(server.bindir, 'psql')
+
+    def copy(table):
+        _run([psql, '-X', '--no-password', '-c', 'COPY %s TO STDOUT' % table], env)
+    return _timed(lambda: _parallel(copy, list(TABLES), JOBS))
+
+
+def server_side_seconds(server):
+    """Reference: every table read server-side into /dev/null (superuser), nothing sent."""
+    def copy(table):
+        server.execute("COPY %s TO '/dev/null'" % table, dbname=DB)
+    return _timed(lambda: _parallel(copy, list(TABLES), JOBS))
+
+
+def dir_size(path):
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(r, f)) for r, _d, fs in os.walk(path) for f in fs)
+
+
+def _row(name, seconds, floor, ratio, goal, size, ok=None):
+    return dict(name=name, seconds=None if seconds is None else round(seconds, 2),
+                floor_seconds=None if floor is None else round(floor, 2),
+                ratio=None if ratio is None else round(ratio, 2), goal=goal, size_bytes=size, ok=ok)
+
+
+def run(size_mb=1024, log=None):
+    """Run the whole benchmark once; return the result rows."""
+    log = log or (lambda msg: None)
+    server = PgServer().start()
+    work = tempfile.mkdtemp(prefix='pourtrait-bench-dump-')
+    os.chmod(work, 0o755)
+    try:
+        bindir = server.bindir
+        pg_dump = os.path.join(bindir, 'pg_dump')
+        pg_restore = os.path.join(bindir, 'pg_restore')
+        env = dict(os.environ, **server.env(DB))
+        env.pop('DATABASE_URL', None)
+        log('generating %d MB in %d tables ...' % (size_mb, len(TABLES)))
+        heap = generate(server, size_mb)
+        log('%.0f MB of heap generated' % (heap / 1048576.0))
+        server.execute('CHECKPOINT')
+
+        floor = floor_seconds(server, env)
+        server_side = server_side_seconds(server)
+        log('floor %.2f s (COPY TO STDOUT, %d parallel); server-side COPY TO /dev/null %.2f s'
+            % (floor, JOBS, server_side))
+
+        raw_path = os.path.join(work, 'raw.dump')
+        raw = _timed(lambda: _run([pg_dump, '-Fc', '-f', raw_path, '--no-password'], env))
+        raw_size = dir_size(raw_path)
+        log('raw pg_dump -Fc %.2f s, %d bytes' % (raw, raw_size))
+
+        conn = dict(login_host='127.0.0.1', login_port=server.port, login_user=server.user,
+                    login_password=server.password, login_db=DB)
+        backups = os.path.join(work, 'backups')
+        result = {}
+
+        def module_dump():
+            result.update(run_module('postgres_dump', dict(conn, backup_dir=backups, bin_dir=bindir)))
+        mod = _timed(module_dump)
+        if result.get('failed'):
+            raise RuntimeError('postgres_dump failed: %s' % result.get('msg'))
+        mod_size = result['size']
+        log('postgres_dump defaults %.2f s, %d bytes (%s)' % (mod, mod_size, result['verification']))
+
+        server.create_database('bench_restore_raw')
+        single = _timed(lambda: _run([pg_restore, '--no-password', '--exit-on-error', '-d', 'bench_restore_raw',
+                                      result['path']], env))
+        log('pg_restore single job %.2f s' % single)
+        server.drop_database('bench_restore_raw')
+        server.execute('CHECKPOINT')
+
+        restored = {}
+
+        def module_restore():
+            restored.update(run_module('postgres_restore', dict(conn, path=result['path'], target_db='bench_restore_mod',
+                                                                create=True, bin_dir=bindir)))
+        mod_restore = _timed(module_restore)
+        if restored.get('failed'):
+            raise RuntimeError('postgres_restore failed: %s' % restored.get('msg'))
+        log('postgres_restore defaults %.2f s' % mod_restore)
+        server.drop_database('bench_restore_mod')
+
+        return [
+            _row('floor: COPY TO STDOUT discarded, %d parallel' % JOBS, floor, floor, 1.0, None, None),
+            _row("reference: COPY TO '/dev/null' server-side", server_side, floor, server_side / floor, None, None),
+            _row('raw pg_dump -Fc', raw, floor, raw / floor, None, raw_size),
+            _row('postgres_dump defaults vs floor', mod, floor, mod / floor, '<= 2.5', mod_size, mod / floor <= 2.5),
+            _row('postgres_dump defaults speed-up over raw -Fc', mod, raw, raw / mod, '>= 4.0', mod_size,
+                 raw / mod >= 4.0),
+            _row('postgres_dump defaults size vs raw -Fc', mod, raw, float(mod_size) / raw_size, '<= 1.1', mod_size,
+                 float(mod_size) / raw_size <= 1.1),
+            _row('pg_restore single job', single, single, 1.0, None, None),
+            _row('postgres_restore defaults speed-up over single-job pg_restore', mod_restore, single,
+                 single / mod_restore, '>= 1.2', None, single / mod_restore >= 1.2),
+        ]
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def format_table(rows):
+    header = ('name', 'seconds', 'floor_s', 'ratio', 'goal', 'size_bytes', 'ok')
+    lines = [[str(h) for h in header]]
+    for row in rows:
+        lines.append(['' if row.get(k) is None else str(row.get(k)) for k in
+                      ('name', 'seconds', 'floor_seconds', 'ratio', 'goal', 'size_bytes', 'ok')])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return '\n'.join('  '.join(cell.ljust(widths[i]) for i, cell in enumerate(line)) for line in lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--size-mb', type=int, default=1024, help='generated data size (default 1024)')
+    args = parser.parse_args(argv)
+    rows = run(args.size_mb, log=lambda msg: sys.stderr.write(msg + '\n'))
+    sys.stdout.write(format_table(rows) + '\n')
+    return 0 if all(r['ok'] is not False for r in rows) else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,71 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, Pourtrait engineering
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+    # Connection options shared by every vercel_* module.
+    DOCUMENTATION = r'''
+options:
+  api_token:
+    description:
+      - 'Vercel access token (24 letters and digits), sent as C(Authorization: Bearer).'
+      - Falls back to E(VERCEL_TOKEN). A token of any other shape is refused before any call, without echoing it.
+    type: str
+    aliases: [token]
+  team_id:
+    description:
+      - Team that owns the project, as a team id (C(team_...)) or the team's slug.
+      - Falls back to E(VERCEL_TEAM_ID). Leave unset for a project of a personal account.
+    type: str
+    aliases: [team]
+  project:
+    description:
+      - Project id (C(prj_...)) or name. Falls back to E(VERCEL_PROJECT).
+    type: str
+  api_url:
+    description:
+      - Base URL of the Vercel REST API; only this differs between Vercel and a local stand-in.
+      - Falls back to E(VERCEL_API_URL).
+    type: str
+    default: https://api.vercel.com
+  validate_certs:
+    description:
+      - Verify the API's TLS certificate. Turn off only for a throw-away test server.
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - CA bundle (PEM) used to verify the API's certificate instead of the system store.
+      - Falls back to E(VERCEL_CA_PATH).
+    type: path
+  timeout:
+    description:
+      - Seconds to wait for each HTTP answer (connecting waits at most 10 seconds).
+    type: int
+    default: 30
+  retries:
+    description:
+      - How many times a request is retried after HTTP 429, a 5xx answer or a connection error, with jittered
+        exponential backoff that honours C(Retry-After). C(0) disables retries.
+      - A change that is not idempotent (rollback, promote, create) is never sent again blindly; the module first
+        re-reads the project or deployment list to learn whether the first attempt took effect.
+    type: int
+    default: 4
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+  action_group:
+    description: Action is part of action_group(s), for convenient setting of module_defaults.
+requirements:
+  - requests
+notes:
+  - Set the connection once per play with C(module_defaults) and the C(group/pourtrait.ops.vercel) action group.
+  - 'Errors are one line naming the cause and the fix, for example C(401: the Vercel token was rejected; check VERCEL_TOKEN).'
+'''

@@ -1,0 +1,1163 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, Pourtrait engineering
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""pg_dump / pg_restore / psql plumbing shared by the dump and restore modules.
+
+Everything here works on argument lists (never a shell string) and hands the
+password to the client programs through their environment (``libpq_env``).
+A dump is written under a temporary name next to its final place, hashed
+while it streams (custom and plain formats) or file by file (directory
+format), verified, and only then renamed; its manifest
+(``<dump>.manifest.json``) records what was dumped and the checksums a
+restore checks first. Nothing is left behind when a step fails.
+
+Used by ``postgres_dump`` and ``postgres_restore`` and meant to be reused by
+``supabase_db_dump``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+
+from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
+    PgModuleError,
+    connect,
+    describe_db_error,
+    libpq_env,
+    one_line,
+    psycopg2,
+    resolve_tables,
+    split_qualified,
+    sql,
+)
+
+FORMATS = ('custom', 'directory', 'plain')
+SUFFIXES = {'custom': '.dump', 'directory': '.dir', 'plain': '.sql'}
+PG_DUMP_FLAGS = {'custom': 'c', 'directory': 'd', 'plain': 'p'}
+MANIFEST_SUFFIX = '.manifest.json'
+MANIFEST_VERSION = 1
+CHUNK = 1 << 20
+PLAIN_TRAILER = b'-- PostgreSQL database dump complete'
+TIME_FORMAT = '%Y-%m-%dT%H:%M:%SZ'
+NAME_TIME_FORMAT = '%Y%m%dT%H%M%SZ'
+SYSTEM_SCHEMAS = ('pg_catalog', 'information_schema', 'pg_toast')
+COUNT_LOCK_TIMEOUT = '30s'
+
+
+def default_jobs():
+    """CPU count, at least 2."""
+    return max(2, os.cpu_count() or 2)
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+
+
+def default_name(dbname, now=None):
+    """``<dbname>-<UTC %Y%m%dT%H%M%SZ>``."""
+    return '%s-%s' % (dbname, (now or utcnow()).strftime(NAME_TIME_FORMAT))
+
+
+def dump_filename(name, fmt):
+    """The dump's file or directory name: the suffix of its format is added unless present."""
+    suffix = SUFFIXES[fmt]
+    return name if name.endswith(suffix) else name + suffix
+
+
+def manifest_path_for(path):
+    return path.rstrip(os.sep) + MANIFEST_SUFFIX
+
+
+# -- programs ------------------------------------------------------------
+
+def find_program(name, bin_dir=None):
+    """Full path of a PostgreSQL client program, or a one-line error saying where to get it."""
+    if bin_dir:
+        path = os.path.join(bin_dir, name)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+        raise PgModuleError('%s not found in bin_dir %s; set bin_dir to the directory holding the PostgreSQL '
+                            'client programs (e.g. /usr/lib/postgresql/15/bin)' % (name, bin_dir))
+    path = shutil.which(name)
+    if path:
+        return path
+    raise PgModuleError('%s not found on PATH; install the PostgreSQL client (postgresql-client) or set bin_dir '
+                        'to the directory holding %s' % (name, name))
+
+
+def program_version(path):
+    """'15.18' from ``pg_dump --version``; '' when it cannot be read."""
+    try:
+        out = subprocess.run([path, '--version'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False,
+                             text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ''
+    match = re.search(r'(\d+(?:\.\d+)+|\d+devel|\d+beta\d*)', out or '')
+    return match.group(1) if match else one_line(out)
+
+
+def tool_error(program, returncode, stderr):
+    """One line from a client program's failure: its error lines, not its chatter."""
+    lines = [line.strip() for line in (stderr or '').splitlines() if line.strip()]
+    errors = [line for line in lines if re.search(r'\b(error|fatal|failed)\b', line, re.I)]
+    picked = errors[:2] or lines[-2:]
+    text = one_line(' '.join(picked)) or 'no error output'
+    text = re.sub(r'^(pg_dump|pg_restore|psql):\s*', '', text)
+    hint = ''
+    low = text.lower()
+    if 'server version mismatch' in low or 'aborting because of server version mismatch' in low:
+        hint = '; use a %s at least as new as the server (set bin_dir)' % program
+    elif 'could not read from input file' in low or 'end of file' in low or 'unexpected end' in low \
+            or 'corrupt' in low or 'invalid compressed data' in low:
+        hint = '; the dump looks truncated or corrupt, take a new one'
+    if len(text) > 600:
+        text = text[:600] + '...'
+    return '%s failed (exit %s): %s%s' % (program, returncode, text, hint)
+
+
+def check_memory_setting(value, option='maintenance_work_mem'):
+    """A memory size such as 256MB, or None/'' (leave the server's setting)."""
+    if value in (None, ''):
+        return None
+    if not re.match(r'^[0-9]+(kB|MB|GB)?$', str(value)):
+        raise PgModuleError('%s "%s" is not a memory size; use a value such as 256MB or 1GB' % (option, value))
+    return str(value)
+
+
+def client_env(conn_params, dbname=None, application_name='pourtrait.ops', base=None, settings=None):
+    """libpq environment for a client program; the password never goes on argv.
+
+    ``settings`` ({name: value}, values already validated) become session settings through PGOPTIONS."""
+    env = libpq_env(conn_params, base=base)
+    if dbname:
+        env['PGDATABASE'] = dbname
+    env['PGAPPNAME'] = application_name
+    if settings:
+        extra = ' '.join('-c %s=%s' % (k, v) for k, v in sorted(settings.items()) if v)
+        env['PGOPTIONS'] = ('%s %s' % (env.get('PGOPTIONS', ''), extra)).strip()
+    return env
+
+
+def run_program(argv, env, program=None, stdout_path=None):
+    """Run a client program to completion; raise PgModuleError with its error line on failure."""
+    program = program or os.path.basename(argv[0])
+    with tempfile.TemporaryFile() as err:
+        out = open(stdout_path, 'wb') if stdout_path else subprocess.DEVNULL
+        try:
+            try:
+                proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, check=False)
+            except OSError as exc:
+                raise PgModuleError('cannot run %s: %s; check bin_dir' % (program, exc))
+        finally:
+            if stdout_path:
+                out.close()
+        err.seek(0)
+        stderr = err.read().decode('utf-8', 'replace')
+    if proc.returncode != 0:
+        raise PgModuleError(tool_error(program, proc.returncode, stderr))
+    return stderr
+
+
+# -- hashing -------------------------------------------------------------
+
+class StreamDigest(object):
+    """sha256 + size of a byte stream; for plain SQL it also notes the ``COPY`` targets
+    and keeps the tail (to see the 'dump complete' trailer) without a second read."""
+
+    def __init__(self, scan_copy=False):
+        self.hash = hashlib.sha256()
+        self.size = 0
+        self.scan_copy = scan_copy
+        self.copy_tables = []
+        self._carry = b'\n'
+        self.tail = b''
+
+    def update(self, chunk):
+        self.hash.update(chunk)
+        self.size += len(chunk)
+        self.tail = (self.tail + chunk)[-4096:]
+        if self.scan_copy:
+            self._scan(chunk)
+
+    def _scan(self, chunk):
+        buf = self._carry + chunk
+        cut = buf.rfind(b'\n')
+        if cut < 0:
+            self._carry = buf[-65536:]
+            return
+        start = buf.find(b'\nCOPY ', 0, cut)
+        while start >= 0:
+            end = buf.find(b'\n', start + 1)
+            if end < 0 or end > cut:
+                break
+            table = parse_copy_line(buf[start + 1:end])
+            if table:
+                self.copy_tables.append(table)
+            start = buf.find(b'\nCOPY ', end, cut)
+        self._carry = buf[cut:][-65536:]
+
+    def hexdigest(self):
+        return self.hash.hexdigest()
+
+
+_IDENT = r'(?:"(?:[^"]|"")*"|[^\s."(]+)'
+_COPY_RE = re.compile(r'^COPY (%s)\.(%s) (?:\(.*\) )?FROM stdin;$' % (_IDENT, _IDENT))
+
+
+def _unquote(ident):
+    if ident.startswith('"') and ident.endswith('"'):
+        return ident[1:-1].replace('""', '"')
+    return ident
+
+
+def parse_copy_line(line):
+    """'COPY public.wines (id, name) FROM stdin;' -> ('public', 'wines')."""
+    match = _COPY_RE.match(line.decode('utf-8', 'replace').rstrip('\r'))
+    if not match:
+        return None
+    return _unquote(match.group(1)), _unquote(match.group(2))
+
+
+def hash_file(path, scan_copy=False):
+    digest = StreamDigest(scan_copy=scan_copy)
+    with open(path, 'rb') as handle:
+        while True:
+            chunk = handle.read(CHUNK)
+            if not chunk:
+                break
+            digest.update(chunk)
+    return digest
+
+
+def _parallel_map(func, items, workers):
+    """Apply func to each item on up to ``workers`` threads (hashlib and libpq release the GIL)."""
+    items = list(items)
+    results = [None] * len(items)
+    errors = []
+    lock = threading.Lock()
+    queue = list(enumerate(items))
+
+    def worker():
+        while True:
+            with lock:
+                if not queue or errors:
+                    return
+                index, item = queue.pop(0)
+            try:
+                results[index] = func(item)
+            except Exception as exc:  # pylint: disable=broad-except  # re-raised in the caller
+                with lock:
+                    errors.append(exc)
+                return
+
+    threads = [threading.Thread(target=worker) for dummy in range(max(1, min(workers, len(items))))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def directory_files(path):
+    """Relative paths of every file under a directory dump, sorted."""
+    found = []
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            found.append(os.path.relpath(os.path.join(root, name), path))
+    return sorted(found)
+
+
+def combined_digest(files):
+    """Overall sha256 of a directory dump: over ``<sha256>  <relative path>`` lines
+    (sha256sum format), sorted by path."""
+    text = ''.join('%s  %s\n' % (files[name], name) for name in sorted(files))
+    return hashlib.sha256(text.encode('utf-8')).hexdigest()
+
+
+def hash_directory(path, workers=2):
+    """({relative path: sha256}, overall sha256, total size)."""
+    names = directory_files(path)
+    digests = _parallel_map(lambda name: hash_file(os.path.join(path, name)), names, workers)
+    files = dict((name, d.hexdigest()) for name, d in zip(names, digests))
+    return files, combined_digest(files), sum(d.size for d in digests)
+
+
+# -- file system ---------------------------------------------------------
+
+def ensure_backup_dir(path, create=True):
+    """Create the backup directory 0700 if missing and prove it is writable."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise PgModuleError('backup_dir %s exists and is not a directory; point backup_dir at a directory' % path)
+    if not os.path.isdir(path):
+        if not create:
+            return False
+        try:
+            os.makedirs(path, 0o700)
+        except OSError as exc:
+            raise PgModuleError('cannot create backup_dir %s: %s; choose a writable location'
+                                % (path, exc.strerror or exc))
+        os.chmod(path, 0o700)
+    probe = os.path.join(path, '.write-test-%s' % uuid.uuid4().hex[:8])
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise PgModuleError('backup_dir %s is not writable (%s); fix its permissions or choose another directory'
+                            % (path, exc.strerror or exc))
+    return True
+
+
+def remove_path(path):
+    """Remove a file or directory tree if it exists; never raises."""
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.lexists(path):
+            os.unlink(path)
+    except OSError:
+        pass
+
+
+def temp_name(final_path):
+    head, tail = os.path.split(final_path)
+    return os.path.join(head, '.%s.partial-%s' % (tail, uuid.uuid4().hex[:8]))
+
+
+def fsync_path(path):
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_json_atomic(path, data):
+    tmp = temp_name(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, 'w') as handle:
+            json.dump(data, handle, indent=2, sort_keys=True)
+            handle.write('\n')
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.rename(tmp, path)
+    except Exception:
+        remove_path(tmp)
+        raise
+
+
+def read_manifest(path):
+    """The manifest of a dump (dict), None when missing; an error when unreadable."""
+    mpath = manifest_path_for(path)
+    if not os.path.exists(mpath):
+        return None
+    try:
+        with open(mpath) as handle:
+            data = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise PgModuleError('cannot read manifest %s: %s; restore it from the backup set or set verify_checksum=false'
+                            % (mpath, one_line(exc)))
+    if not isinstance(data, dict) or 'sha256' not in data:
+        raise PgModuleError('manifest %s has no sha256; it was not written by pourtrait.ops' % mpath)
+    return data
+
+
+# -- pg_dump ---------------------------------------------------------------
+
+def quote_pattern(name):
+    """An exact (non-wildcard) pg_dump pattern for a schema or ``schema.table`` name."""
+    return '"%s"' % name.replace('"', '""')
+
+
+def table_pattern(schema, table):
+    return '%s.%s' % (quote_pattern(schema), quote_pattern(table))
+
+
+def build_dump_argv(pg_dump, fmt, output=None, jobs=None, compression=1, schema_only=False, data_only=False,
+                    schemas=(), exclude_schemas=(), tables=(), exclude_tables=(), snapshot=None, extra=()):
+    """pg_dump's argument list. ``tables``/``exclude_tables`` are (schema, table) pairs, matched exactly;
+    connection settings travel in the environment. ``output`` None means stdout."""
+    argv = [pg_dump, '--format=%s' % PG_DUMP_FLAGS[fmt], '--no-password']
+    if fmt == 'directory':
+        argv.append('--jobs=%d' % max(1, jobs or 1))
+    if fmt in ('custom', 'directory'):
+        argv.append('--compress=%d' % compression)
+    if schema_only:
+        argv.append('--schema-only')
+    if data_only:
+        argv.append('--data-only')
+    for schema in schemas or ():
+        argv.append('--schema=%s' % quote_pattern(schema))
+    for schema in exclude_schemas or ():
+        argv.append('--exclude-schema=%s' % quote_pattern(schema))
+    for schema, table in tables or ():
+        argv.append('--table=%s' % table_pattern(schema, table))
+    for schema, table in exclude_tables or ():
+        argv.append('--exclude-table=%s' % table_pattern(schema, table))
+    if tables or schemas:
+        argv.append('--strict-names')
+    if snapshot:
+        argv.append('--snapshot=%s' % snapshot)
+    argv.extend(extra)
+    if output:
+        argv.append('--file=%s' % output)
+    return argv
+
+
+def stream_to_file(argv, env, temp_path, scan_copy=False):
+    """Run pg_dump writing to stdout, hashing every chunk on its way into ``temp_path``
+    (0600, created exclusively). Returns the StreamDigest. Removes the file on failure."""
+    fd = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    digest = StreamDigest(scan_copy=scan_copy)
+    try:
+        with os.fdopen(fd, 'wb') as out, tempfile.TemporaryFile() as err:
+            try:
+                proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                        stderr=err, bufsize=CHUNK)
+            except OSError as exc:
+                raise PgModuleError('cannot run %s: %s; check bin_dir' % (os.path.basename(argv[0]), exc))
+            try:
+                while True:
+                    chunk = proc.stdout.read(CHUNK)
+                    if not chunk:
+                        break
+                    digest.update(chunk)
+                    out.write(chunk)
+            except OSError as exc:
+                proc.kill()
+                proc.wait()
+                raise PgModuleError('cannot write %s: %s; check free space in backup_dir'
+                                    % (temp_path, exc.strerror or exc))
+            finally:
+                proc.stdout.close()
+            returncode = proc.wait()
+            if returncode != 0:
+                err.seek(0)
+                raise PgModuleError(tool_error(os.path.basename(argv[0]), returncode,
+                                               err.read().decode('utf-8', 'replace')))
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        remove_path(temp_path)
+        raise
+    return digest
+
+
+def dump_to_directory(argv, env, temp_path, workers):
+    """Run pg_dump -Fd into ``temp_path`` (it creates the directory), then hash each file.
+    Files end up 0600, the directory 0700. Returns (files, sha256, size)."""
+    old = os.umask(0o077)
+    try:
+        run_program(argv, env)
+    except BaseException:
+        remove_path(temp_path)
+        raise
+    finally:
+        os.umask(old)
+    try:
+        os.chmod(temp_path, 0o700)
+        for name in directory_files(temp_path):
+            os.chmod(os.path.join(temp_path, name), 0o600)
+        files, overall, size = hash_directory(temp_path, workers)
+        for name in list(files) + ['']:
+            fsync_path(os.path.join(temp_path, name))
+    except BaseException:
+        remove_path(temp_path)
+        raise
+    return files, overall, size
+
+
+# -- table of contents -----------------------------------------------------
+
+_TOC_DATA_RE = re.compile(r'^\d+; \d+ \d+ TABLE DATA (\S+) (\S+) (\S+)$')
+
+
+def list_toc(pg_restore, path, env):
+    """``pg_restore --list``: (number of entries, [(schema, table)] having data)."""
+    argv = [pg_restore, '--list', path]
+    with tempfile.NamedTemporaryFile(prefix='toc-', suffix='.txt') as out:
+        run_program(argv, env, program='pg_restore', stdout_path=out.name)
+        with open(out.name, 'rb') as handle:
+            text = handle.read().decode('utf-8', 'replace')
+    entries = 0
+    tables = []
+    for line in text.splitlines():
+        if not line or line.startswith(';'):
+            continue
+        entries += 1
+        match = _TOC_DATA_RE.match(line)
+        if match:
+            tables.append((match.group(1), match.group(2)))
+    if entries == 0:
+        raise PgModuleError('pg_restore --list found no entries in %s; the dump is empty or corrupt' % path)
+    return entries, tables
+
+
+def detect_format(path):
+    """custom, directory or plain, from the dump itself."""
+    if os.path.isdir(path):
+        if os.path.isfile(os.path.join(path, 'toc.dat')):
+            return 'directory'
+        raise PgModuleError('%s is a directory without toc.dat; it is not a pg_dump directory-format dump' % path)
+    if not os.path.isfile(path):
+        raise PgModuleError('dump %s does not exist; check path' % path)
+    with open(path, 'rb') as handle:
+        head = handle.read(5)
+    if head == b'PGDMP':
+        return 'custom'
+    if head[:2] == b'\x1f\x8b':
+        raise PgModuleError('%s is gzip-compressed SQL; decompress it first (gunzip) and restore the .sql file' % path)
+    return 'plain'
+
+
+def check_manifest(path, fmt, manifest, workers=2):
+    """Compare a dump with its manifest; raise a one-line error on any difference.
+
+    Returns the plain-format StreamDigest (for its COPY list) or None."""
+    mpath = manifest_path_for(path)
+    if manifest.get('format') and manifest['format'] != fmt:
+        raise PgModuleError('%s is a %s dump but its manifest %s says %s; the manifest belongs to another dump'
+                            % (path, fmt, mpath, manifest['format']))
+    if fmt == 'directory':
+        files, overall, _size = hash_directory(path, workers)
+        expected = manifest.get('files') or {}
+        missing = sorted(set(expected) - set(files))
+        extra = sorted(set(files) - set(expected))
+        changed = sorted(n for n in files if n in expected and files[n] != expected[n])
+        if missing or extra or changed or overall != manifest['sha256']:
+            detail = []
+            if changed:
+                detail.append('changed: %s' % ', '.join(changed[:5]))
+            if missing:
+                detail.append('missing: %s' % ', '.join(missing[:5]))
+            if extra:
+                detail.append('unexpected: %s' % ', '.join(extra[:5]))
+            raise PgModuleError('checksum of %s does not match its manifest %s (%s); the dump is truncated or '
+                                'corrupt, restore from another dump' % (path, mpath, '; '.join(detail) or 'digest'))
+        return None
+    digest = hash_file(path, scan_copy=(fmt == 'plain'))
+    if digest.hexdigest() != manifest['sha256']:
+        size_note = ''
+        if manifest.get('size') is not None and manifest['size'] != digest.size:
+            size_note = ', %d bytes instead of %d' % (digest.size, manifest['size'])
+        raise PgModuleError('checksum of %s does not match its manifest %s (sha256 %s..., expected %s...%s); the dump '
+                            'is truncated or corrupt, restore from another dump'
+                            % (path, mpath, digest.hexdigest()[:12], manifest['sha256'][:12], size_note))
+    return digest
+
+
+# -- databases -------------------------------------------------------------
+
+def _lock_cursor(conn):
+    cur = conn.cursor()
+    cur.execute("SELECT set_config('lock_timeout', %s, false)", (COUNT_LOCK_TIMEOUT,))
+    return cur
+
+
+def row_estimates(conn, tables):
+    """[{schema, table, rows_estimate}] from pg_class (reltuples, else n_live_tup)."""
+    result = []
+    with conn.cursor() as cur:
+        for schema, table in tables:
+            cur.execute(
+                "SELECT c.reltuples::bigint, s.n_live_tup FROM pg_catalog.pg_class c "
+                "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                "LEFT JOIN pg_catalog.pg_stat_all_tables s ON s.relid = c.oid "
+                "WHERE n.nspname = %s AND c.relname = %s", (schema, table))
+            row = cur.fetchone()
+            estimate = None
+            if row:
+                estimate = row[0] if row[0] is not None and row[0] >= 0 else row[1]
+            result.append(dict(schema=schema, table=table, rows_estimate=estimate))
+    return result
+
+
+def user_tables(conn):
+    """Ordinary and partitioned tables outside the system schemas, as (schema, table)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c "
+            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p') AND n.nspname <> ALL(%s) AND n.nspname NOT LIKE 'pg_temp%%' "
+            "ORDER BY 1, 2", (list(SYSTEM_SCHEMAS),))
+        return [(r[0], r[1]) for r in cur.fetchall()]
+
+
+def count_rows(conn_params, dbname, tables, workers=2, snapshot=None, application_name='pourtrait.ops'):
+    """Exact row counts {(schema, table): rows} on up to ``workers`` connections.
+
+    With ``snapshot`` every connection reads the same exported snapshot. A table
+    that does not exist counts as None."""
+    tables = list(tables)
+    if not tables:
+        return {}
+    lock = threading.Lock()
+    queue = list(tables)
+    counts = {}
+    errors = []
+
+    def worker():
+        conn = None
+        try:
+            conn = connect(conn_params, dbname=dbname, application_name=application_name)
+            with conn.cursor() as cur:
+                if snapshot:
+                    cur.execute('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ')
+                    cur.execute('SET TRANSACTION SNAPSHOT %s', (snapshot,))
+                cur.execute("SELECT set_config('lock_timeout', %s, true)", (COUNT_LOCK_TIMEOUT,))
+                while True:
+                    with lock:
+                        if not queue or errors:
+                            break
+                        schema, table = queue.pop(0)
+                    cur.execute("SELECT to_regclass(%s) IS NOT NULL",
+                                ('%s.%s' % (quote_pattern(schema), quote_pattern(table)),))
+                    if not cur.fetchone()[0]:
+                        counts[(schema, table)] = None
+                        continue
+                    cur.execute(sql.SQL('SELECT count(*) FROM {}').format(sql.Identifier(schema, table)))
+                    counts[(schema, table)] = cur.fetchone()[0]
+            conn.rollback()
+        except (PgModuleError, psycopg2.Error) as exc:
+            with lock:
+                errors.append(exc)
+        finally:
+            if conn is not None:
+                conn.close()
+
+    threads = [threading.Thread(target=worker) for dummy in range(max(1, min(workers, len(tables))))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        exc = errors[0]
+        if isinstance(exc, PgModuleError):
+            raise exc
+        raise PgModuleError('counting rows in database "%s" failed: %s' % (dbname, describe_db_error(exc)))
+    return counts
+
+
+def other_sessions(conn, dbname):
+    """Client sessions connected to ``dbname`` other than ours: [(pid, usename, application_name)]."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT pid, usename, application_name FROM pg_catalog.pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid() AND backend_type = 'client backend' ORDER BY pid",
+            (dbname,))
+        return cur.fetchall()
+
+
+def terminate_sessions(conn, dbname, timeout=10.0):
+    """End every other client session on ``dbname``; wait until they are gone. Returns how many."""
+    sessions = other_sessions(conn, dbname)
+    with conn.cursor() as cur:
+        for pid, _user, _app in sessions:
+            cur.execute('SELECT pg_catalog.pg_terminate_backend(%s)', (pid,))
+    deadline = time.time() + timeout
+    while other_sessions(conn, dbname):
+        if time.time() > deadline:
+            raise PgModuleError('sessions on database "%s" did not end within %ds after pg_terminate_backend; '
+                                'check for a pooler reconnecting them' % (dbname, timeout))
+        time.sleep(0.1)
+    return len(sessions)
+
+
+def database_exists(conn, dbname):
+    with conn.cursor() as cur:
+        cur.execute('SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s', (dbname,))
+        return cur.fetchone() is not None
+
+
+def create_database(conn, dbname, template='template0'):
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL('CREATE DATABASE {} TEMPLATE {}').format(sql.Identifier(dbname), sql.Identifier(template)))
+
+
+def drop_database(conn, dbname, force=False):
+    with conn.cursor() as cur:
+        cur.execute("SELECT set_config('lock_timeout', '10s', false)")
+        statement = 'DROP DATABASE IF EXISTS {} WITH (FORCE)' if force else 'DROP DATABASE IF EXISTS {}'
+        cur.execute(sql.SQL(statement).format(sql.Identifier(dbname)))
+
+
+# -- restore ---------------------------------------------------------------
+
+def build_restore_argv(fmt, path, dbname, pg_restore=None, psql=None, jobs=1, clean=False, if_exists=True,
+                       single_transaction=True, no_owner=False, no_acl=False):
+    """Argument list restoring ``path`` into ``dbname`` (custom/directory: pg_restore, plain: psql).
+
+    ``single_transaction`` applies only with one job; with jobs > 1 parallelism wins."""
+    if fmt == 'plain':
+        argv = [psql, '--no-psqlrc', '--no-password', '--quiet', '--set=ON_ERROR_STOP=1', '--dbname=%s' % dbname]
+        if single_transaction:
+            argv.append('--single-transaction')
+        argv.append('--file=%s' % path)
+        return argv
+    argv = [pg_restore, '--no-password', '--exit-on-error', '--dbname=%s' % dbname]
+    if jobs and jobs > 1:
+        argv.append('--jobs=%d' % jobs)
+    elif single_transaction:
+        argv.append('--single-transaction')
+    if clean:
+        argv.append('--clean')
+        if if_exists:
+            argv.append('--if-exists')
+    if no_owner:
+        argv.append('--no-owner')
+    if no_acl:
+        argv.append('--no-acl')
+    argv.append(path)
+    return argv
+
+
+def restore_tables(fmt, path, env, pg_restore=None, plain_digest=None):
+    """Tables whose data the dump holds: from the TOC, or the COPY lines of a plain dump."""
+    if fmt == 'plain':
+        digest = plain_digest or hash_file(path, scan_copy=True)
+        return list(digest.copy_tables)
+    return list_toc(pg_restore, path, env)[1]
+
+
+def scratch_restore_check(conn_params, fmt, path, pg_restore, psql, jobs, source_counts_fn, application_name):
+    """Restore a dump into a throwaway database (--exit-on-error) and compare row counts.
+
+    ``source_counts_fn(tables)`` returns the source's counts for the restored tables.
+    Returns the verification dict; raises PgModuleError when the restore fails."""
+    scratch = 'pourtrait_verify_%s' % uuid.uuid4().hex[:12]
+    admin = connect(conn_params, autocommit=True, application_name=application_name)
+    try:
+        try:
+            create_database(admin, scratch)
+        except psycopg2.Error as exc:
+            raise PgModuleError('verify=restore cannot create a scratch database: %s; grant CREATEDB to the login '
+                                'user or use verify=toc' % describe_db_error(exc))
+        try:
+            argv = build_restore_argv(fmt, path, scratch, pg_restore=pg_restore, psql=psql, jobs=jobs,
+                                      single_transaction=(fmt == 'plain'), no_owner=True, no_acl=True)
+            env = client_env(conn_params, dbname=scratch, application_name=application_name)
+            try:
+                run_program(argv, env)
+            except PgModuleError as exc:
+                raise PgModuleError('verification restore into a scratch database failed: %s' % exc)
+            scratch_conn = connect(conn_params, dbname=scratch, application_name=application_name)
+            try:
+                tables = user_tables(scratch_conn)
+            finally:
+                scratch_conn.close()
+            restored = count_rows(conn_params, scratch, tables, workers=jobs, application_name=application_name)
+            source = source_counts_fn(tables)
+        finally:
+            drop_database(admin, scratch, force=True)
+    finally:
+        admin.close()
+    mismatches = []
+    for key in tables:
+        if restored.get(key) != source.get(key):
+            mismatches.append('%s.%s: %s restored, %s in source' % (key[0], key[1], restored.get(key), source.get(key)))
+    details = dict(tables=len(tables), rows=sum(v or 0 for v in restored.values()), mismatches=mismatches)
+    return dict(method='restore', ok=not mismatches, details=details)
+
+
+# -- retention -------------------------------------------------------------
+
+def parse_time(text):
+    try:
+        return datetime.datetime.strptime(text, TIME_FORMAT).replace(tzinfo=datetime.timezone.utc)
+    except (TypeError, ValueError):
+        return None
+
+
+def existing_dumps(backup_dir, dbname):
+    """This database's dumps in backup_dir that have a manifest, newest first:
+    [{path, manifest_path, created}]."""
+    found = []
+    try:
+        names = os.listdir(backup_dir)
+    except OSError:
+        return found
+    for name in names:
+        if not name.endswith(MANIFEST_SUFFIX) or name.startswith('.'):
+            continue
+        mpath = os.path.join(backup_dir, name)
+        try:
+            with open(mpath) as handle:
+                data = json.load(handle)
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict) or data.get('database') != dbname:
+            continue
+        dump_name = name[:-len(MANIFEST_SUFFIX)]
+        created = parse_time(data.get('created'))
+        if created is None:
+            continue
+        found.append(dict(path=os.path.join(backup_dir, dump_name), manifest_path=mpath, created=created))
+    found.sort(key=lambda d: (d['created'], d['path']), reverse=True)
+    return found
+
+
+def plan_retention(backup_dir, dbname, keep=None, max_age_days=None, now=None, protect=(), pending=0):
+    """Dumps to prune. A dump is kept when it is among the ``keep`` newest or newer than
+    ``max_age_days`` (either rule keeps it, as restic's --keep-last/--keep-within do);
+    with neither set nothing is pruned. ``pending`` counts new dumps not on disk yet
+    (check mode) toward ``keep``; paths in ``protect`` are never pruned."""
+    if keep is None and max_age_days is None:
+        return []
+    now = now or utcnow()
+    prune = []
+    rank = pending
+    for item in existing_dumps(backup_dir, dbname):
+        protected = item['path'] in protect
+        rank += 1
+        kept_by_count = keep is not None and rank <= keep
+        kept_by_age = max_age_days is not None and now - item['created'] <= datetime.timedelta(days=max_age_days)
+        if protected or kept_by_count or kept_by_age:
+            continue
+        prune.append(item)
+    return prune
+
+
+def apply_retention(prune):
+    removed = []
+    for item in prune:
+        remove_path(item['path'])
+        remove_path(item['manifest_path'])
+        removed.append(item['path'])
+    return removed
+
+
+# -- the whole dump ----------------------------------------------------------
+
+def _check_schemas(conn, schemas):
+    missing = []
+    with conn.cursor() as cur:
+        for schema in schemas:
+            cur.execute('SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = %s', (schema,))
+            if cur.fetchone() is None:
+                missing.append(schema)
+    if missing:
+        raise PgModuleError('schema %s does not exist in database "%s"; check schemas'
+                            % (', '.join('"%s"' % m for m in missing), conn.get_dsn_parameters().get('dbname')))
+
+
+def validate_dump_options(opts):
+    if opts.get('schema_only') and opts.get('data_only'):
+        raise PgModuleError('schema_only and data_only are mutually exclusive; set at most one')
+    compression = opts.get('compression')
+    if compression is not None and not 0 <= compression <= 9:
+        raise PgModuleError('compression must be between 0 and 9, got %s' % compression)
+    if opts.get('jobs') is not None and opts['jobs'] < 1:
+        raise PgModuleError('jobs must be 1 or more, got %s' % opts['jobs'])
+    if opts.get('keep') is not None and opts['keep'] < 1:
+        raise PgModuleError('keep must be 1 or more (the dump just taken counts), got %s' % opts['keep'])
+    if opts.get('max_age_days') is not None and opts['max_age_days'] < 0:
+        raise PgModuleError('max_age_days must be 0 or more, got %s' % opts['max_age_days'])
+    if opts.get('verify') == 'restore' and opts.get('data_only'):
+        raise PgModuleError('verify=restore needs the schema in the dump; use verify=toc with data_only')
+    name = opts.get('name')
+    if name is not None and (not name or '/' in name or name.startswith('.')):
+        raise PgModuleError('name "%s" must be a plain file name (no "/", not starting with "."); '
+                            'put the directory in backup_dir' % name)
+
+
+def take_dump(conn_params, opts, check_mode=False, application_name='pourtrait.ops', extra_args=()):
+    """Dump, verify, write the manifest, prune; see postgres_dump for the options in ``opts``.
+
+    Returns the module result (without ``changed``'s caller-specific parts)."""
+    validate_dump_options(opts)
+    started = time.time()
+    fmt = opts.get('format') or 'directory'
+    jobs = opts.get('jobs') or default_jobs()
+    compression = 1 if opts.get('compression') is None else opts['compression']
+    verify = opts.get('verify') or 'toc'
+    bin_dir = opts.get('bin_dir')
+    backup_dir = os.path.abspath(opts['backup_dir'])
+
+    pg_dump = find_program('pg_dump', bin_dir)
+    pg_restore = None
+    if fmt != 'plain':
+        try:
+            pg_restore = find_program('pg_restore', bin_dir)
+        except PgModuleError:
+            if verify != 'none':
+                raise
+    psql = find_program('psql', bin_dir) if fmt == 'plain' and verify == 'restore' else None
+
+    conn = connect(conn_params, application_name=application_name)
+    try:
+        dbname = conn.get_dsn_parameters().get('dbname')
+        with conn.cursor() as cur:
+            cur.execute('SHOW server_version')
+            server_ver = cur.fetchone()[0]
+            tables = []
+            if opts.get('tables'):
+                tables = resolve_tables(cur, opts['tables'])
+        if opts.get('schemas'):
+            _check_schemas(conn, opts['schemas'])
+        exclude_tables = [split_qualified(t) for t in opts.get('exclude_tables') or ()]
+        conn.rollback()
+
+        now = utcnow()
+        name = opts.get('name') or default_name(dbname, now)
+        final_path = os.path.join(backup_dir, dump_filename(name, fmt))
+        mpath = manifest_path_for(final_path)
+        if os.path.lexists(final_path) or os.path.lexists(mpath):
+            raise PgModuleError('%s already exists; choose another name or remove the old dump' % final_path)
+        if os.path.exists(backup_dir) and not os.path.isdir(backup_dir):
+            raise PgModuleError('backup_dir %s exists and is not a directory; point backup_dir at a directory'
+                                % backup_dir)
+        tmp_path = temp_name(final_path)
+        argv_kwargs = dict(jobs=jobs, compression=compression, schema_only=opts.get('schema_only'),
+                           data_only=opts.get('data_only'), schemas=opts.get('schemas'),
+                           exclude_schemas=opts.get('exclude_schemas'), tables=tables,
+                           exclude_tables=exclude_tables, extra=extra_args)
+        output = tmp_path if fmt == 'directory' else None
+        keep, max_age = opts.get('keep'), opts.get('max_age_days')
+
+        if check_mode:
+            if os.path.isdir(backup_dir) and not os.access(backup_dir, os.W_OK | os.X_OK):
+                raise PgModuleError('backup_dir %s is not writable; fix its permissions or choose another directory'
+                                    % backup_dir)
+            prune = plan_retention(backup_dir, dbname, keep, max_age, now=now, pending=1)
+            argv = build_dump_argv(pg_dump, fmt, output=output, **argv_kwargs)
+            return dict(changed=True, path=final_path, manifest_path=mpath, format=fmt, size=None, duration=0.0,
+                        sha256=None, verification=dict(method=verify, ok=None, details='check mode: not run'),
+                        removed=[p['path'] for p in prune], manifest={}, command=argv)
+
+        ensure_backup_dir(backup_dir)
+        snapshot = None
+        if verify == 'restore':
+            conn.set_session(isolation_level='REPEATABLE READ', readonly=True)
+            with conn.cursor() as cur:
+                cur.execute('SELECT pg_catalog.pg_export_snapshot()')
+                snapshot = cur.fetchone()[0]
+        argv = build_dump_argv(pg_dump, fmt, output=output, snapshot=snapshot, **argv_kwargs)
+        env = client_env(conn_params, dbname=dbname, application_name=application_name)
+        dump_started = time.time()
+        files = None
+        plain_digest = None
+        if fmt == 'directory':
+            files, sha256, size = dump_to_directory(argv, env, tmp_path, jobs)
+        else:
+            plain_digest = stream_to_file(argv, env, tmp_path, scan_copy=(fmt == 'plain'))
+            sha256, size = plain_digest.hexdigest(), plain_digest.size
+        dump_seconds = time.time() - dump_started
+        try:
+            verification, data_tables = _verify_dump(
+                conn_params, conn, fmt, tmp_path, verify, plain_digest, pg_restore, psql, jobs, env,
+                dbname, snapshot, application_name)
+            if verification['ok'] is False:
+                raise PgModuleError('dump verification (%s) failed: %s; the dump was discarded'
+                                    % (verify, '; '.join(verification['details'].get('mismatches', []))[:600]))
+            conn.rollback()
+            conn.set_session(isolation_level='READ COMMITTED', readonly=False)
+            estimates = row_estimates(conn, data_tables)
+            conn.rollback()
+            pg_dump_version = program_version(pg_dump)
+            manifest = dict(
+                manifest_version=MANIFEST_VERSION,
+                tool='pourtrait.ops',
+                database=dbname,
+                server_version=server_ver,
+                pg_dump_version=pg_dump_version,
+                created=now.strftime(TIME_FORMAT),
+                dump_seconds=round(dump_seconds, 3),
+                format=fmt,
+                compression=compression if fmt != 'plain' else 0,
+                jobs=jobs if fmt == 'directory' else 1,
+                schema_only=bool(opts.get('schema_only')),
+                data_only=bool(opts.get('data_only')),
+                schemas=list(opts.get('schemas') or []),
+                exclude_schemas=list(opts.get('exclude_schemas') or []),
+                tables_included=['%s.%s' % t for t in tables],
+                exclude_tables=['%s.%s' % t for t in exclude_tables],
+                name=os.path.basename(final_path),
+                size=size,
+                sha256=sha256,
+                sha256_method=('sha256 over "<sha256>  <file>" lines sorted by file' if fmt == 'directory'
+                               else 'sha256 of the file'),
+                files=files,
+                tables=estimates,
+                verification=verification,
+            )
+            os.rename(tmp_path, final_path)
+        except BaseException:
+            remove_path(tmp_path)
+            raise
+        try:
+            write_json_atomic(mpath, manifest)
+            fsync_path(backup_dir)
+        except BaseException as exc:
+            remove_path(final_path)
+            if isinstance(exc, OSError):
+                raise PgModuleError('cannot write manifest %s: %s; the dump was discarded' % (mpath, exc))
+            raise
+        prune = plan_retention(backup_dir, dbname, keep, max_age, protect=(final_path,))
+        removed = apply_retention(prune)
+    finally:
+        conn.close()
+    return dict(changed=True, path=final_path, manifest_path=mpath, format=fmt, size=size,
+                duration=round(time.time() - started, 3), sha256=sha256, verification=verification,
+                removed=removed, manifest=manifest, command=argv)
+
+
+def _verify_dump(conn_params, conn, fmt, tmp_path, verify, plain_digest, pg_restore, psql, jobs, env, dbname,
+                 snapshot, application_name):
+    """(verification dict, tables with data) for a dump still under its temporary name."""
+    if fmt == 'plain':
+        data_tables = list(plain_digest.copy_tables)
+        complete = PLAIN_TRAILER in plain_digest.tail
+        if not complete:
+            raise PgModuleError('the plain dump has no "dump complete" trailer; pg_dump output was cut short, '
+                                'the dump was discarded')
+        verification = dict(method='toc', ok=True, details=dict(trailer=True, tables=len(data_tables)))
+        if verify == 'none':
+            verification = dict(method='none', ok=None, details='not verified')
+    elif verify == 'none':
+        return dict(method='none', ok=None, details='not verified'), list_toc_quiet(pg_restore, tmp_path, env)
+    else:
+        entries, data_tables = list_toc(pg_restore, tmp_path, env)
+        verification = dict(method='toc', ok=True, details=dict(entries=entries, tables=len(data_tables)))
+    if verify == 'restore':
+        def source_counts(tables):
+            return count_rows(conn_params, dbname, tables, workers=jobs, snapshot=snapshot,
+                              application_name=application_name)
+        verification = scratch_restore_check(conn_params, fmt, tmp_path, pg_restore, psql, jobs, source_counts,
+                                             application_name)
+    return verification, data_tables
+
+
+def list_toc_quiet(pg_restore, path, env):
+    """Tables with data from the TOC when pg_restore is at hand; [] otherwise (verify=none)."""
+    if not pg_restore:
+        return []
+    try:
+        return list_toc(pg_restore, path, env)[1]
+    except PgModuleError:
+        return []
+
+
+# -- the whole restore -------------------------------------------------------
+
+def _drop_quietly(conn_params, admin_db, dbname, application_name):
+    try:
+        admin = connect(conn_params, autocommit=True, dbname=admin_db, application_name=application_name)
+    except PgModuleError:
+        return
+    try:
+        drop_database(admin, dbname, force=True)
+    except psycopg2.Error:
+        pass
+    finally:
+        admin.close()
+
+
+def restore_dump(conn_params, opts, check_mode=False, application_name='pourtrait.ops'):
+    """Check the checksum, handle sessions, (re)create, restore, count rows; see postgres_restore."""
+    started = time.time()
+    path = os.path.abspath(opts['path'])
+    if not os.path.lexists(path):
+        raise PgModuleError('dump %s does not exist; check path' % path)
+    fmt = detect_format(path)
+    bin_dir = opts.get('bin_dir')
+    jobs = opts.get('jobs') or default_jobs()
+    if jobs < 1:
+        raise PgModuleError('jobs must be 1 or more, got %s' % jobs)
+    mwm = check_memory_setting(opts.get('maintenance_work_mem'))
+    clean = bool(opts.get('clean'))
+    create = bool(opts.get('create'))
+    if_exists = clean if opts.get('if_exists') is None else opts['if_exists']
+    single = True if opts.get('single_transaction') is None else opts['single_transaction']
+    if fmt == 'plain' and clean and not create:
+        raise PgModuleError('clean needs a custom or directory dump; for a plain SQL dump set create=true with '
+                            'clean=true to restore into a freshly recreated database')
+    if fmt == 'plain':
+        program = find_program('psql', bin_dir)
+        pg_restore, psql = None, program
+        jobs = 1
+    else:
+        pg_restore, psql = find_program('pg_restore', bin_dir), None
+    login_db = conn_params.get('dbname')
+    target = opts.get('target_db') or login_db
+    if not target:
+        raise PgModuleError('no target database; set target_db (or login_db / PGDATABASE)')
+
+    checksum_ok = None
+    plain_digest = None
+    if opts.get('verify_checksum', True):
+        manifest = read_manifest(path)
+        if manifest is None:
+            raise PgModuleError('no manifest %s beside the dump, so its checksum cannot be checked; restore the '
+                                'manifest or set verify_checksum=false' % manifest_path_for(path))
+        plain_digest = check_manifest(path, fmt, manifest, workers=jobs)
+        checksum_ok = True
+
+    admin_db = login_db if login_db and login_db != target else 'postgres'
+    admin = connect(conn_params, autocommit=True, dbname=admin_db, application_name=application_name)
+    try:
+        exists = database_exists(admin, target)
+        if not exists and not create:
+            raise PgModuleError('target database "%s" does not exist; create it or set create=true' % target)
+        sessions = other_sessions(admin, target) if exists else []
+        if sessions and not opts.get('terminate_sessions'):
+            raise PgModuleError('database "%s" has %d other session(s) connected (pids %s); end them or set '
+                                'terminate_sessions=true' % (target, len(sessions),
+                                                             ', '.join(str(s[0]) for s in sessions[:10])))
+        recreate = create and (clean or not exists)
+        argv = build_restore_argv(fmt, path, target, pg_restore=pg_restore, psql=psql, jobs=jobs,
+                                  clean=clean and not recreate, if_exists=if_exists,
+                                  single_transaction=single, no_owner=opts.get('no_owner'))
+        plan = dict(drop_database=bool(exists and recreate), create_database=bool(recreate))
+        if check_mode:
+            return dict(changed=True, target_db=target, format=fmt, duration=round(time.time() - started, 3),
+                        checksum_ok=checksum_ok, terminated_sessions=len(sessions), tables=[], command=argv,
+                        plan=plan)
+        terminated = terminate_sessions(admin, target) if sessions else 0
+        if exists and recreate:
+            drop_database(admin, target, force=bool(opts.get('terminate_sessions')))
+        if recreate:
+            try:
+                create_database(admin, target)
+            except psycopg2.Error as exc:
+                raise PgModuleError('cannot create database "%s": %s; grant CREATEDB to the login user'
+                                    % (target, describe_db_error(exc)))
+    finally:
+        admin.close()
+    env = client_env(conn_params, dbname=target, application_name=application_name,
+                     settings=dict(maintenance_work_mem=mwm) if mwm else None)
+    try:
+        run_program(argv, env, program=os.path.basename(argv[0]))
+    except PgModuleError as exc:
+        msg = str(exc)
+        if 'already exists' in msg and not clean:
+            msg += '; the target already holds these objects: set clean=true (or create=true and clean=true)'
+        if recreate and not exists:
+            # a database this run created holds nothing worth keeping
+            _drop_quietly(conn_params, admin_db, target, application_name)
+            msg += '; database "%s" (created by this run) was dropped again' % target
+        raise PgModuleError(msg)
+    tables = restore_tables(fmt, path, env, pg_restore=pg_restore, plain_digest=plain_digest)
+    counts = count_rows(conn_params, target, tables, workers=jobs, application_name=application_name)
+    rows = [dict(table='%s.%s' % key, rows=counts.get(key)) for key in tables]
+    return dict(changed=True, target_db=target, format=fmt, duration=round(time.time() - started, 3),
+                checksum_ok=checksum_ok, terminated_sessions=terminated, tables=rows, command=argv, plan=plan)

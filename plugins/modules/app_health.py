@@ -1,0 +1,202 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, Pourtrait engineering
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: app_health
+short_description: Check the Pourtrait app's health endpoint, with the curl-style timing breakdown
+version_added: 0.1.0
+description:
+  - Requests a health URL and requires a JSON answer whose C(status) is O(expected_status) and whose every listed
+    service (C(services) in the answer, plus any named in O(services)) is healthy.
+  - Retries inside one call every O(interval) seconds until the answer is healthy or O(wait_timeout) has passed, so a
+    playbook needs no C(until) loop.
+  - Returns the timing breakdown the runbook takes from C(curl -w) - DNS, connect, TLS, first byte and total, each
+    counted from the start of the request like curl's C(time_namelookup), C(time_connect), C(time_appconnect),
+    C(time_starttransfer) and C(time_total).
+  - Fails with a message naming the unhealthy services. Read-only.
+author:
+  - Pourtrait engineering (@pourtrait)
+options:
+  url:
+    description:
+      - Health URL, for example C(https://pourtrait.app/health).
+    type: str
+    required: true
+  expected_status:
+    description:
+      - Value the answer's C(status) must have.
+    type: str
+    default: healthy
+  services:
+    description:
+      - Services that must be present and healthy in the answer (every service it lists must be healthy anyway).
+    type: list
+    elements: str
+    default: []
+  timeout:
+    description:
+      - Seconds one request may take.
+    type: float
+    default: 10
+  wait_timeout:
+    description:
+      - Keep retrying for up to this many seconds; C(0) checks once.
+    type: float
+    default: 60
+  interval:
+    description:
+      - Seconds between two attempts.
+    type: float
+    default: 3
+  validate_certs:
+    description:
+      - Verify the TLS certificate.
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - CA bundle (PEM) to verify the certificate with.
+    type: path
+  headers:
+    description:
+      - Extra request headers (for example a protection-bypass token).
+    type: dict
+    default: {}
+extends_documentation_fragment:
+  - pourtrait.ops.attributes
+attributes:
+  check_mode:
+    support: full
+    description: Read-only; runs the same in check mode.
+  diff_mode:
+    support: none
+  action_group:
+    support: none
+    membership: []
+'''
+
+EXAMPLES = r'''
+- name: Production is healthy (wait up to 2 minutes after a rollback)
+  pourtrait.ops.app_health:
+    url: https://pourtrait.app/health
+    services: [database, auth]
+    wait_timeout: 120
+  register: health
+
+- name: Show the timing
+  ansible.builtin.debug:
+    msg: "TTFB {{ health.timing.first_byte_s }}s total {{ health.timing.total_s }}s"
+'''
+
+RETURN = r'''
+healthy:
+  description: True when the answer was healthy.
+  returned: always
+  type: bool
+status:
+  description: The answer's C(status).
+  returned: when the app answered JSON
+  type: str
+  sample: healthy
+services:
+  description: Status text of each service the answer lists.
+  returned: always
+  type: dict
+  sample: {database: healthy, auth: healthy}
+unhealthy_services:
+  description: Services that are not healthy (C(name (status))).
+  returned: always
+  type: list
+  elements: str
+http_status:
+  description: HTTP status of the last answer.
+  returned: when the app answered
+  type: int
+timing:
+  description: Seconds from the start of the last request, as C(curl -w) reports them.
+  returned: always
+  type: dict
+  contains:
+    dns_s: {description: Name lookup done (time_namelookup)., type: float, returned: always}
+    connect_s: {description: TCP connected (time_connect)., type: float, returned: always}
+    tls_s: {description: TLS handshake done (time_appconnect); 0 for http., type: float, returned: always}
+    first_byte_s: {description: First byte of the answer (time_starttransfer)., type: float, returned: always}
+    total_s: {description: Whole answer read (time_total)., type: float, returned: always}
+attempts:
+  description: Number of requests made.
+  returned: always
+  type: int
+elapsed_s:
+  description: Seconds the call took.
+  returned: always
+  type: float
+body:
+  description: The decoded JSON answer.
+  returned: when the app answered JSON
+  type: dict
+'''
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.pourtrait.ops.plugins.module_utils.app import ProbeError, evaluate_health, probe
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            url=dict(type='str', required=True),
+            expected_status=dict(type='str', default='healthy'),
+            services=dict(type='list', elements='str', default=[]),
+            timeout=dict(type='float', default=10),
+            wait_timeout=dict(type='float', default=60),
+            interval=dict(type='float', default=3),
+            validate_certs=dict(type='bool', default=True),
+            ca_path=dict(type='path'),
+            headers=dict(type='dict', default={}),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    started = time.time()
+    deadline = started + max(0.0, p['wait_timeout'])
+    attempts = 0
+    result = dict(changed=False, healthy=False, services={}, unhealthy_services=[], timing={})
+    problem = ''
+    while True:
+        attempts += 1
+        try:
+            answer = probe(p['url'], timeout=p['timeout'], validate_certs=p['validate_certs'], ca_path=p['ca_path'],
+                           headers=p['headers'])
+        except ProbeError as exc:
+            problem = str(exc)
+            result.update(timing=exc.timing, healthy=False)
+        else:
+            healthy, status, services, unhealthy, problem = evaluate_health(answer, p['expected_status'], p['services'])
+            result.update(healthy=healthy, status=status, services=services, unhealthy_services=unhealthy,
+                          http_status=answer.status, timing=answer.timing)
+            body = answer.json()
+            if isinstance(body, dict):
+                result['body'] = body
+            if healthy:
+                break
+        if time.time() + p['interval'] > deadline:
+            break
+        time.sleep(p['interval'])
+    result.update(attempts=attempts, elapsed_s=round(time.time() - started, 3))
+    if not result['healthy']:
+        fix = 'check those services and the latest deployment' if result['unhealthy_services'] else \
+            'check the URL and the latest deployment'
+        module.fail_json(msg='%s is not healthy after %d attempt(s) in %.0fs: %s; %s'
+                             % (p['url'], attempts, result['elapsed_s'], problem, fix), **result)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,250 @@
+"""Pytest fixtures for the HTTP stand-ins (tests/sandbox/serve.py).
+
+* ``standins`` (session): one serve.py process on free loopback ports, started
+  once, stopped at the end. Attributes: ``info`` (the ready file: api_url,
+  https_url, ca_path, app_url, admin_url, token, team_id, ...), ``proc``,
+  ``admin(method, path, body=None)``.
+* ``vercel`` (function): resets the stand-ins to the default state (one team,
+  project ``pourtrait`` on the pro plan, team-owned, three READY production
+  deployments, the newest live and healthy, all rollback candidates; faults
+  off; log empty; fast timings) and returns a :class:`VercelSandbox`.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SERVE = os.path.join(ROOT, 'tests', 'sandbox', 'serve.py')
+DEFAULT_FAULT_KINDS = ('429', '500', '502', '503', 'reset', 'hang')
+
+
+def http_json(method, url, body=None, headers=None, timeout=30, context=None):
+    """(status, decoded JSON or text or None, headers) of one plain urllib call; never raises on HTTP errors."""
+    data = json.dumps(body).encode('utf-8') if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header('Content-Type', 'application/json')
+    for key, value in (headers or {}).items():
+        req.add_header(key, value)
+    try:
+        resp = urllib.request.urlopen(req, timeout=timeout, context=context)
+        status, raw, hdrs = resp.status, resp.read(), resp.headers
+    except urllib.error.HTTPError as exc:
+        status, raw, hdrs = exc.code, exc.read(), exc.headers
+    text = raw.decode('utf-8') if raw else ''
+    try:
+        payload = json.loads(text) if text else None
+    except ValueError:
+        payload = text
+    return status, payload, hdrs
+
+
+class StandinsProcess(object):
+    """The running serve.py."""
+
+    def __init__(self, proc, info, state_dir):
+        self.proc = proc
+        self.info = info
+        self.state_dir = state_dir
+
+    def admin(self, method, path, body=None):
+        status, payload, _headers = http_json(method, self.info['admin_url'] + path, body)
+        if status >= 400:
+            raise AssertionError('sandbox admin %s %s -> %s %s' % (method, path, status, payload))
+        return payload
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def start_standins(timeout=20.0, extra_args=()):
+    """Start serve.py on free ports and wait for its ready file."""
+    state_dir = tempfile.mkdtemp(prefix='pourtrait-standins-')
+    ready = os.path.join(state_dir, 'ready.json')
+    log = open(os.path.join(state_dir, 'serve.log'), 'wb')
+    proc = subprocess.Popen([sys.executable, SERVE, '--state-dir', state_dir, '--ready-file', ready] + list(extra_args),
+                            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    log.close()
+    deadline = time.time() + timeout
+    while not os.path.exists(ready):
+        if proc.poll() is not None or time.time() > deadline:
+            if proc.poll() is None:
+                proc.kill()
+            with open(os.path.join(state_dir, 'serve.log')) as handle:
+                raise RuntimeError('serve.py did not start: %s' % handle.read()[-2000:])
+        time.sleep(0.05)
+    with open(ready) as handle:
+        info = json.load(handle)
+    return StandinsProcess(proc, info, state_dir)
+
+
+class VercelSandbox(object):
+    """The Vercel and app stand-ins as one test sees them (state reset for it)."""
+
+    def __init__(self, standins, state):
+        info = standins.info
+        self._standins = standins
+        self.api_url = info['api_url']
+        self.https_url = info['https_url']
+        self.ca_path = info['ca_path']
+        self.token = info['token']
+        self.app_url = info['app_url']
+        self.admin_url = info['admin_url']
+        self._load_ids(state['vercel'])
+
+    def _load_ids(self, vstate):
+        self.team_id = vstate['team']['id']
+        self.team_slug = vstate['team']['slug']
+        self.project_id = vstate['project']['id']
+        self.project_name = vstate['project']['name']
+        self.user_id = vstate['user']['id']
+        self.team_owned = vstate['team_owned']
+
+    @property
+    def env(self):
+        """The variables .sandbox/env gives the modules, for this stand-in."""
+        return {'VERCEL_API_URL': self.api_url, 'VERCEL_API_URL_HTTPS': self.https_url, 'VERCEL_CA_PATH': self.ca_path,
+                'VERCEL_TOKEN': self.token, 'VERCEL_PROJECT': self.project_name,
+                'VERCEL_TEAM_ID': self.team_id if self.team_owned else '', 'APP_URL': self.app_url,
+                'SANDBOX_ADMIN_URL': self.admin_url}
+
+    # -- admin ---------------------------------------------------------------------------------
+    def admin(self, method, path, body=None):
+        return self._standins.admin(method, path, body)
+
+    def reset(self, owner='team', plan='pro', deployments=3):
+        state = self.admin('POST', '/reset', {'vercel': {'owner': owner, 'plan': plan, 'deployments': deployments}})
+        self._load_ids(state['vercel'])
+        return state
+
+    def state(self):
+        return self.admin('GET', '/vercel/state')
+
+    def seed_deployment(self, target='production', state='READY', health='healthy', created_offset_s=-3600,
+                        sha=None, live=False, fail=False):
+        body = {'target': target, 'state': state, 'health': health, 'created_offset_s': created_offset_s,
+                'live': live, 'fail': fail}
+        if sha:
+            body['sha'] = sha
+        return self.admin('POST', '/vercel/deployments', body)
+
+    def set_health(self, uid, health):
+        return self.admin('PATCH', '/vercel/deployments/%s' % uid, {'health': health})
+
+    def set_plan(self, plan):
+        return self.admin('PATCH', '/vercel/project', {'plan': plan})
+
+    def next_build(self, fail=False, health='healthy', count=1):
+        return self.admin('POST', '/vercel/next_builds', {'fail': fail, 'health': health, 'count': count})
+
+    def next_job(self, fail=True, count=1):
+        return self.admin('POST', '/vercel/next_jobs', {'fail': fail, 'count': count})
+
+    def set_timings(self, **timings):
+        return self.admin('POST', '/timings', timings)
+
+    def set_faults(self, rate=0.3, kinds=DEFAULT_FAULT_KINDS, seed=1, latency_ms=0, when='before', **extra):
+        """Faults on the Vercel API (``services=['app']`` or ``['vercel', 'app']`` for the app). Extra
+        settings: ``methods``, ``paths`` (prefixes), ``max_faults``, ``hang_s``, ``retry_after``."""
+        body = {'rate': rate, 'kinds': list(kinds), 'seed': seed, 'latency_ms': latency_ms, 'when': when,
+                'services': ['vercel']}
+        body.update(extra)
+        return self.admin('POST', '/faults', body)
+
+    def clear_faults(self):
+        return self.admin('DELETE', '/faults')
+
+    def faults(self):
+        return self.admin('GET', '/faults')
+
+    def requests(self, method=None, path_prefix=None, service=None):
+        query = dict((k, v) for k, v in (('method', method), ('path_prefix', path_prefix), ('service', service)) if v)
+        return self.admin('GET', '/requests' + ('?' + urllib.parse.urlencode(query) if query else ''))['requests']
+
+    def clear_requests(self):
+        return self.admin('DELETE', '/requests')
+
+    def project(self):
+        """The project JSON exactly as GET /v9/projects/{id} returns it (read through admin: not logged)."""
+        return self.state()['project']
+
+    def deployments(self):
+        """Every deployment, newest first: list items plus app_base_url, health, live, sha."""
+        return self.state()['deployments']
+
+    def live(self):
+        """The deployment production points at (admin view)."""
+        for dep in self.deployments():
+            if dep['live']:
+                return dep
+        return None
+
+    def env_vars(self):
+        """Every env var with its plain value (decrypted, as GET /v1/projects/{id}/env/{envId} shows it)."""
+        return self.state()['env']
+
+    # -- the real API, as a client would call it -----------------------------------------------
+    def api(self, method, path, body=None, params=None, token=None, team=True, https=False, headers=None):
+        """(status, JSON body or None, headers) of one call to the stand-in's public API."""
+        params = dict(params or {})
+        if team and self.team_owned and 'teamId' not in params and 'slug' not in params:
+            params['teamId'] = self.team_id
+        url = (self.https_url if https else self.api_url) + path
+        if params:
+            url += ('&' if '?' in path else '?') + urllib.parse.urlencode(params)
+        hdrs = {'Authorization': 'Bearer %s' % (self.token if token is None else token)}
+        if token == '':
+            hdrs = {}
+        hdrs.update(headers or {})
+        context = None
+        if https:
+            import ssl
+            context = ssl.create_default_context(cafile=self.ca_path)
+        return http_json(method, url, body, headers=hdrs, context=context)
+
+    def app(self, path='/health', base=None):
+        """(status, JSON body, headers) of a GET on the app (production unless ``base`` is given)."""
+        return http_json('GET', (base or self.app_url) + path)
+
+    def wait_for(self, predicate, timeout=10.0, interval=0.05):
+        """Poll ``predicate(self)`` until it returns something truthy; that value, or AssertionError."""
+        deadline = time.time() + timeout
+        while True:
+            value = predicate(self)
+            if value:
+                return value
+            if time.time() > deadline:
+                raise AssertionError('condition not met within %.1f s' % timeout)
+            time.sleep(interval)
+
+
+@pytest.fixture(scope='session')
+def standins():
+    proc = start_standins()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+        shutil.rmtree(proc.state_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def vercel(standins):
+    state = standins.admin('POST', '/reset', {})
+    return VercelSandbox(standins, state)

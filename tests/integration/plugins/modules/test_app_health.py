@@ -1,0 +1,69 @@
+"""app_health against the app stand-in: health rules, retries until a deadline, curl-style timing."""
+
+import socket
+import time
+
+from tests.conftest import assert_one_line_error, run_module
+
+
+def test_healthy_production_with_timing(vercel):
+    result = run_module('app_health', dict(url=vercel.app_url + '/health', services=['database', 'ai']))
+    assert result['changed'] is False and result['healthy'] is True, result
+    assert result['status'] == 'healthy' and result['http_status'] == 200 and result['attempts'] == 1
+    assert result['services'] == {'database': 'healthy', 'ai': 'healthy', 'imageProcessing': 'healthy'}
+    t = result['timing']
+    assert 0 <= t['dns_s'] <= t['connect_s'] <= t['first_byte_s'] <= t['total_s'] < 5
+    assert t['tls_s'] == 0.0
+    assert result['body']['deploymentId'] == vercel.live()['uid']
+
+
+def test_broken_names_the_unhealthy_services(vercel):
+    broken = vercel.seed_deployment(health='broken', created_offset_s=-30)
+    result = run_module('app_health', dict(url=broken['app_base_url'] + '/health', wait_timeout=1, interval=0.4))
+    assert_one_line_error(result, 'not healthy', 'database (unhealthy)', 'imageProcessing (unhealthy)',
+                          'status unhealthy')
+    assert result['attempts'] >= 2 and result['http_status'] == 503
+    assert result['unhealthy_services'] == ['database (unhealthy)', 'imageProcessing (unhealthy)']
+
+
+def test_degraded_and_missing_service(vercel):
+    slow = vercel.seed_deployment(health='slow', created_offset_s=-30)
+    result = run_module('app_health', dict(url=slow['app_base_url'] + '/health', wait_timeout=0))
+    assert_one_line_error(result, 'status degraded', 'ai (degraded)')
+    assert result['timing']['first_byte_s'] >= 0.5  # the slow profile answers after app_slow_s (0.6 s)
+    missing = run_module('app_health', dict(url=vercel.app_url + '/health', services=['redis'], wait_timeout=0))
+    assert_one_line_error(missing, 'redis (missing)')
+
+
+def test_retries_until_healthy_within_the_deadline(vercel):
+    dep = vercel.seed_deployment(health='broken', created_offset_s=-30)
+    import threading
+    fixer = threading.Timer(1.0, vercel.set_health, args=(dep['uid'], 'healthy'))
+    fixer.start()
+    try:
+        result = run_module('app_health', dict(url=dep['app_base_url'] + '/health', wait_timeout=10, interval=0.3))
+    finally:
+        fixer.join()
+    assert result['healthy'] is True and result['attempts'] >= 2, result
+    assert 0.9 <= result['elapsed_s'] < 10
+
+
+def test_https_timing_and_tls_errors(vercel):
+    # the app is served over plain HTTP; the HTTPS API port answers /health with a JSON 404 - enough to time TLS
+    result = run_module('app_health', dict(url=vercel.https_url + '/health', ca_path=vercel.ca_path, wait_timeout=0))
+    assert result['failed'] and result['timing']['tls_s'] >= result['timing']['connect_s'] > 0, result
+    assert result['timing']['first_byte_s'] >= result['timing']['tls_s']
+    untrusted = run_module('app_health', dict(url=vercel.https_url + '/health', wait_timeout=0,
+                                              ca_path='/etc/ssl/certs/ca-certificates.crt'))
+    assert_one_line_error(untrusted, 'TLS handshake', 'ca_path')
+
+
+def test_unreachable():
+    sock = socket.socket()
+    sock.bind(('127.0.0.1', 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    started = time.time()
+    result = run_module('app_health', dict(url='http://127.0.0.1:%d/health' % port, wait_timeout=0.5, interval=0.2))
+    assert_one_line_error(result, 'Connection refused', 'check the URL')
+    assert result['attempts'] >= 2 and time.time() - started < 5

@@ -1,0 +1,233 @@
+"""postgres_diagnostics against a real PostgreSQL 15 (tests/sandbox/pg.py)."""
+
+import threading
+import time
+
+import pytest
+
+from tests.conftest import assert_one_line_error, run_module
+
+MODULE = 'postgres_diagnostics'
+ALL_KEYS = {'slow_queries', 'table_sizes', 'index_usage', 'unused_indexes', 'dead_tuples',
+            'connections', 'long_running', 'database'}
+
+
+def wait_for(predicate, timeout=10.0):
+    """Poll until predicate() is truthy (statistics reach shared memory when a backend exits)."""
+    deadline = time.time() + timeout
+    while True:
+        value = predicate()
+        if value or time.time() > deadline:
+            return value
+        time.sleep(0.05)
+
+
+def warning_texts(result):
+    """Warnings as the playbook sees them (the raw module output wraps each one in an event)."""
+    return [w['event']['msg'] if isinstance(w, dict) else w for w in result.get('warnings') or []]
+
+
+def diagnostics(db, **args):
+    result = run_module(MODULE, dict(db.conn_args(), **args))
+    assert not result.get('failed'), result
+    assert result['changed'] is False
+    return result
+
+
+def test_all_subsets_describe_the_database(db):
+    result = diagnostics(db)
+    facts = result['diagnostics']
+    assert set(facts) == ALL_KEYS
+    database = facts['database']
+    assert database['name'] == db.name
+    assert database['size_bytes'] == db.scalar('SELECT pg_database_size(current_database())')
+    assert database['max_connections'] == 200
+    assert database['server_version'].startswith('15')
+    assert database['pg_stat_statements'] == 'extensions'
+    assert not result.get('warnings')
+
+    sizes = facts['table_sizes']
+    assert 0 < len(sizes) <= 20
+    totals = [t['total_bytes'] for t in sizes]
+    assert totals == sorted(totals, reverse=True)
+    # The largest table really is the largest, measured exactly.
+    biggest = db.query("SELECT n.nspname || '.' || c.relname, pg_total_relation_size(c.oid) FROM pg_class c "
+                       "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' "
+                       "AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 2 DESC LIMIT 1")[0]
+    assert (sizes[0]['table'], sizes[0]['total_bytes']) == biggest
+    wines = [t for t in sizes if t['table'] == 'public.wines'][0]
+    assert wines['table_bytes'] == db.scalar("SELECT pg_table_size('public.wines')")
+    assert wines['index_bytes'] == db.scalar("SELECT pg_indexes_size('public.wines')")
+    assert wines['total_bytes'] == wines['table_bytes'] + wines['index_bytes']
+    assert wines['total'].endswith('kB')
+
+
+def test_limit_applies_to_every_list(db):
+    facts = diagnostics(db, limit=2)['diagnostics']
+    for key in ('table_sizes', 'index_usage', 'unused_indexes'):
+        assert len(facts[key]) == 2, key
+
+
+def test_slow_queries_from_pg_stat_statements(db):
+    db.query('SELECT pg_sleep(0.25)')
+    db.query('SELECT count(*) FROM wines')
+    facts = diagnostics(db, gather_subset=['slow_queries'], slow_query_threshold_ms=200)['diagnostics']
+    assert set(facts) == {'slow_queries'}
+    slow = facts['slow_queries']
+    assert [q['query'] for q in slow] == ['SELECT pg_sleep($1)']
+    entry = slow[0]
+    assert entry['calls'] == 1 and entry['rows'] == 1
+    assert 250 <= entry['mean_ms'] < 2000
+    assert entry['total_ms'] == entry['mean_ms']
+    assert 'shared_blk_read_time_ms' in entry
+    # Below the threshold: the fast statement appears too (and nothing from other databases).
+    facts = diagnostics(db, gather_subset=['slow_queries'], slow_query_threshold_ms=0, limit=1000)['diagnostics']
+    texts = [q['query'] for q in facts['slow_queries']]
+    assert 'SELECT count(*) FROM wines' in texts
+    means = [q['mean_ms'] for q in facts['slow_queries']]
+    assert means == sorted(means, reverse=True)
+
+
+def test_pg_stat_statements_in_public_schema(db):
+    db.query('ALTER EXTENSION pg_stat_statements SET SCHEMA public')
+    db.query('SELECT pg_sleep(0.15)')
+    facts = diagnostics(db, gather_subset=['slow_queries', 'database'])['diagnostics']
+    assert facts['database']['pg_stat_statements'] == 'public'
+    assert 'SELECT pg_sleep($1)' in [q['query'] for q in facts['slow_queries']]
+
+
+def test_missing_pg_stat_statements_warns_and_returns_the_rest(db):
+    db.query('DROP EXTENSION pg_stat_statements')
+    result = diagnostics(db)
+    facts = result['diagnostics']
+    assert facts['slow_queries'] == []
+    assert facts['database']['pg_stat_statements'] is None
+    assert facts['table_sizes'] and facts['index_usage']
+    warnings = warning_texts(result)
+    assert len(warnings) == 1
+    assert 'shared_preload_libraries' in warnings[0]
+    assert 'CREATE EXTENSION pg_stat_statements WITH SCHEMA extensions' in warnings[0]
+
+
+def test_dead_tuples_per_table(db):
+    deleted = db.scalar('WITH d AS (DELETE FROM notifications WHERE id <= 300 RETURNING 1) SELECT count(*) FROM d')
+    assert deleted == 300
+    wait_for(lambda: db.scalar("SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'notifications'") >= 300)
+    facts = diagnostics(db, gather_subset=['dead_tuples'])['diagnostics']
+    rows = {r['table']: r for r in facts['dead_tuples']}
+    notifications = rows['public.notifications']
+    assert notifications['dead_tuples'] == 300
+    assert notifications['live_tuples'] == db.scalar("SELECT n_live_tup FROM pg_stat_user_tables "
+                                                     "WHERE relname = 'notifications'")
+    assert notifications['dead_ratio'] == round(300.0 / (notifications['live_tuples'] + 300), 4)
+    assert notifications['last_vacuum'] is None
+    assert all(r['dead_tuples'] > 0 for r in facts['dead_tuples'])
+    # After a VACUUM the table is gone from the list.
+    db.query('VACUUM notifications')
+    facts = diagnostics(db, gather_subset=['dead_tuples'])['diagnostics']
+    assert 'public.notifications' not in [r['table'] for r in facts['dead_tuples']]
+
+
+def test_index_usage_and_unused_indexes(db):
+    conn = db.connect()
+    with conn.cursor() as cur:
+        cur.execute('SET enable_seqscan = off')
+        for _attempt in range(3):
+            cur.execute("SELECT count(*) FROM wines WHERE region = 'Rioja'")
+    conn.close()
+    wait_for(lambda: db.scalar("SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'wines_region_idx'"))
+    facts = diagnostics(db, gather_subset=['index_usage', 'unused_indexes'], limit=100)['diagnostics']
+    usage = {r['index']: r for r in facts['index_usage']}
+    region = usage['public.wines_region_idx']
+    assert region['scans'] == 3 and region['table'] == 'public.wines'
+    assert region['size_bytes'] == db.scalar("SELECT pg_relation_size('public.wines_region_idx')")
+    assert facts['index_usage'][0]['index'] == 'public.wines_region_idx'  # the only index scanned
+    unused = {r['index']: r for r in facts['unused_indexes']}
+    assert 'public.wines_varietal_idx' in unused
+    assert 'public.wines_region_idx' not in unused
+    assert 'public.wines_pkey' not in unused and 'public.user_profiles_email_key' not in unused
+    assert unused['public.wines_varietal_idx']['size_bytes'] == db.scalar(
+        "SELECT pg_relation_size('public.wines_varietal_idx')")
+    sizes = [r['size_bytes'] for r in facts['unused_indexes']]
+    assert sizes == sorted(sizes, reverse=True)
+
+
+@pytest.fixture
+def busy_sessions(db):
+    """An idle session, one idle in a transaction, and one running a 4 s query."""
+    idle = db.connect()
+    in_tx = db.connect(autocommit=False)
+    in_tx.cursor().execute('SELECT 1')
+    busy = db.connect()
+    busy.cursor().execute("SET application_name = 'diag-test-sleeper'")
+    pid = busy.get_backend_pid()
+
+    def sleep():
+        try:
+            busy.cursor().execute("SELECT pg_sleep(4) /* a long comment that makes the query text longer */")
+        except Exception:  # cancelled at teardown
+            pass
+
+    thread = threading.Thread(target=sleep)
+    thread.start()
+    time.sleep(1.3)
+    yield pid
+    busy.cancel()
+    thread.join()
+    for conn in (idle, in_tx, busy):
+        conn.close()
+
+
+def test_connections_and_long_running(db, busy_sessions):
+    facts = diagnostics(db, gather_subset=['connections', 'long_running'], long_running_seconds=1,
+                        query_max_length=20)['diagnostics']
+    connections = facts['connections']
+    assert connections['max_connections'] == 200
+    assert connections['by_state']['active'] >= 1
+    assert connections['by_state']['idle'] >= 1
+    assert connections['by_state']['idle in transaction'] >= 1
+    assert connections['total'] == sum(connections['by_state'].values())
+    long_running = [q for q in facts['long_running'] if q['pid'] == busy_sessions]
+    assert len(long_running) == 1
+    entry = long_running[0]
+    assert entry['application_name'] == 'diag-test-sleeper'
+    assert entry['state'] == 'active'
+    assert entry['usename'] == 'postgres'
+    assert entry['database'] == db.name
+    assert 1.0 <= entry['duration_seconds'] < 10
+    assert entry['query'] == 'SELECT pg_sleep(4) /...'
+    # Over the threshold: nothing.
+    facts = diagnostics(db, gather_subset=['long_running'], long_running_seconds=600)['diagnostics']
+    assert facts['long_running'] == []
+
+
+def test_gather_subset_exclusions(db):
+    facts = diagnostics(db, gather_subset=['!slow_queries', '!long_running'])['diagnostics']
+    assert set(facts) == ALL_KEYS - {'slow_queries', 'long_running'}
+    facts = diagnostics(db, gather_subset=['all', '!database'])['diagnostics']
+    assert set(facts) == ALL_KEYS - {'database'}
+    facts = diagnostics(db, gather_subset=['table_sizes', 'database'])['diagnostics']
+    assert set(facts) == {'table_sizes', 'database'}
+
+
+@pytest.mark.parametrize('args, fragments', [
+    (dict(gather_subset=['tables']), ['gather_subset: unknown subset "tables"', 'table_sizes', 'prefix a name with !']),
+    (dict(gather_subset=['!bogus']), ['unknown subset "!bogus"']),
+    (dict(gather_subset=['!all']), ['leaves nothing to gather']),
+    (dict(gather_subset=['database', '!database']), ['leaves nothing to gather']),
+    (dict(gather_subset=[]), ['gather_subset is empty']),
+    (dict(limit=0), ['limit is 0', '1 or more']),
+    (dict(slow_query_threshold_ms=-1), ['slow_query_threshold_ms is -1.0']),
+    (dict(query_max_length=3), ['query_max_length is 3']),
+])
+def test_bad_input_is_a_one_line_error(db, args, fragments):
+    result = run_module(MODULE, dict(db.conn_args(), **args))
+    assert_one_line_error(result, *fragments)
+
+
+def test_wrong_password_and_missing_database(db):
+    result = run_module(MODULE, dict(db.conn_args(), login_password='wrong'))
+    assert_one_line_error(result, 'rejected the credentials')
+    assert 'wrong' not in result['msg']
+    result = run_module(MODULE, dict(db.conn_args(), login_db='no_such_db'))
+    assert_one_line_error(result, 'database "no_such_db" does not exist')

@@ -1,0 +1,245 @@
+"""postgres_dump against a real PostgreSQL 15: formats, manifest, verification,
+retention, check mode and every bad input the issue lists."""
+
+import hashlib
+import json
+import os
+import stat
+
+import pytest
+
+from tests.conftest import assert_one_line_error, run_module
+from tests.sandbox.pg import free_port
+
+
+def sha256_file(path):
+    with open(path, 'rb') as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_defaults_directory_dump_with_manifest(db, tmp_path):
+    backup_dir = str(tmp_path / 'backups')
+    result = run_module('postgres_dump', dict(db.conn_args(), backup_dir=backup_dir))
+    assert result['changed'] and not result.get('failed'), result
+    path = result['path']
+    assert os.path.basename(path).startswith(db.name + '-') and path.endswith('Z.dir')
+    assert result['format'] == 'directory'
+    assert mode(backup_dir) == 0o700 and mode(path) == 0o700
+    files = sorted(os.listdir(path))
+    assert 'toc.dat' in files
+    assert all(mode(os.path.join(path, f)) == 0o600 for f in files)
+    assert result['size'] == sum(os.path.getsize(os.path.join(path, f)) for f in files)
+    # nothing but the dump and its manifest (no temporary names left behind)
+    assert sorted(os.listdir(backup_dir)) == [os.path.basename(path), os.path.basename(path) + '.manifest.json']
+    assert mode(result['manifest_path']) == 0o600
+
+    manifest = json.load(open(result['manifest_path']))
+    assert manifest == result['manifest']
+    assert manifest['database'] == db.name
+    assert manifest['server_version'].startswith('15.')
+    assert manifest['pg_dump_version'].startswith('15.')
+    assert manifest['size'] == result['size'] and manifest['sha256'] == result['sha256']
+    assert manifest['files'] == dict((f, sha256_file(os.path.join(path, f))) for f in files)
+    lines = ''.join('%s  %s\n' % (manifest['files'][f], f) for f in sorted(files))
+    assert manifest['sha256'] == hashlib.sha256(lines.encode()).hexdigest()
+    wines = [t for t in manifest['tables'] if (t['schema'], t['table']) == ('public', 'wines')]
+    assert wines and wines[0]['rows_estimate'] == db.scalar('SELECT count(*) FROM wines')
+
+    assert result['verification']['method'] == 'toc' and result['verification']['ok'] is True
+    assert result['verification']['details']['tables'] == len(manifest['tables'])
+    command = result['command']
+    assert '--format=d' in command and '--compress=1' in command
+    assert any(a.startswith('--jobs=') and int(a.split('=')[1]) >= 2 for a in command)
+    assert db.server.password not in ' '.join(command)
+
+
+@pytest.mark.parametrize('fmt, suffix', [('custom', '.dump'), ('plain', '.sql')])
+def test_streamed_formats_hash_matches_file_and_restore_verification(db, tmp_path, fmt, suffix):
+    result = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(tmp_path), name='nightly',
+                                              format=fmt, verify='restore', jobs=2))
+    assert not result.get('failed'), result
+    assert result['path'] == str(tmp_path / ('nightly' + suffix))
+    assert mode(result['path']) == 0o600
+    assert result['sha256'] == sha256_file(result['path'])
+    assert result['size'] == os.path.getsize(result['path'])
+    verification = result['verification']
+    assert verification['method'] == 'restore' and verification['ok'] is True, verification
+    assert verification['details']['mismatches'] == []
+    assert verification['details']['tables'] >= 7
+    # the scratch database is gone
+    assert db.server.execute("SELECT count(*) FROM pg_database WHERE datname LIKE 'pourtrait_verify_%%'")[0][0] == 0
+    tables = set((t['schema'], t['table']) for t in result['manifest']['tables'])
+    assert ('public', 'wines') in tables and ('auth', 'users') in tables
+
+
+def test_filters_tables_and_schemas(db, tmp_path):
+    only = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(tmp_path), name='only', format='plain',
+                                            tables=['wines', 'public.user_profiles'], verify='toc'))
+    assert not only.get('failed'), only
+    assert sorted((t['schema'], t['table']) for t in only['manifest']['tables']) == [
+        ('public', 'user_profiles'), ('public', 'wines')]
+    text = open(only['path']).read()
+    assert 'CREATE TABLE public.wines' in text and 'CREATE TABLE public.notifications' not in text
+
+    excluded = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(tmp_path), name='ex', format='custom',
+                                                exclude_schemas=['auth', 'storage'], exclude_tables=['error_logs']))
+    assert not excluded.get('failed'), excluded
+    names = set('%s.%s' % (t['schema'], t['table']) for t in excluded['manifest']['tables'])
+    assert 'public.wines' in names
+    assert not names & {'auth.users', 'storage.buckets', 'public.error_logs'}
+
+    schema = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(tmp_path), name='schema', format='plain',
+                                              schema_only=True, schemas=['public']))
+    assert not schema.get('failed'), schema
+    assert schema['manifest']['tables'] == [] and schema['manifest']['schema_only'] is True
+    assert 'COPY ' not in open(schema['path']).read()
+
+
+def test_check_mode_writes_nothing(db, tmp_path):
+    backup_dir = tmp_path / 'new'
+    result = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(backup_dir), format='custom',
+                                              keep=3), check_mode=True)
+    assert result['changed'] and not result.get('failed'), result
+    assert result['command'][0].endswith('pg_dump') and '--format=c' in result['command']
+    assert result['removed'] == [] and result['size'] is None
+    assert not backup_dir.exists()
+
+
+def test_retention_keep_prunes_only_this_databases_dumps(db, tmp_path):
+    backup_dir = str(tmp_path)
+    # another database's dump and a file without manifest must survive
+    foreign = tmp_path / 'other.dump'
+    foreign.write_text('x')
+    (tmp_path / 'other.dump.manifest.json').write_text(json.dumps(
+        dict(database='other', created='2020-01-01T00:00:00Z', sha256='0')))
+    stray = tmp_path / 'stray.dump'
+    stray.write_text('x')
+    paths = []
+    for index in range(3):
+        result = run_module('postgres_dump', dict(db.conn_args(), backup_dir=backup_dir, name='n%d' % index,
+                                                  format='custom', keep=2))
+        assert not result.get('failed'), result
+        paths.append(result['path'])
+    assert result['removed'] == [paths[0]]
+    assert not os.path.exists(paths[0]) and not os.path.exists(paths[0] + '.manifest.json')
+    assert os.path.exists(paths[1]) and os.path.exists(paths[2])
+    assert foreign.exists() and stray.exists()
+
+    planned = run_module('postgres_dump', dict(db.conn_args(), backup_dir=backup_dir, format='custom', keep=1),
+                         check_mode=True)
+    assert planned['removed'] == [paths[2], paths[1]]
+    assert os.path.exists(paths[1])  # check mode removed nothing
+
+
+def test_retention_max_age_days(db, tmp_path):
+    old = tmp_path / 'old.dump'
+    old.write_text('x')
+    (tmp_path / 'old.dump.manifest.json').write_text(json.dumps(
+        dict(database=db.name, created='2020-01-01T00:00:00Z', sha256='0')))
+    result = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(tmp_path), format='custom',
+                                              max_age_days=30, verify='none'))
+    assert not result.get('failed'), result
+    assert result['removed'] == [str(old)]
+    assert not old.exists() and os.path.exists(result['path'])
+    assert result['verification']['method'] == 'none'
+
+
+def test_password_travels_in_the_environment(db, tmp_path):
+    """A stand-in pg_dump records its argv and environment: the password is only in PGPASSWORD."""
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    record = tmp_path / 'record'
+    script = bin_dir / 'pg_dump'
+    script.write_text('#!/bin/sh\necho "$@" > %s\necho "PGPASSWORD=$PGPASSWORD" >> %s\n'
+                      'echo "pg_dump: error: stopped on purpose" >&2\nexit 1\n' % (record, record))
+    script.chmod(0o755)
+    os.symlink('/usr/bin/pg_restore', str(bin_dir / 'pg_restore'))
+    result = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(tmp_path / 'b'), format='custom',
+                                              bin_dir=str(bin_dir)))
+    assert_one_line_error(result, 'pg_dump failed (exit 1): error: stopped on purpose')
+    argv_line, env_line = record.read_text().splitlines()
+    assert db.server.password not in argv_line
+    assert env_line == 'PGPASSWORD=%s' % db.server.password
+    assert db.server.password not in json.dumps(dict(result))
+    assert os.listdir(str(tmp_path / 'b')) == []  # the partial file is gone
+
+
+def test_failed_directory_dump_leaves_nothing(db, tmp_path):
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    script = bin_dir / 'pg_dump'
+    # writes part of a directory dump, then fails
+    script.write_text('#!/bin/sh\nfor a; do case "$a" in --file=*) d="${a#--file=}";; esac; done\n'
+                      'mkdir "$d" && echo partial > "$d/toc.dat"\necho "pg_dump: error: disk full" >&2\nexit 1\n')
+    script.chmod(0o755)
+    os.symlink('/usr/bin/pg_restore', str(bin_dir / 'pg_restore'))
+    result = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(tmp_path / 'b'), bin_dir=str(bin_dir)))
+    assert_one_line_error(result, 'pg_dump failed (exit 1): error: disk full')
+    assert os.listdir(str(tmp_path / 'b')) == []
+
+
+# -- bad input ---------------------------------------------------------------
+
+def test_wrong_password(db, tmp_path):
+    args = dict(db.conn_args(), login_password='wrong', backup_dir=str(tmp_path))
+    assert_one_line_error(run_module('postgres_dump', args), 'rejected the credentials', 'check login_password')
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_unreachable_host(db, tmp_path):
+    args = dict(db.conn_args(), login_port=free_port(), backup_dir=str(tmp_path))
+    assert_one_line_error(run_module('postgres_dump', args), 'cannot reach PostgreSQL', 'connection refused')
+
+
+def test_missing_database(db, tmp_path):
+    args = dict(db.conn_args(), login_db='no_such_db', backup_dir=str(tmp_path))
+    assert_one_line_error(run_module('postgres_dump', args), 'database "no_such_db" does not exist')
+
+
+def test_missing_table(db, tmp_path):
+    args = dict(db.conn_args(), backup_dir=str(tmp_path), tables=['wines', 'public.no_such_table'])
+    assert_one_line_error(run_module('postgres_dump', args), 'table "public.no_such_table" does not exist')
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_missing_schema(db, tmp_path):
+    args = dict(db.conn_args(), backup_dir=str(tmp_path), schemas=['nope'])
+    assert_one_line_error(run_module('postgres_dump', args), 'schema "nope" does not exist')
+
+
+def test_pg_dump_missing(db, tmp_path):
+    args = dict(db.conn_args(), backup_dir=str(tmp_path), bin_dir='/nonexistent/bin')
+    assert_one_line_error(run_module('postgres_dump', args), 'pg_dump not found in bin_dir /nonexistent/bin',
+                          'set bin_dir')
+
+
+def test_unwritable_backup_dir(db, tmp_path):
+    blocker = tmp_path / 'file'
+    blocker.write_text('x')
+    result = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(blocker / 'backups')))
+    assert_one_line_error(result, 'cannot create backup_dir', 'choose a writable location')
+    result = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(blocker)))
+    assert_one_line_error(result, 'is not a directory')
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason='root ignores directory permissions')
+def test_read_only_backup_dir(db, tmp_path):
+    locked = tmp_path / 'locked'
+    locked.mkdir(mode=0o500)
+    result = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(locked)))
+    assert_one_line_error(result, 'is not writable')
+
+
+def test_conflicting_and_existing(db, tmp_path):
+    result = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(tmp_path), schema_only=True,
+                                              data_only=True))
+    assert_one_line_error(result, 'schema_only and data_only are mutually exclusive')
+    (tmp_path / 'taken.dump').write_text('x')
+    result = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(tmp_path), name='taken',
+                                              format='custom'))
+    assert_one_line_error(result, 'taken.dump already exists')
+    assert (tmp_path / 'taken.dump').read_text() == 'x'

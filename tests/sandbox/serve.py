@@ -1,0 +1,136 @@
+"""One background process serving the HTTP stand-ins of the sandbox.
+
+    python tests/sandbox/serve.py --state-dir DIR --ready-file DIR/ready.json [options]
+
+Serves, on loopback ports (0 = a free one):
+
+* the Vercel API stand-in over plain HTTP (``--api-port``) and HTTPS
+  (``--https-port``, certificate signed by a CA generated into ``--state-dir``
+  as ``ca.pem``);
+* the app stand-in (``--app-port``), see tests/sandbox/app.py;
+* the admin API on every port under ``/_sandbox`` (never faulted).
+
+When every port listens it writes ``--ready-file`` (JSON: ``pid, api_url,
+https_url, ca_path, app_url, admin_url, token, team_id, team_slug, project_id,
+project_name, user_id``). SIGTERM/SIGINT stop it. State lives in memory only.
+
+Admin API (JSON in and out; ``SANDBOX_ADMIN_URL`` = ``<api_url>/_sandbox``):
+
+==========================================  ===============================================================
+``GET    /_sandbox/health``                 ``{ok, services, info}``
+``POST   /_sandbox/reset``                  ``{"vercel": {owner: team|personal, plan: hobby|pro,
+                                            deployments: 3}}`` (all optional): default state, faults
+                                            cleared, log emptied, default timings; returns the state
+``GET    /_sandbox/state``                  ``{vercel: {...}, app: {...}, faults, info}``
+``POST   /_sandbox/timings``                ``{queued_s, building_s, job_pending_s, job_running_s,
+                                            app_slow_s}`` (seconds, any subset)
+``POST   /_sandbox/faults``                 ``{rate, kinds: [429,500,502,503,reset,hang], seed,
+                                            latency_ms, when: before|after, services: [vercel|app],
+                                            methods, paths (prefixes), max_faults, hang_s,
+                                            retry_after}``; replaces the settings, restarts the seed
+``GET|DELETE /_sandbox/faults``             read (with ``injected`` count) / clear
+``GET    /_sandbox/requests``               ``?method=&path_prefix=&service=&admin=1`` ->
+                                            ``{requests: [{seq, service, method, path, query, status,
+                                            faulted, time, duration_ms, admin}]}`` (status null when
+                                            the connection was dropped); ``DELETE`` empties it
+``GET    /_sandbox/vercel/state``           the Vercel model (deployments with ``app_base_url``)
+``PATCH  /_sandbox/vercel/project``         ``{plan, autoAssignCustomDomains}``
+``POST   /_sandbox/vercel/deployments``     seed one (see vercel_api.py) -> the deployment
+``PATCH  /_sandbox/vercel/deployments/ID``  ``{health}``
+``POST   /_sandbox/vercel/next_builds``     ``{fail, health, count}`` for builds created via the API
+``POST   /_sandbox/vercel/next_jobs``       ``{fail, count}`` for the next rollback/promote jobs
+==========================================  ===============================================================
+"""
+
+import argparse
+import json
+import os
+import random
+import signal
+import string
+import sys
+import tempfile
+import threading
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from tests.sandbox.app import AppService  # noqa: E402
+from tests.sandbox.standin import Hub, generate_tls, serve, server_ssl_context  # noqa: E402
+from tests.sandbox.vercel_api import DEFAULT_TIMINGS, VercelService  # noqa: E402
+
+
+def build_hub(token, timings=None, seed=None, slow_s=0.6):
+    hub = Hub()
+    vercel = VercelService(token, timings)
+    if seed is not None:
+        vercel.model.seed = seed
+    hub.add_service(vercel)
+    hub.add_service(AppService(vercel, slow_s=slow_s))
+    return hub, vercel
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
+    parser.add_argument('--host', default='127.0.0.1')
+    parser.add_argument('--api-port', type=int, default=0)
+    parser.add_argument('--https-port', type=int, default=0)
+    parser.add_argument('--app-port', type=int, default=0)
+    parser.add_argument('--state-dir', default=None, help='where ca.pem and the server key go')
+    parser.add_argument('--ready-file', default=None)
+    parser.add_argument('--token', default=None, help='the accepted API token (24 letters/digits); random if unset')
+    parser.add_argument('--seed', type=int, default=None, help='ids are derived from it (stable across resets)')
+    for name, value in sorted(DEFAULT_TIMINGS.items()):
+        parser.add_argument('--' + name.replace('_', '-'), type=float, default=value, dest=name)
+    parser.add_argument('--app-slow-s', type=float, default=0.6)
+    args = parser.parse_args(argv)
+
+    token = args.token or ''.join(random.SystemRandom().choice(string.ascii_letters + string.digits)
+                                  for _i in range(24))
+    state_dir = args.state_dir or tempfile.mkdtemp(prefix='pourtrait-standins-')
+    os.makedirs(state_dir, exist_ok=True)
+    timings = dict((k, getattr(args, k)) for k in DEFAULT_TIMINGS)
+    hub, vercel = build_hub(token, timings, seed=args.seed, slow_s=args.app_slow_s)
+
+    ca_path, cert_path, key_path = generate_tls(os.path.join(state_dir, 'tls'))
+    servers = [serve(hub, 'vercel', args.host, args.api_port),
+               serve(hub, 'vercel', args.host, args.https_port, ssl_context=server_ssl_context(cert_path, key_path)),
+               serve(hub, 'app', args.host, args.app_port)]
+    api_port, https_port, app_port = (s.server_address[1] for s in servers)
+    app_url = 'http://%s:%d' % (args.host, app_port)
+    vercel.set_app_url(app_url)
+    vercel.reset()
+    model = vercel.model
+    info = {'pid': os.getpid(), 'api_url': 'http://%s:%d' % (args.host, api_port),
+            'https_url': 'https://%s:%d' % (args.host, https_port), 'ca_path': ca_path, 'app_url': app_url,
+            'admin_url': 'http://%s:%d/_sandbox' % (args.host, api_port), 'token': token,
+            'team_id': model.team['id'], 'team_slug': model.team['slug'], 'project_id': model.project['id'],
+            'project_name': model.project['name'], 'user_id': model.user['id'], 'state_dir': state_dir}
+    hub.info = dict((k, v) for k, v in info.items() if k != 'token')
+
+    done = threading.Event()
+
+    def stop(_signum, _frame):
+        done.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    if args.ready_file:
+        tmp = args.ready_file + '.tmp'
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, 'w') as handle:
+            json.dump(info, handle)
+        os.replace(tmp, args.ready_file)
+    while not done.wait(0.5):
+        pass
+    hub.stopping.set()
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
