@@ -50,7 +50,7 @@ test-unit: setup
 	$(BIN)/pytest -q tests/unit
 
 test-integration: setup
-	$(BIN)/pytest -q tests/integration
+	$(BIN)/pytest -q tests/integration tests/contract
 
 test-molecule: sandbox-up
 	@set -e; for scenario in $$(ls extensions/molecule 2>/dev/null | grep -v '^default$$'); do \

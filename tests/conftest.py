@@ -59,7 +59,7 @@ def run_module(name, args, check_mode=False, diff=False, env=None, timeout=600):
         args_path = handle.name
     try:
         proc = subprocess.run([sys.executable, os.path.join(MODULES, name + '.py'), args_path],
-                              capture_output=True, text=True, env=clean_env(env), timeout=timeout)
+                              capture_output=True, text=True, env=clean_env(env), timeout=timeout, check=False)
     finally:
         os.unlink(args_path)
     try:

@@ -10,6 +10,7 @@ Serves, on loopback ports (0 = a free one):
 * the app stand-in (``--app-port``), see tests/sandbox/app.py;
 * the admin API on every port under ``/_sandbox`` (never faulted).
 
+Faults can also be set at start with ``--faults '<JSON as for POST /_sandbox/faults>'``.
 When every port listens it writes ``--ready-file`` (JSON: ``pid, api_url,
 https_url, ca_path, app_url, admin_url, token, team_id, team_slug, project_id,
 project_name, user_id``). SIGTERM/SIGINT stop it. State lives in memory only.
@@ -85,6 +86,8 @@ def main(argv=None):
     for name, value in sorted(DEFAULT_TIMINGS.items()):
         parser.add_argument('--' + name.replace('_', '-'), type=float, default=value, dest=name)
     parser.add_argument('--app-slow-s', type=float, default=0.6)
+    parser.add_argument('--faults', default=None,
+                        help='fault settings as JSON, as for POST /_sandbox/faults (a reset clears them)')
     args = parser.parse_args(argv)
 
     token = args.token or ''.join(random.SystemRandom().choice(string.ascii_letters + string.digits)
@@ -102,6 +105,8 @@ def main(argv=None):
     app_url = 'http://%s:%d' % (args.host, app_port)
     vercel.set_app_url(app_url)
     vercel.reset()
+    if args.faults:
+        hub.faults.configure(json.loads(args.faults))
     model = vercel.model
     info = {'pid': os.getpid(), 'api_url': 'http://%s:%d' % (args.host, api_port),
             'https_url': 'https://%s:%d' % (args.host, https_port), 'ca_path': ca_path, 'app_url': app_url,
