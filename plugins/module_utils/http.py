@@ -237,8 +237,9 @@ class JsonSession(object):
             if (ok is not None and status in ok) or (ok is None and 200 <= status < 300):
                 return Response(status, data, resp.headers, attempts)
             if status in RETRY_STATUSES and attempts < max_attempts:
-                if not idempotent and status != 429:
-                    # A 5xx after a POST: the change may or may not have happened.
+                if not idempotent and (status != 429 or reconcile is not None):
+                    # A 5xx after a POST: the change may or may not have happened. A 429 means it did
+                    # not, by contract; still, where the state can be re-read, it is read first.
                     done = self._reconcile(reconcile, method, path, attempts, 'HTTP %s' % status)
                     if done is not None:
                         return done

@@ -214,20 +214,20 @@ def split_qualified(name):
     are only ever used as parameters or ``sql.Identifier``, never spliced
     into SQL.
     """
+    part = r'\s*(?:"((?:[^"]|"")+)"|([^."]+))\s*'
+    match = re.match(r'^%s(?:\.%s)?$' % (part, part), name or '')
     pieces = []
-    for match in re.finditer(r'\s*(?:"((?:[^"]|"")*)"|([^."]*))\s*(\.|$)', name.strip()):
-        quoted, bare, sep = match.group(1), match.group(2), match.group(3)
-        if quoted is not None:
-            pieces.append(quoted.replace('""', '"'))
-        elif bare:
-            pieces.append(bare.strip().lower())
-        else:
-            pieces.append('')
-        if not sep:
-            break
-    if 1 <= len(pieces) <= 2 and all(pieces):
-        return tuple(['public'] + pieces) if len(pieces) == 1 else tuple(pieces)
-    raise PgModuleError('"%s" is not a table name; use table or schema.table' % name)
+    if match:
+        for quoted, bare in ((match.group(1), match.group(2)), (match.group(3), match.group(4))):
+            if quoted is not None:
+                pieces.append(quoted.replace('""', '"'))
+            elif bare is not None and bare.strip():
+                pieces.append(bare.strip().lower())
+            elif bare is not None:
+                pieces.append('')
+    if not pieces or not all(pieces):
+        raise PgModuleError('"%s" is not a table name; use table or schema.table' % name)
+    return tuple(['public'] + pieces) if len(pieces) == 1 else tuple(pieces)
 
 
 def resolve_tables(cursor, names):

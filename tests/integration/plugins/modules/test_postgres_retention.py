@@ -95,7 +95,7 @@ def test_hostile_identifiers_do_not_exist(db):
     wines = db.scalar('SELECT count(*) FROM wines')
 
     bad_table = run_module('postgres_retention', notifications(db, table='notifications; DROP TABLE wines'))
-    assert_one_line_error(bad_table, 'table "public.notifications; DROP TABLE wines" does not exist')
+    assert_one_line_error(bad_table, 'table "public.notifications; drop table wines" does not exist')
 
     bad_column = run_module('postgres_retention', notifications(db, timestamp_column='created_at; DROP TABLE wines'))
     assert_one_line_error(bad_column, 'column "created_at; DROP TABLE wines" does not exist in table "public.notifications"')
@@ -105,7 +105,7 @@ def test_hostile_identifiers_do_not_exist(db):
                           '"public.notifications"')
 
     bad_function = run_module('postgres_retention', dict(db.conn_args(), function='cleanup(); DROP TABLE wines'))
-    assert_one_line_error(bad_function, 'function "public.cleanup(); DROP TABLE wines()" does not exist')
+    assert_one_line_error(bad_function, 'function "public.cleanup(); drop table wines()" does not exist')
 
     assert db.scalar('SELECT count(*) FROM wines') == wines
     assert db.scalar(OLD_READ) > 0

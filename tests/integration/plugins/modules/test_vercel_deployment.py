@@ -1,5 +1,7 @@
 """vercel_deployment against the Vercel stand-in: build, wait, fail, cancel, promote when STAGED."""
 
+import pytest
+
 from tests.conftest import assert_one_line_error, run_module
 
 SHA = 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678'
@@ -89,9 +91,10 @@ def test_redeploy_existing_build(vercel):
     assert live['uid'] == done['deployment']['id'] and live['sha'] == source['sha']
 
 
-def test_lost_create_answer_is_not_built_twice(vercel):
-    vercel.set_faults(rate=1.0, kinds=['502'], when='after', methods=['POST'], paths=['/v13/deployments'],
-                      max_faults=1)
+@pytest.mark.parametrize('kind', ['502', 'reset', '429'])
+def test_lost_create_answer_is_not_built_twice(vercel, kind):
+    vercel.set_faults(rate=1.0, kinds=[kind], when='after', methods=['POST'], paths=['/v13/deployments'],
+                      max_faults=1, retry_after='0')
     count = len(vercel.deployments())
     done = run_module('vercel_deployment', conn(vercel, git_ref='main', git_sha=SHA))
     assert done['changed'] and done['deployment']['state'] == 'READY', done

@@ -120,16 +120,16 @@ def test_parse_retry_after_seconds_and_http_date():
 
 
 def test_backoff_is_jittered_exponential_and_capped():
-    delays = [h.backoff_delay(n, base=1, cap=8) for n in range(1, 7) for _ in range(50)]
+    delays = [h.backoff_delay(n, base=1, cap=8) for n in range(1, 7) for _attempt in range(50)]
     assert max(delays) <= 8
-    firsts = set(round(h.backoff_delay(1, base=1, cap=8), 6) for _ in range(20))
+    firsts = set(round(h.backoff_delay(1, base=1, cap=8), 6) for _attempt in range(20))
     assert len(firsts) > 1, 'no jitter'
-    assert all(0.5 <= d <= 1 for d in (h.backoff_delay(1, base=1, cap=8) for _ in range(50)))
-    assert all(4 <= d <= 8 for d in (h.backoff_delay(5, base=1, cap=8) for _ in range(50)))
+    assert all(0.5 <= d <= 1 for d in (h.backoff_delay(1, base=1, cap=8) for _attempt in range(50)))
+    assert all(4 <= d <= 8 for d in (h.backoff_delay(5, base=1, cap=8) for _attempt in range(50)))
 
 
 def test_retry_after_is_a_floor_for_the_delay():
-    assert all(10 <= h.backoff_delay(1, base=0.5, cap=30, retry_after=10) <= 11.01 for _ in range(50))
+    assert all(10 <= h.backoff_delay(1, base=0.5, cap=30, retry_after=10) <= 11.01 for _attempt in range(50))
 
 
 # -- retries against the real server ---------------------------------------------------------
@@ -245,13 +245,18 @@ def test_post_reset_without_reconcile_is_never_repeated(server):
     assert len([r for r in server.log if r[0] == 'POST']) == 1
 
 
-def test_post_429_is_retried_without_reconciling(server):
+def test_post_429_rereads_state_before_sending_again(server):
     server.add('POST', '/v1/promote', (429, None, {'Retry-After': '0'}), (201, {'ok': 5}, {}))
+    calls = []
+    resp = session(server).request('POST', '/v1/promote', json={}, reconcile=lambda: calls.append(1))
+    assert resp.status == 201 and calls == [1]
+    assert len([r for r in server.log if r[0] == 'POST']) == 2
 
-    def reconcile():
-        raise AssertionError('a 429 means nothing happened; no need to reconcile')
 
-    resp = session(server).request('POST', '/v1/promote', json={}, reconcile=reconcile)
+def test_post_429_without_reconcile_is_retried(server):
+    # a 429 means the request was refused before it did anything
+    server.add('POST', '/v1/env', (429, None, {'Retry-After': '0'}), (201, {'ok': 6}, {}))
+    resp = session(server).request('POST', '/v1/env', json={})
     assert resp.status == 201 and len([r for r in server.log if r[0] == 'POST']) == 2
 
 

@@ -197,3 +197,10 @@ def test_libpq_env_passes_other_url_settings_to_client_programs():
     assert env['PGOPTIONS'] == '-c statement_timeout=5s'
     assert env['PGTARGETSESSIONATTRS'] == 'read-write'
     assert env['PGSSLMODE'] == 'require'
+
+
+@pytest.mark.parametrize('name', ['wines"; DROP TABLE wines; --', '"unterminated', 'a."b'])
+def test_split_qualified_refuses_unbalanced_quotes(name):
+    with pytest.raises(pg.PgModuleError) as info:
+        pg.split_qualified(name)
+    assert str(info.value) == '"%s" is not a table name; use table or schema.table' % name

@@ -79,8 +79,8 @@ def test_summarize_takes_list_items_and_full_deployments():
 
 # -- error messages ----------------------------------------------------------------------------
 @pytest.mark.parametrize('status,body,fragments', [
-    (401, {'error': {'code': 'forbidden', 'message': 'Not authorized'}}, ['401: the Vercel token was rejected',
-                                                                         'check VERCEL_TOKEN']),
+    (401, {'error': {'code': 'forbidden', 'message': 'Not authorized'}},
+     ['401: the Vercel token was rejected', 'check VERCEL_TOKEN']),
     (402, {'error': {'code': 'payment_required', 'message': 'Hobby plans can only roll back to the previous'}},
      ['402', 'Hobby', 'target=previous']),
     (403, {'error': {'code': 'forbidden', 'message': 'you are not a member of the team'}}, ['403', 'team_id']),

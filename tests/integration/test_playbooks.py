@@ -1,0 +1,89 @@
+"""End-to-end runs of the database playbooks with ansible-playbook, the way an
+on-call engineer runs them against staging/production: the inventory's
+connection dict is empty and the modules read DATABASE_URL / PG* from the
+environment (here: a fresh database on the test server)."""
+
+import glob
+import os
+import subprocess
+import sys
+
+from tests.conftest import COLLECTIONS, ROOT, clean_env, ensure_collection_link
+
+ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
+
+OLD_READ = ("SELECT count(*) FROM public.notifications "
+            "WHERE read AND created_at < now() - interval '90 days'")
+
+
+def playbook(name, db, *args, inventory='production'):
+    """Run playbooks/<name>.yml; returns (rc, stdout + stderr)."""
+    ensure_collection_link()
+    env = clean_env(db.env)
+    env.update(ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
+               ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
+    cmd = [ANSIBLE_PLAYBOOK, '-i', os.path.join(ROOT, 'inventory', inventory),
+           os.path.join(ROOT, 'playbooks', name + '.yml')] + list(args)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_backup_check_mode_writes_nothing(db, tmp_path):
+    backups = tmp_path / 'backups'
+    rc, out = playbook('backup', db, '--check', '-e', 'db_backup_dir=%s' % backups)
+    assert rc == 0, out
+    assert 'Would write a directory dump to %s/%s-' % (backups, db.name) in out, out
+    assert not backups.exists()
+
+
+def test_backup_then_confirmed_production_restore(db, tmp_path):
+    backups = tmp_path / 'backups'
+    rc, out = playbook('backup', db, '-e', 'db_backup_dir=%s' % backups, '-e', 'db_backup_format=custom',
+                       '-e', 'db_backup_verify=toc')
+    assert rc == 0, out
+    dumps = glob.glob(str(backups / (db.name + '-*.dump')))
+    assert len(dumps) == 1, out
+    assert oct(os.stat(dumps[0]).st_mode & 0o777) == '0o600'
+
+    db.query('DELETE FROM public.notifications')
+    rc, out = playbook('restore', db, '-e', 'db_restore_path=%s' % dumps[0],
+                       '-e', 'db_restore_confirm=%s' % db.name,
+                       '-e', 'db_restore_safety_backup_dir=%s' % (tmp_path / 'pre-restore'))
+    assert rc == 0, out
+    assert db.scalar('SELECT count(*) FROM public.notifications') == 1200
+    # the emptied state was kept before it was overwritten
+    assert len(glob.glob(str(tmp_path / 'pre-restore' / (db.name + '-*.dump')))) == 1
+    assert 'Restored %s (custom) into %s' % (dumps[0], db.name) in out, out
+
+
+def test_production_restore_refused_without_matching_confirmation(db, tmp_path):
+    before = db.scalar('SELECT count(*) FROM public.notifications')
+    for extra in ([], ['-e', 'db_restore_confirm=postgres']):
+        rc, out = playbook('restore', db, '-e', 'db_restore_path=%s' % (tmp_path / 'some.dump'),
+                           '-e', 'db_restore_safety_backup_dir=%s' % (tmp_path / 'pre-restore'), *extra)
+        assert rc == 2, out
+        line = [x for x in out.splitlines() if '"msg": "Refusing' in x]
+        assert len(line) == 1, out
+        assert ('Refusing to restore into database %s on production: ' % db.name) in line[0]
+        assert ('nothing was changed. Re-run with -e db_restore_confirm=%s"' % db.name) in line[0]
+        assert 'Restore the dump' not in out
+    assert not (tmp_path / 'pre-restore').exists()
+    assert db.scalar('SELECT count(*) FROM public.notifications') == before
+
+
+def test_monthly_maintenance_check_mode_then_run(db):
+    old_read = db.scalar(OLD_READ)
+    unread = db.scalar('SELECT count(*) FROM public.notifications WHERE NOT read')
+    assert old_read > 0
+
+    rc, out = playbook('db_maintenance', db, '--check', '-e', 'db_maintenance_schedule=monthly', inventory='staging')
+    assert rc == 0, out
+    assert 'public.notifications %d row(s) would be deleted' % old_read in out, out
+    assert db.scalar(OLD_READ) == old_read
+
+    rc, out = playbook('db_maintenance', db, '-e', 'db_maintenance_schedule=monthly', inventory='staging')
+    assert rc == 0, out
+    assert 'public.notifications %d row(s) in 1 batch(es)' % old_read in out, out
+    assert db.scalar(OLD_READ) == 0
+    assert db.scalar('SELECT count(*) FROM public.notifications WHERE NOT read') == unread
+    assert db.scalar("SELECT count(*) FROM public.error_logs WHERE created_at < now() - interval '90 days'") == 0
