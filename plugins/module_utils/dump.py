@@ -20,6 +20,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import errno
 import hashlib
 import json
 import os
@@ -336,6 +337,38 @@ def remove_path(path):
 def temp_name(final_path):
     head, tail = os.path.split(final_path)
     return os.path.join(head, '.%s.partial-%s' % (tail, uuid.uuid4().hex[:8]))
+
+
+def place_no_clobber(tmp_path, final_path):
+    """Move a finished dump into place; never replace anything already there.
+
+    Files are hard-linked (fails if the name exists) then unlinked; a
+    directory rename fails when the target is a non-empty directory, and an
+    empty one is never ours. Raises FileExistsError when the name is taken.
+    """
+    if os.path.isdir(tmp_path):
+        if os.path.lexists(final_path):
+            raise FileExistsError(final_path)
+        try:
+            os.rename(tmp_path, final_path)
+        except OSError as exc:
+            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                raise FileExistsError(final_path)
+            raise
+        return
+    os.link(tmp_path, final_path)
+    os.unlink(tmp_path)
+
+
+def next_free_path(final_path, fmt):
+    """``name-2.dump``, ``name-3.dump``...: the first name with neither dump nor manifest."""
+    suffix = SUFFIXES[fmt]
+    stem = final_path[:-len(suffix)] if final_path.endswith(suffix) else final_path
+    for counter in range(2, 1000):
+        candidate = '%s-%d%s' % (stem, counter, suffix)
+        if not os.path.lexists(candidate) and not os.path.lexists(manifest_path_for(candidate)):
+            return candidate
+    raise PgModuleError('no free name for %s; remove old dumps or set name' % final_path)
 
 
 def fsync_path(path):
@@ -921,8 +954,13 @@ def take_dump(conn_params, opts, check_mode=False, application_name='pourtrait.o
         name = opts.get('name') or default_name(dbname, now)
         final_path = os.path.join(backup_dir, dump_filename(name, fmt))
         mpath = manifest_path_for(final_path)
+        auto_name = not opts.get('name')
         if os.path.lexists(final_path) or os.path.lexists(mpath):
-            raise PgModuleError('%s already exists; choose another name or remove the old dump' % final_path)
+            if not auto_name:
+                raise PgModuleError('%s already exists; choose another name or remove the old dump' % final_path)
+            # Two runs in the same second: the later one takes the next free name.
+            final_path = next_free_path(final_path, fmt)
+            mpath = manifest_path_for(final_path)
         if os.path.exists(backup_dir) and not os.path.isdir(backup_dir):
             raise PgModuleError('backup_dir %s exists and is not a directory; point backup_dir at a directory'
                                 % backup_dir)
@@ -1000,7 +1038,17 @@ def take_dump(conn_params, opts, check_mode=False, application_name='pourtrait.o
                 tables=estimates,
                 verification=verification,
             )
-            os.rename(tmp_path, final_path)
+            while True:
+                try:
+                    place_no_clobber(tmp_path, final_path)
+                    break
+                except FileExistsError:
+                    if not auto_name:
+                        raise PgModuleError('%s already exists; choose another name or remove the old dump'
+                                            % final_path)
+                    final_path = next_free_path(final_path, fmt)
+                    mpath = manifest_path_for(final_path)
+                    manifest['name'] = os.path.basename(final_path)
         except BaseException:
             remove_path(tmp_path)
             raise

@@ -243,3 +243,24 @@ def test_conflicting_and_existing(db, tmp_path):
                                               format='custom'))
     assert_one_line_error(result, 'taken.dump already exists')
     assert (tmp_path / 'taken.dump').read_text() == 'x'
+
+
+@pytest.mark.parametrize('fmt', ['custom', 'directory'])
+def test_concurrent_dumps_to_one_directory_never_clobber(db, tmp_path, fmt):
+    """Two runs started together (same second, same default name) both land, under different names."""
+    import concurrent.futures
+    args = dict(db.conn_args(), backup_dir=str(tmp_path), format=fmt, verify='toc')
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: run_module('postgres_dump', args), range(2)))
+    for result in results:
+        assert not result.get('failed'), result
+    paths = {r['path'] for r in results}
+    assert len(paths) == 2, paths
+    for result in results:
+        with open(result['manifest_path']) as handle:
+            manifest = json.load(handle)
+        assert manifest['sha256'] == result['sha256']
+        assert manifest['name'] == os.path.basename(result['path'])
+    listed = sorted(os.listdir(str(tmp_path)))
+    assert not [name for name in listed if '.partial-' in name], listed
+    assert len(listed) == 4, listed
