@@ -75,7 +75,7 @@ def _timed(func):
 
 
 def _run(argv, env):
-    proc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError('%s failed: %s' % (argv[0], proc.stderr.strip()[-1000:]))
 
@@ -95,7 +95,7 @@ def _parallel(func, items, workers):
             except Exception as exc:  # noqa: BLE001 - reported below
                 errors.append(exc)
 
-    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    threads = [threading.Thread(target=worker) for dummy in range(workers)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -251,7 +251,7 @@ def format_table(rows):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--size-mb', type=int, default=1024, help='generated data size (default 1024)')
     args = parser.parse_args(argv)
     rows = run(args.size_mb, log=lambda msg: sys.stderr.write(msg + '\n'))

@@ -36,7 +36,7 @@ def find_bindir(install=True):
         env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
         subprocess.run(['apt-get', 'update', '-qq'], check=False, env=env, stdout=subprocess.DEVNULL)
         result = subprocess.run(['apt-get', 'install', '-y', '-qq', 'postgresql-%s' % PG_MAJOR,
-                                 'postgresql-client-%s' % PG_MAJOR], env=env,
+                                 'postgresql-client-%s' % PG_MAJOR], env=env, check=False,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if result.returncode == 0:
             return find_bindir(install=False)
@@ -95,6 +95,7 @@ class PgServer(object):
         kwargs.setdefault('stderr', subprocess.STDOUT)
         kwargs.setdefault('text', True)
         kwargs.setdefault('cwd', self.base_dir)
+        kwargs.setdefault('check', False)
         result = subprocess.run(args, **kwargs)
         if result.returncode != 0:
             raise HarnessError('%s failed: %s' % (os.path.basename(args[0]), (result.stdout or '').strip()[-2000:]))

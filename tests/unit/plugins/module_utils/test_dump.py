@@ -145,7 +145,7 @@ def test_check_manifest_detects_changed_and_missing_files(tmp_path):
     d.mkdir()
     (d / 'toc.dat').write_bytes(b'toc')
     (d / '1.dat.gz').write_bytes(b'data')
-    files, overall, _ = dump.hash_directory(str(d))
+    files, overall, dummy = dump.hash_directory(str(d))
     manifest = dict(format='directory', sha256=overall, files=files)
     assert dump.check_manifest(str(d), 'directory', manifest) is None
     (d / '1.dat.gz').write_bytes(b'dat')
