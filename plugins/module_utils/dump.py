@@ -525,8 +525,12 @@ def dump_to_directory(argv, env, temp_path, workers):
 _TOC_DATA_RE = re.compile(r'^\d+; \d+ \d+ TABLE DATA (\S+) (\S+) (\S+)$')
 
 
-def list_toc(pg_restore, path, env):
-    """``pg_restore --list``: (number of entries, [(schema, table)] having data)."""
+def list_toc(pg_restore, path, env, allow_empty=False):
+    """``pg_restore --list``: (number of entries, [(schema, table)] having data).
+
+    No entries at all means a broken dump, unless the source had nothing to
+    dump (``allow_empty``).
+    """
     argv = [pg_restore, '--list', path]
     with tempfile.NamedTemporaryFile(prefix='toc-', suffix='.txt') as out:
         run_program(argv, env, program='pg_restore', stdout_path=out.name)
@@ -541,7 +545,7 @@ def list_toc(pg_restore, path, env):
         match = _TOC_DATA_RE.match(line)
         if match:
             tables.append((match.group(1), match.group(2)))
-    if entries == 0:
+    if entries == 0 and not allow_empty:
         raise PgModuleError('pg_restore --list found no entries in %s; the dump is empty or corrupt' % path)
     return entries, tables
 
@@ -1084,7 +1088,7 @@ def _verify_dump(conn_params, conn, fmt, tmp_path, verify, plain_digest, pg_rest
     elif verify == 'none':
         return dict(method='none', ok=None, details='not verified'), list_toc_quiet(pg_restore, tmp_path, env)
     else:
-        entries, data_tables = list_toc(pg_restore, tmp_path, env)
+        entries, data_tables = list_toc(pg_restore, tmp_path, env, allow_empty=database_is_empty(conn))
         verification = dict(method='toc', ok=True, details=dict(entries=entries, tables=len(data_tables)))
     if verify == 'restore':
         def source_counts(tables):
@@ -1093,6 +1097,19 @@ def _verify_dump(conn_params, conn, fmt, tmp_path, verify, plain_digest, pg_rest
         verification = scratch_restore_check(conn_params, fmt, tmp_path, pg_restore, psql, jobs, source_counts,
                                              application_name)
     return verification, data_tables
+
+
+def database_is_empty(conn):
+    """True when the database holds no user objects pg_dump would list."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c "
+                    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                    "AND n.nspname NOT LIKE 'pg\\_toast%%' AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')) "
+                    "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p "
+                    "JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace "
+                    "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema'))")
+        return cur.fetchone()[0]
 
 
 def list_toc_quiet(pg_restore, path, env):

@@ -174,7 +174,7 @@ still_running:
   returned: always
   type: list
   elements: int
-skipped:
+left_alone:
   description: Sessions over a threshold that were left alone, by cause.
   returned: always
   type: dict
@@ -442,7 +442,7 @@ class PostgresTerminate(PostgresModule):
             cancelled=cancelled,
             terminated=terminated,
             still_running=[s.pid for s in stuck],
-            skipped=skipped,
+            left_alone=skipped,
             msg=msg,
         )
         if errors:

@@ -264,3 +264,18 @@ def test_concurrent_dumps_to_one_directory_never_clobber(db, tmp_path, fmt):
     listed = sorted(os.listdir(str(tmp_path)))
     assert not [name for name in listed if '.partial-' in name], listed
     assert len(listed) == 4, listed
+
+
+def test_empty_database_dumps_and_verifies(pg_server, tmp_path):
+    """A database with nothing in it is a valid (empty) dump, not a corrupt one."""
+    name = 'empty_dump_db'
+    pg_server.create_database(name, template='template0')
+    try:
+        args = dict(login_host='127.0.0.1', login_port=pg_server.port, login_user=pg_server.user,
+                    login_password=pg_server.password, login_db=name, backup_dir=str(tmp_path), format='custom')
+        result = run_module('postgres_dump', args)
+        assert not result.get('failed'), result
+        assert result['verification']['ok'] is True
+        assert os.path.exists(result['path'])
+    finally:
+        pg_server.drop_database(name)

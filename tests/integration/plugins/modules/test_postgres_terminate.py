@@ -150,8 +150,8 @@ def test_check_mode_lists_only_safe_candidates_and_touches_nothing(db, clients):
     assert by_pid[idle_tx.pid]['reason'].startswith('idle in transaction ')
     assert by_pid[idle_tx.pid]['state'] == 'idle in transaction'
     assert all(not c['application_name'].startswith('pourtrait.ops') for c in result['candidates'])
-    assert result['skipped']['excluded_role'] == 1
-    assert result['skipped']['excluded_application'] == 1
+    assert result['left_alone']['excluded_role'] == 1
+    assert result['left_alone']['excluded_application'] == 1
     assert result['cancelled'] == [] and result['terminated'] == []
     assert len(result['diff']['before']['sessions']) == 2
     # Nothing was signalled.
@@ -254,7 +254,7 @@ def test_filters_roles_and_databases(db, clients, pg_server):
     # Only some roles: the postgres session is not one of them.
     only = run_module('postgres_terminate', args(db, roles=['service_role']), check_mode=True)
     assert only['candidates'] == [] and only['changed'] is False
-    assert only['skipped']['not_in_roles'] == 1
+    assert only['left_alone']['not_in_roles'] == 1
 
     # A role both wanted and excluded stays excluded, with a warning.
     both = run_module('postgres_terminate', args(db, roles=['postgres'], exclude_roles=['postgres']), check_mode=True)
