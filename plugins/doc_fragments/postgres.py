@@ -63,13 +63,6 @@ options:
       - Seconds to wait for a connection before giving up with an error.
     type: int
     default: 10
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-  action_group:
-    description: Action is part of action_group(s), for convenient setting of module_defaults.
 requirements:
   - psycopg2 (C(pip install psycopg2-binary))
 notes:

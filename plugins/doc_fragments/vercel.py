@@ -56,13 +56,6 @@ options:
         re-reads the project or deployment list to learn whether the first attempt took effect.
     type: int
     default: 4
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-  action_group:
-    description: Action is part of action_group(s), for convenient setting of module_defaults.
 requirements:
   - requests
 notes:

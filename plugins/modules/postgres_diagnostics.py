@@ -64,7 +64,7 @@ attributes:
   action_group:
     support: full
     membership: [pourtrait.ops.postgres]
-extends_documentation_fragment: [pourtrait.ops.postgres]
+extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.postgres]
 notes:
   - V(table_sizes) picks its candidates from the planner's page counts (C(pg_class.relpages), kept current by
     VACUUM, ANALYZE and autovacuum) and then measures the exact size of those candidates only, so it stays fast

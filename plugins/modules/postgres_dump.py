@@ -113,6 +113,7 @@ options:
         Defaults to the programs on E(PATH). C(pg_dump) must be at least as new as the server.
     type: path
 extends_documentation_fragment:
+  - pourtrait.ops.attributes
   - pourtrait.ops.postgres
 attributes:
   check_mode:

@@ -99,7 +99,7 @@ attributes:
   action_group:
     support: full
     membership: [pourtrait.ops.postgres]
-extends_documentation_fragment: [pourtrait.ops.postgres]
+extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.postgres]
 notes:
   - A statement that fails (for example on O(lock_timeout)) does not stop the others; the task then fails naming
     the tables that failed, with every table's result in C(tables).

@@ -90,6 +90,7 @@ options:
         the programs on E(PATH).
     type: path
 extends_documentation_fragment:
+  - pourtrait.ops.attributes
   - pourtrait.ops.postgres
 attributes:
   check_mode:

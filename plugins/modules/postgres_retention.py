@@ -76,6 +76,7 @@ options:
     type: str
     default: 5min
 extends_documentation_fragment:
+  - pourtrait.ops.attributes
   - pourtrait.ops.postgres
 attributes:
   check_mode:

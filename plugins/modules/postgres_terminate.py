@@ -84,6 +84,7 @@ options:
     type: list
     elements: str
 extends_documentation_fragment:
+  - pourtrait.ops.attributes
   - pourtrait.ops.postgres
 attributes:
   check_mode:

@@ -93,6 +93,7 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - pourtrait.ops.attributes
   - pourtrait.ops.vercel
 attributes:
   check_mode:

@@ -60,6 +60,7 @@ options:
     elements: str
     default: []
 extends_documentation_fragment:
+  - pourtrait.ops.attributes
   - pourtrait.ops.vercel
 attributes:
   check_mode:

@@ -68,6 +68,7 @@ options:
     choices: [always, never, on_create]
     default: on_create
 extends_documentation_fragment:
+  - pourtrait.ops.attributes
   - pourtrait.ops.vercel
 attributes:
   check_mode:

@@ -64,6 +64,7 @@ options:
     type: float
     default: 2
 extends_documentation_fragment:
+  - pourtrait.ops.attributes
   - pourtrait.ops.vercel
 attributes:
   check_mode:
