@@ -33,7 +33,10 @@ if ROOT not in sys.path:
 
 SANDBOXCTL = os.path.join(ROOT, 'tests', 'sandbox', 'sandboxctl.py')
 ENV_FILE = os.path.join(ROOT, '.sandbox', 'env')
-ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
+VENV_BIN = os.path.join(ROOT, '.venv', 'bin')
+# the project's venv (make setup) when there is one: ansible-playbook, requests, psycopg2
+PYTHON = os.path.join(VENV_BIN, 'python') if os.path.exists(os.path.join(VENV_BIN, 'python')) else sys.executable
+ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(PYTHON), 'ansible-playbook')
 COLLECTIONS = os.path.join(ROOT, '.collections')
 GOAL_EXTRA_SECONDS = 1.5
 # The stand-in's rollback job: pending then running (seconds), and the poll
@@ -82,7 +85,7 @@ def read_env():
 
 
 def sandbox_running():
-    return subprocess.run([sys.executable, SANDBOXCTL, 'status'], capture_output=True, check=False).returncode == 0 \
+    return subprocess.run([PYTHON, SANDBOXCTL, 'status'], capture_output=True, check=False).returncode == 0 \
         and os.path.exists(ENV_FILE)
 
 
@@ -121,7 +124,7 @@ def run(runs=5):
     """Rows for bench/run.py: [{name, seconds, floor_seconds, ratio, goal}]."""
     started_here = False
     if not sandbox_running():
-        subprocess.run([sys.executable, SANDBOXCTL, 'up'], check=True, capture_output=True)
+        subprocess.run([PYTHON, SANDBOXCTL, 'up'], check=True, capture_output=True)
         started_here = True
     try:
         sandbox = read_env()
@@ -130,7 +133,7 @@ def run(runs=5):
                         ANSIBLE_NOCOLOR='1')
         playbook = [ANSIBLE_PLAYBOOK, '-i', os.path.join(ROOT, 'inventory', 'local'),
                     os.path.join(ROOT, 'playbooks', 'rollback.yml'), '-e', 'rollback_poll_interval=%s' % POLL_INTERVAL]
-        floor = [sys.executable, '-c', FLOOR_SCRIPT, sandbox['VERCEL_API_URL'], sandbox['VERCEL_TOKEN'],
+        floor = [PYTHON, '-c', FLOOR_SCRIPT, sandbox['VERCEL_API_URL'], sandbox['VERCEL_TOKEN'],
                  sandbox['VERCEL_TEAM_ID'], sandbox['VERCEL_PROJECT'], sandbox['APP_URL'], str(POLL_INTERVAL)]
         play_times, floor_times = [], []
         for index in range(runs + 1):  # the first round warms caches and is not counted
@@ -149,13 +152,14 @@ def run(runs=5):
         admin(sandbox, 'POST', '/reset', {})
     finally:
         if started_here:
-            subprocess.run([sys.executable, SANDBOXCTL, 'down'], check=False, capture_output=True)
+            subprocess.run([PYTHON, SANDBOXCTL, 'down'], check=False, capture_output=True)
     seconds = statistics.median(play_times)
     floor_seconds = statistics.median(floor_times)
     return [dict(name='playbooks/rollback.yml, broken release live', seconds=round(seconds, 3),
                  floor_seconds=round(floor_seconds, 3), ratio=round(seconds / floor_seconds, 2),
                  goal='adds <= %.1f s to the floor' % GOAL_EXTRA_SECONDS,
                  extra_seconds=round(seconds - floor_seconds, 3),
+                 best_extra_seconds=round(min(play_times) - min(floor_times), 3),
                  runs=dict(playbook=[round(t, 3) for t in play_times], floor=[round(t, 3) for t in floor_times]))]
 
 
@@ -167,8 +171,9 @@ def main(argv=None):
     met = row['extra_seconds'] <= GOAL_EXTRA_SECONDS
     print('playbook %.3f s  (runs %s)' % (row['seconds'], row['runs']['playbook']))
     print('floor    %.3f s  (runs %s)' % (row['floor_seconds'], row['runs']['floor']))
-    print('%s: the playbook adds %.3f s to the floor (ratio %.2f; goal %s) %s'
-          % (row['name'], row['extra_seconds'], row['ratio'], row['goal'], 'OK' if met else 'MISSED'))
+    print('%s: the playbook adds %.3f s to the floor (best runs: %.3f s; ratio %.2f; goal %s) %s'
+          % (row['name'], row['extra_seconds'], row['best_extra_seconds'], row['ratio'], row['goal'],
+             'OK' if met else 'MISSED'))
     return 0 if met else 1
 
 

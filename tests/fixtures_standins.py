@@ -2,14 +2,22 @@
 
 * ``standins`` (session): one serve.py process on free loopback ports, started
   once, stopped at the end. Attributes: ``info`` (the ready file: api_url,
-  https_url, ca_path, app_url, admin_url, token, team_id, ...), ``proc``,
-  ``admin(method, path, body=None)``.
+  https_url, ca_path, app_url, admin_url, token, team_id, ..., supabase_api_url,
+  supabase_https_url, supabase_token, supabase_project_ref), ``proc``,
+  ``database_url`` (the session PostgreSQL database the Supabase stand-in's
+  ``/database/query`` runs on: ``supabase_sandbox``, cloned once from the seeded
+  template of ``pg_server``), ``admin(method, path, body=None)``.
 * ``vercel`` (function): resets the stand-ins to the default state (one team,
   project ``pourtrait`` on the pro plan, team-owned, three READY production
   deployments, the newest live and healthy, all rollback candidates; faults
   off; log empty; fast timings) and returns a :class:`VercelSandbox`.
+* ``supabase`` (function): resets the stand-ins likewise (one project,
+  ACTIVE_HEALTHY, every service healthy, PITR over the last 7 days, 7 daily
+  backups, two banned IPs; the SQL endpoint on ``standins.database_url``) and
+  returns a :class:`SupabaseSandbox`.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -26,6 +34,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVE = os.path.join(ROOT, 'tests', 'sandbox', 'serve.py')
 DEFAULT_FAULT_KINDS = ('429', '500', '502', '503', 'reset', 'hang')
+SUPABASE_DATABASE = 'supabase_sandbox'
+TEMPLATE_DB = 'pourtrait_template'  # the seeded template tests/conftest.py makes
 
 
 def http_json(method, url, body=None, headers=None, timeout=30, context=None):
@@ -52,10 +62,11 @@ def http_json(method, url, body=None, headers=None, timeout=30, context=None):
 class StandinsProcess(object):
     """The running serve.py."""
 
-    def __init__(self, proc, info, state_dir):
+    def __init__(self, proc, info, state_dir, database_url=None):
         self.proc = proc
         self.info = info
         self.state_dir = state_dir
+        self.database_url = database_url
 
     def admin(self, method, path, body=None):
         status, payload, _headers = http_json(method, self.info['admin_url'] + path, body)
@@ -73,13 +84,20 @@ class StandinsProcess(object):
                 self.proc.wait(5)
 
 
-def start_standins(timeout=20.0, extra_args=()):
-    """Start serve.py on free ports and wait for its ready file."""
+def start_standins(timeout=20.0, extra_args=(), database_url=None):
+    """Start serve.py on free ports and wait for its ready file.
+
+    ``database_url``: where the Supabase stand-in runs SQL (handed over in the environment, not argv).
+    """
     state_dir = tempfile.mkdtemp(prefix='pourtrait-standins-')
     ready = os.path.join(state_dir, 'ready.json')
     log = open(os.path.join(state_dir, 'serve.log'), 'wb')
+    env = dict(os.environ)
+    env.pop('SANDBOX_DATABASE_URL', None)
+    if database_url:
+        env['SANDBOX_DATABASE_URL'] = database_url
     proc = subprocess.Popen([sys.executable, SERVE, '--state-dir', state_dir, '--ready-file', ready] + list(extra_args),
-                            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+                            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
     log.close()
     deadline = time.time() + timeout
     while not os.path.exists(ready):
@@ -91,7 +109,7 @@ def start_standins(timeout=20.0, extra_args=()):
         time.sleep(0.05)
     with open(ready) as handle:
         info = json.load(handle)
-    return StandinsProcess(proc, info, state_dir)
+    return StandinsProcess(proc, info, state_dir, database_url)
 
 
 class VercelSandbox(object):
@@ -234,9 +252,167 @@ class VercelSandbox(object):
             time.sleep(interval)
 
 
+class SupabaseSandbox(object):
+    """The Supabase Management API stand-in as one test sees it (state reset for it)."""
+
+    def __init__(self, standins, state):
+        info = standins.info
+        self._standins = standins
+        self.api_url = info['supabase_api_url']
+        self.https_url = info['supabase_https_url']
+        self.ca_path = info['ca_path']
+        self.token = info['supabase_token']
+        self.admin_url = info['admin_url']
+        self.project_ref = state['supabase']['ref']
+        self.database_url = state['supabase']['database_url']
+
+    @property
+    def env(self):
+        """The SUPABASE_* variables .sandbox/env gives the modules, for this stand-in."""
+        return {'SUPABASE_API_URL': self.api_url, 'SUPABASE_API_URL_HTTPS': self.https_url,
+                'SUPABASE_CA_PATH': self.ca_path, 'SUPABASE_ACCESS_TOKEN': self.token,
+                'SUPABASE_PROJECT_REF': self.project_ref}
+
+    # -- admin ---------------------------------------------------------------------------------
+    def admin(self, method, path, body=None):
+        return self._standins.admin(method, path, body)
+
+    def state(self):
+        """The whole model (secrets in plain, backup settings, restores, timings, rate limit)."""
+        return self.admin('GET', '/supabase/state')
+
+    def project(self):
+        """The project JSON exactly as GET /v1/projects/{ref} returns it (read through admin: not logged)."""
+        return self.admin('GET', '/supabase/project')
+
+    def set_status(self, status):
+        """The project's status (ACTIVE_HEALTHY, ACTIVE_UNHEALTHY, COMING_UP, INACTIVE, RESTORING, ...)."""
+        return self.admin('PATCH', '/supabase/project', {'status': status})
+
+    def set_service_health(self, name, status, error=None):
+        """One service's answer on /health: status ACTIVE_HEALTHY, COMING_UP or UNHEALTHY, optional error."""
+        return self.admin('PATCH', '/supabase/services/%s' % name, {'status': status, 'error': error})
+
+    def set_backups(self, pitr_enabled=True, walg_enabled=True, backups=None, earliest_unix=None, latest_unix=None):
+        """Replace the backup settings; returns GET .../database/backups as the API answers it.
+
+        ``backups`` None: the default seven daily backups (newest 3 h old); else items ``{id?, status
+        (COMPLETED), is_physical_backup (true), inserted_at (ISO string or unix seconds)}``.
+        ``earliest_unix`` None: now - 7 days; ``latest_unix`` None: always "now".
+        """
+        return self.admin('PUT', '/supabase/backups', {'pitr_enabled': pitr_enabled, 'walg_enabled': walg_enabled,
+                                                       'backups': backups, 'earliest_unix': earliest_unix,
+                                                       'latest_unix': latest_unix})
+
+    def backups(self):
+        """GET .../database/backups as the API answers it (through admin: not logged)."""
+        return self.admin('GET', '/supabase/backups')
+
+    def set_bans(self, addresses):
+        return self.admin('PUT', '/supabase/bans', list(addresses))
+
+    def bans(self):
+        return self.admin('GET', '/supabase/bans')
+
+    def secrets(self):
+        """Every secret: name -> plain value."""
+        return self.admin('GET', '/supabase/secrets')
+
+    def seed_secrets(self, values):
+        """Add or replace secrets (name -> plain value) without the API's checks."""
+        return self.admin('POST', '/supabase/secrets', dict(values))
+
+    def restores(self):
+        """Restore requests made through the API, oldest first: ``{kind: pitr|physical,
+        recovery_time_target_unix | id and inserted_at, requested_at, status: RESTORING|COMPLETED|FAILED,
+        completed_at}``."""
+        return self.admin('GET', '/supabase/restores')
+
+    def fail_next_restore(self, fail=True):
+        """The next restore ends with the project RESTORE_FAILED (instead of ACTIVE_HEALTHY)."""
+        return self.admin('POST', '/supabase/next_restore', {'fail': fail})
+
+    def set_timings(self, **timings):
+        """``restoring_s`` (default 0.3), ``coming_up_s`` (0.1); any hub timing is accepted."""
+        return self.admin('POST', '/timings', timings)
+
+    def set_rate_limit(self, limit=120, window_s=60):
+        return self.admin('PUT', '/supabase/rate_limit', {'limit': limit, 'window_s': window_s})
+
+    def set_database(self, url=None):
+        """Run /database/query on another database (e.g. a test's ``db.url``); None: the session default."""
+        self.database_url = self.admin('PUT', '/supabase/database', {'url': url})['url']
+        return self.database_url
+
+    def set_faults(self, rate=0.3, kinds=DEFAULT_FAULT_KINDS, seed=1, when='before', latency_ms=0, **extra):
+        """Faults on the Supabase API only. Extra settings: ``methods``, ``paths`` (prefixes),
+        ``max_faults``, ``hang_s``, ``retry_after``."""
+        body = {'rate': rate, 'kinds': list(kinds), 'seed': seed, 'latency_ms': latency_ms, 'when': when,
+                'services': ['supabase']}
+        body.update(extra)
+        return self.admin('POST', '/faults', body)
+
+    def clear_faults(self):
+        return self.admin('DELETE', '/faults')
+
+    def faults(self):
+        return self.admin('GET', '/faults')
+
+    def requests(self, method=None, path_prefix=None):
+        """The Supabase API requests served since the reset: ``[{seq, method, path, query, status, faulted,
+        time, duration_ms, ...}]``."""
+        query = dict((k, v) for k, v in (('method', method), ('path_prefix', path_prefix)) if v)
+        query['service'] = 'supabase'
+        return self.admin('GET', '/requests?' + urllib.parse.urlencode(query))['requests']
+
+    # -- the real API, as a client would call it -----------------------------------------------
+    def api(self, method, path, body=None, params=None, token=None, https=False, headers=None):
+        """(status, JSON body or None, headers) of one call; ``{ref}`` in ``path`` is the project ref.
+        ``params`` may hold lists (``{'services': ['db', 'auth']}`` repeats the parameter)."""
+        url = (self.https_url if https else self.api_url) + path.replace('{ref}', self.project_ref)
+        if params:
+            url += ('&' if '?' in path else '?') + urllib.parse.urlencode(params, doseq=True)
+        hdrs = {'Authorization': 'Bearer %s' % (self.token if token is None else token)}
+        if token == '':
+            hdrs = {}
+        hdrs.update(headers or {})
+        context = None
+        if https:
+            import ssl
+            context = ssl.create_default_context(cafile=self.ca_path)
+        return http_json(method, url, body, headers=hdrs, context=context)
+
+    def query(self, sql, read_only=False):
+        """The rows POST /v1/projects/{ref}/database/query answers (asserting 201)."""
+        status, body, _headers = self.api('POST', '/v1/projects/{ref}/database/query',
+                                          {'query': sql, 'read_only': read_only})
+        assert status == 201, (status, body)
+        return body
+
+    @staticmethod
+    def digest(value):
+        """What GET .../secrets shows for a plain value."""
+        return hashlib.sha256(value.encode('utf-8')).hexdigest()
+
+    def wait_for(self, predicate, timeout=10.0, interval=0.05):
+        """Poll ``predicate(self)`` until it returns something truthy; that value, or AssertionError."""
+        deadline = time.time() + timeout
+        while True:
+            value = predicate(self)
+            if value:
+                return value
+            if time.time() > deadline:
+                raise AssertionError('condition not met within %.1f s' % timeout)
+            time.sleep(interval)
+
+
 @pytest.fixture(scope='session')
-def standins():
-    proc = start_standins()
+def standins(pg_server):
+    # the Supabase stand-in's SQL endpoint runs on a database of the session's server, cloned from the
+    # seeded template once (never on the template itself, which later clones would inherit)
+    pg_server.drop_database(SUPABASE_DATABASE)
+    pg_server.create_database(SUPABASE_DATABASE, template=TEMPLATE_DB)
+    proc = start_standins(database_url=pg_server.url(SUPABASE_DATABASE))
     try:
         yield proc
     finally:
@@ -248,3 +424,9 @@ def standins():
 def vercel(standins):
     state = standins.admin('POST', '/reset', {})
     return VercelSandbox(standins, state)
+
+
+@pytest.fixture
+def supabase(standins):
+    state = standins.admin('POST', '/reset', {})
+    return SupabaseSandbox(standins, state)

@@ -11,8 +11,10 @@ format), verified, and only then renamed; its manifest
 (``<dump>.manifest.json``) records what was dumped and the checksums a
 restore checks first. Nothing is left behind when a step fails.
 
-Used by ``postgres_dump`` and ``postgres_restore`` and meant to be reused by
-``supabase_db_dump``.
+Used by ``postgres_dump`` and ``postgres_restore``; ``supabase_db_dump`` reuses
+``take_dump`` with its own program (``pg_dump`` or ``pg_dumpall``), argument
+list and a ``StreamEdit`` that rewrites the plain SQL on its way to the file
+(the hash covers what is written).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -51,6 +53,7 @@ MANIFEST_SUFFIX = '.manifest.json'
 MANIFEST_VERSION = 1
 CHUNK = 1 << 20
 PLAIN_TRAILER = b'-- PostgreSQL database dump complete'
+CLUSTER_TRAILER = b'-- PostgreSQL database cluster dump complete'
 TIME_FORMAT = '%Y-%m-%dT%H:%M:%SZ'
 NAME_TIME_FORMAT = '%Y%m%dT%H%M%SZ'
 SYSTEM_SCHEMAS = ('pg_catalog', 'information_schema', 'pg_toast')
@@ -175,13 +178,18 @@ def run_program(argv, env, program=None, stdout_path=None):
 
 class StreamDigest(object):
     """sha256 + size of a byte stream; for plain SQL it also notes the ``COPY`` targets
-    and keeps the tail (to see the 'dump complete' trailer) without a second read."""
+    and keeps the tail (to see the 'dump complete' trailer) without a second read.
 
-    def __init__(self, scan_copy=False):
+    With ``scan_insert`` the targets of ``INSERT INTO`` lines (``--inserts`` /
+    ``--column-inserts`` dumps) are noted too, each table once."""
+
+    def __init__(self, scan_copy=False, scan_insert=False):
         self.hash = hashlib.sha256()
         self.size = 0
-        self.scan_copy = scan_copy
+        self.scan_copy = scan_copy or scan_insert
+        self.scan_insert = scan_insert
         self.copy_tables = []
+        self._seen = set()
         self._carry = b'\n'
         self.tail = b''
 
@@ -198,15 +206,20 @@ class StreamDigest(object):
         if cut < 0:
             self._carry = buf[-65536:]
             return
-        start = buf.find(b'\nCOPY ', 0, cut)
-        while start >= 0:
-            end = buf.find(b'\n', start + 1)
-            if end < 0 or end > cut:
-                break
-            table = parse_copy_line(buf[start + 1:end])
-            if table:
-                self.copy_tables.append(table)
-            start = buf.find(b'\nCOPY ', end, cut)
+        markers = [(b'\nCOPY ', parse_copy_line)]
+        if self.scan_insert:
+            markers.append((b'\nINSERT INTO ', parse_insert_line))
+        for marker, parse in markers:
+            start = buf.find(marker, 0, cut)
+            while start >= 0:
+                end = buf.find(b'\n', start + 1)
+                if end < 0 or end > cut:
+                    break
+                table = parse(buf[start + 1:end])
+                if table and (parse is parse_copy_line or table not in self._seen):
+                    self._seen.add(table)
+                    self.copy_tables.append(table)
+                start = buf.find(marker, end, cut)
         self._carry = buf[cut:][-65536:]
 
     def hexdigest(self):
@@ -229,6 +242,71 @@ def parse_copy_line(line):
     if not match:
         return None
     return _unquote(match.group(1)), _unquote(match.group(2))
+
+
+_INSERT_RE = re.compile(r'^INSERT INTO (%s)\.(%s)[ (]' % (_IDENT, _IDENT))
+
+
+def parse_insert_line(line):
+    """'INSERT INTO "public"."wines" ("id") VALUES' -> ('public', 'wines')."""
+    match = _INSERT_RE.match(line.decode('utf-8', 'replace'))
+    if not match:
+        return None
+    return _unquote(match.group(1)), _unquote(match.group(2))
+
+
+class StreamEdit(object):
+    """Rewrites a plain SQL dump on its way to the file (``take_dump(edit=...)``).
+
+    ``header``/``footer`` (bytes) are written before/after the program's output;
+    ``edit_line(line)`` gets each line (bytes, without its newline) and returns the
+    line to write or None to drop it (no ``edit_line``: chunks pass through
+    untouched); ``uniq`` drops a line equal to the one written just before it.
+    ``trailer`` is looked for in the unedited output, so a dump whose comments are
+    edited away is still known to be complete.
+    """
+
+    def __init__(self, header=b'', footer=b'', edit_line=None, trailer=PLAIN_TRAILER, uniq=False):
+        self.header = header
+        self.footer = footer
+        self.edit_line = edit_line
+        self.trailer = trailer
+        self.uniq = uniq
+        self._partial = b''
+        self._last = None
+        self._raw_tail = b''
+
+    def start(self):
+        return self.header
+
+    def _lines(self, lines):
+        out = []
+        for line in lines:
+            line = self.edit_line(line)
+            if line is None or (self.uniq and line == self._last):
+                continue
+            self._last = line
+            out.append(line + b'\n')
+        return b''.join(out)
+
+    def feed(self, chunk):
+        self._raw_tail = (self._raw_tail + chunk)[-4096:]
+        if self.edit_line is None:
+            return chunk
+        lines = (self._partial + chunk).split(b'\n')
+        self._partial = lines.pop()
+        return self._lines(lines)
+
+    def finish(self):
+        rest = b''
+        if self.edit_line is not None and self._partial:
+            rest = self._lines([self._partial])
+            self._partial = b''
+        return rest + self.footer
+
+    @property
+    def complete(self):
+        return self.trailer in self._raw_tail
 
 
 def hash_file(path, scan_copy=False):
@@ -457,11 +535,19 @@ def build_dump_argv(pg_dump, fmt, output=None, jobs=None, compression=1, schema_
     return argv
 
 
-def stream_to_file(argv, env, temp_path, scan_copy=False):
+def stream_to_file(argv, env, temp_path, scan_copy=False, edit=None, scan_insert=False):
     """Run pg_dump writing to stdout, hashing every chunk on its way into ``temp_path``
-    (0600, created exclusively). Returns the StreamDigest. Removes the file on failure."""
+    (0600, created exclusively). Returns the StreamDigest. Removes the file on failure.
+
+    With ``edit`` (a StreamEdit) the output is rewritten first; the hash covers
+    what is written."""
     fd = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    digest = StreamDigest(scan_copy=scan_copy)
+    digest = StreamDigest(scan_copy=scan_copy, scan_insert=scan_insert)
+
+    def emit(out, data):
+        if data:
+            digest.update(data)
+            out.write(data)
     try:
         with os.fdopen(fd, 'wb') as out, tempfile.TemporaryFile() as err:
             try:
@@ -470,12 +556,15 @@ def stream_to_file(argv, env, temp_path, scan_copy=False):
             except OSError as exc:
                 raise PgModuleError('cannot run %s: %s; check bin_dir' % (os.path.basename(argv[0]), exc))
             try:
+                if edit is not None:
+                    emit(out, edit.start())
                 while True:
                     chunk = proc.stdout.read(CHUNK)
                     if not chunk:
                         break
-                    digest.update(chunk)
-                    out.write(chunk)
+                    emit(out, edit.feed(chunk) if edit is not None else chunk)
+                if edit is not None:
+                    emit(out, edit.finish())
             except OSError as exc:
                 proc.kill()
                 proc.wait()
@@ -825,9 +914,11 @@ def parse_time(text):
         return None
 
 
-def existing_dumps(backup_dir, dbname):
+def existing_dumps(backup_dir, dbname, kind=None):
     """This database's dumps in backup_dir that have a manifest, newest first:
-    [{path, manifest_path, created}]."""
+    [{path, manifest_path, created}]. Only dumps of the same ``kind`` count (the
+    manifest's ``kind``; postgres_dump writes none), so the dumps of one module are
+    never pruned by another's retention."""
     found = []
     try:
         names = os.listdir(backup_dir)
@@ -842,7 +933,7 @@ def existing_dumps(backup_dir, dbname):
                 data = json.load(handle)
         except (OSError, ValueError):
             continue
-        if not isinstance(data, dict) or data.get('database') != dbname:
+        if not isinstance(data, dict) or data.get('database') != dbname or data.get('kind') != kind:
             continue
         dump_name = name[:-len(MANIFEST_SUFFIX)]
         created = parse_time(data.get('created'))
@@ -853,7 +944,7 @@ def existing_dumps(backup_dir, dbname):
     return found
 
 
-def plan_retention(backup_dir, dbname, keep=None, max_age_days=None, now=None, protect=(), pending=0):
+def plan_retention(backup_dir, dbname, keep=None, max_age_days=None, now=None, protect=(), pending=0, kind=None):
     """Dumps to prune. A dump is kept when it is among the ``keep`` newest or newer than
     ``max_age_days`` (either rule keeps it, as restic's --keep-last/--keep-within do);
     with neither set nothing is pruned. ``pending`` counts new dumps not on disk yet
@@ -863,7 +954,7 @@ def plan_retention(backup_dir, dbname, keep=None, max_age_days=None, now=None, p
     now = now or utcnow()
     prune = []
     rank = pending
-    for item in existing_dumps(backup_dir, dbname):
+    for item in existing_dumps(backup_dir, dbname, kind=kind):
         protected = item['path'] in protect
         rank += 1
         kept_by_count = keep is not None and rank <= keep
@@ -917,20 +1008,32 @@ def validate_dump_options(opts):
                             'put the directory in backup_dir' % name)
 
 
-def take_dump(conn_params, opts, check_mode=False, application_name='pourtrait.ops', extra_args=()):
+def take_dump(conn_params, opts, check_mode=False, application_name='pourtrait.ops', extra_args=(),
+              program='pg_dump', build_argv=None, edit=None, kind=None, name_tag=None, manifest_extra=None,
+              scan_insert=False):
     """Dump, verify, write the manifest, prune; see postgres_dump for the options in ``opts``.
+
+    Other dump modules (supabase_db_dump) may pass, for the plain format only:
+    ``program`` (``pg_dump`` or ``pg_dumpall``), ``build_argv(program_path, dbname)``
+    returning the whole argument list (output to stdout), ``edit`` (a StreamEdit),
+    ``kind`` (recorded in the manifest; retention only counts dumps of the same
+    kind), ``name_tag`` (default names become ``<dbname>-<tag>-<time>``),
+    ``manifest_extra`` (more manifest keys) and ``scan_insert`` (note INSERT
+    targets as tables with data).
 
     Returns the module result (without ``changed``'s caller-specific parts)."""
     validate_dump_options(opts)
     started = time.time()
     fmt = opts.get('format') or 'directory'
+    if (build_argv is not None or edit is not None) and fmt != 'plain':
+        raise PgModuleError('a custom argument list or stream edit needs the plain format, not %s' % fmt)
     jobs = opts.get('jobs') or default_jobs()
     compression = 1 if opts.get('compression') is None else opts['compression']
     verify = opts.get('verify') or 'toc'
     bin_dir = opts.get('bin_dir')
     backup_dir = os.path.abspath(opts['backup_dir'])
 
-    pg_dump = find_program('pg_dump', bin_dir)
+    pg_dump = find_program(program, bin_dir)
     pg_restore = None
     if fmt != 'plain':
         try:
@@ -955,7 +1058,7 @@ def take_dump(conn_params, opts, check_mode=False, application_name='pourtrait.o
         conn.rollback()
 
         now = utcnow()
-        name = opts.get('name') or default_name(dbname, now)
+        name = opts.get('name') or default_name('%s-%s' % (dbname, name_tag) if name_tag else dbname, now)
         final_path = os.path.join(backup_dir, dump_filename(name, fmt))
         mpath = manifest_path_for(final_path)
         auto_name = not opts.get('name')
@@ -976,12 +1079,17 @@ def take_dump(conn_params, opts, check_mode=False, application_name='pourtrait.o
         output = tmp_path if fmt == 'directory' else None
         keep, max_age = opts.get('keep'), opts.get('max_age_days')
 
+        def make_argv(snapshot=None):
+            if build_argv is not None:
+                return build_argv(pg_dump, dbname)
+            return build_dump_argv(pg_dump, fmt, output=output, snapshot=snapshot, **argv_kwargs)
+
         if check_mode:
             if os.path.isdir(backup_dir) and not os.access(backup_dir, os.W_OK | os.X_OK):
                 raise PgModuleError('backup_dir %s is not writable; fix its permissions or choose another directory'
                                     % backup_dir)
-            prune = plan_retention(backup_dir, dbname, keep, max_age, now=now, pending=1)
-            argv = build_dump_argv(pg_dump, fmt, output=output, **argv_kwargs)
+            prune = plan_retention(backup_dir, dbname, keep, max_age, now=now, pending=1, kind=kind)
+            argv = make_argv()
             return dict(changed=True, path=final_path, manifest_path=mpath, format=fmt, size=None, duration=0.0,
                         sha256=None, verification=dict(method=verify, ok=None, details='check mode: not run'),
                         removed=[p['path'] for p in prune], manifest={}, command=argv)
@@ -993,7 +1101,7 @@ def take_dump(conn_params, opts, check_mode=False, application_name='pourtrait.o
             with conn.cursor() as cur:
                 cur.execute('SELECT pg_catalog.pg_export_snapshot()')
                 snapshot = cur.fetchone()[0]
-        argv = build_dump_argv(pg_dump, fmt, output=output, snapshot=snapshot, **argv_kwargs)
+        argv = make_argv(snapshot)
         env = client_env(conn_params, dbname=dbname, application_name=application_name)
         dump_started = time.time()
         files = None
@@ -1001,13 +1109,14 @@ def take_dump(conn_params, opts, check_mode=False, application_name='pourtrait.o
         if fmt == 'directory':
             files, sha256, size = dump_to_directory(argv, env, tmp_path, jobs)
         else:
-            plain_digest = stream_to_file(argv, env, tmp_path, scan_copy=(fmt == 'plain'))
+            plain_digest = stream_to_file(argv, env, tmp_path, scan_copy=(fmt == 'plain'), edit=edit,
+                                          scan_insert=scan_insert)
             sha256, size = plain_digest.hexdigest(), plain_digest.size
         dump_seconds = time.time() - dump_started
         try:
             verification, data_tables = _verify_dump(
                 conn_params, conn, fmt, tmp_path, verify, plain_digest, pg_restore, psql, jobs, env,
-                dbname, snapshot, application_name)
+                dbname, snapshot, application_name, edit=edit)
             if verification['ok'] is False:
                 raise PgModuleError('dump verification (%s) failed: %s; the dump was discarded'
                                     % (verify, '; '.join(verification['details'].get('mismatches', []))[:600]))
@@ -1042,6 +1151,9 @@ def take_dump(conn_params, opts, check_mode=False, application_name='pourtrait.o
                 tables=estimates,
                 verification=verification,
             )
+            if kind is not None:
+                manifest['kind'] = kind
+            manifest.update(manifest_extra or {})
             while True:
                 try:
                     place_no_clobber(tmp_path, final_path)
@@ -1064,7 +1176,7 @@ def take_dump(conn_params, opts, check_mode=False, application_name='pourtrait.o
             if isinstance(exc, OSError):
                 raise PgModuleError('cannot write manifest %s: %s; the dump was discarded' % (mpath, exc))
             raise
-        prune = plan_retention(backup_dir, dbname, keep, max_age, protect=(final_path,))
+        prune = plan_retention(backup_dir, dbname, keep, max_age, protect=(final_path,), kind=kind)
         removed = apply_retention(prune)
     finally:
         conn.close()
@@ -1074,11 +1186,11 @@ def take_dump(conn_params, opts, check_mode=False, application_name='pourtrait.o
 
 
 def _verify_dump(conn_params, conn, fmt, tmp_path, verify, plain_digest, pg_restore, psql, jobs, env, dbname,
-                 snapshot, application_name):
+                 snapshot, application_name, edit=None):
     """(verification dict, tables with data) for a dump still under its temporary name."""
     if fmt == 'plain':
         data_tables = list(plain_digest.copy_tables)
-        complete = PLAIN_TRAILER in plain_digest.tail
+        complete = edit.complete if edit is not None else PLAIN_TRAILER in plain_digest.tail
         if not complete:
             raise PgModuleError('the plain dump has no "dump complete" trailer; pg_dump output was cut short, '
                                 'the dump was discarded')

@@ -1,7 +1,9 @@
 """Start and stop the sandbox in the background: ``python tests/sandbox/sandboxctl.py up|down|status``.
 
 ``up`` starts every stand-in (PostgreSQL, and serve.py: the Vercel API over
-HTTP and HTTPS plus the app, as one detached process whose pid is recorded),
+HTTP and HTTPS, the app, and the Supabase Management API over HTTP and HTTPS
+whose SQL endpoint runs on the sandbox PostgreSQL, as one detached process
+whose pid is recorded),
 then writes ``.sandbox/env`` (shell-sourceable KEY=value lines, read by
 ``inventory/local``) and ``.sandbox/state.json`` (what ``down`` needs to stop
 them). Running ``up`` twice keeps the running sandbox (and starts whatever
@@ -10,7 +12,9 @@ part of it is not running).
 Variables for the HTTP stand-ins: ``VERCEL_API_URL``, ``VERCEL_API_URL_HTTPS``,
 ``VERCEL_CA_PATH`` (the CA that signed the HTTPS certificate), ``VERCEL_TOKEN``,
 ``VERCEL_PROJECT`` (name), ``VERCEL_PROJECT_ID``, ``VERCEL_TEAM_ID``,
-``APP_URL`` (production of the app) and ``SANDBOX_ADMIN_URL`` (see serve.py).
+``APP_URL`` (production of the app) and ``SANDBOX_ADMIN_URL`` (see serve.py);
+``SUPABASE_API_URL``, ``SUPABASE_API_URL_HTTPS``, ``SUPABASE_CA_PATH`` (the same CA
+file as ``VERCEL_CA_PATH``), ``SUPABASE_ACCESS_TOKEN`` and ``SUPABASE_PROJECT_REF``.
 """
 
 import json
@@ -35,7 +39,8 @@ STATE_FILE = os.path.join(SANDBOX_DIR, 'state.json')
 STANDINS_DIR = os.path.join(SANDBOX_DIR, 'standins')
 SERVE = os.path.join(HERE, 'serve.py')
 # a little slower than the tests' defaults, so that a demo shows the polling
-STANDIN_TIMINGS = ['--queued-s', '0.5', '--building-s', '1.5', '--job-pending-s', '0.3', '--job-running-s', '0.7']
+STANDIN_TIMINGS = ['--queued-s', '0.5', '--building-s', '1.5', '--job-pending-s', '0.3', '--job-running-s', '0.7',
+                   '--restoring-s', '2', '--coming-up-s', '1']
 
 
 def _load_state():
@@ -81,16 +86,24 @@ def _standins_alive(state):
         return False
 
 
-def _start_standins(timeout=30.0):
-    """serve.py as a detached process; returns its ready info (pid, urls, token, ids)."""
+def _start_standins(database_url=None, timeout=30.0):
+    """serve.py as a detached process; returns its ready info (pid, urls, token, ids).
+
+    ``database_url`` (where the Supabase stand-in's /database/query runs) goes through the
+    environment, never argv.
+    """
     os.makedirs(STANDINS_DIR, exist_ok=True)
     ready = os.path.join(STANDINS_DIR, 'ready.json')
     if os.path.exists(ready):
         os.unlink(ready)
     log = open(os.path.join(STANDINS_DIR, 'serve.log'), 'ab')
+    env = dict(os.environ)
+    env.pop('SANDBOX_DATABASE_URL', None)
+    if database_url:
+        env['SANDBOX_DATABASE_URL'] = database_url
     proc = subprocess.Popen([sys.executable, SERVE, '--state-dir', STANDINS_DIR, '--ready-file', ready]
                             + STANDIN_TIMINGS, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                            cwd=ROOT, start_new_session=True)
+                            cwd=ROOT, start_new_session=True, env=env)
     log.close()
     deadline = time.time() + timeout
     while True:
@@ -132,7 +145,10 @@ def _standins_env(info):
     return {'VERCEL_API_URL': info['api_url'], 'VERCEL_API_URL_HTTPS': info['https_url'],
             'VERCEL_CA_PATH': info['ca_path'], 'VERCEL_TOKEN': info['token'],
             'VERCEL_PROJECT': info['project_name'], 'VERCEL_PROJECT_ID': info['project_id'],
-            'VERCEL_TEAM_ID': info['team_id'], 'APP_URL': info['app_url'], 'SANDBOX_ADMIN_URL': info['admin_url']}
+            'VERCEL_TEAM_ID': info['team_id'], 'APP_URL': info['app_url'], 'SANDBOX_ADMIN_URL': info['admin_url'],
+            'SUPABASE_API_URL': info['supabase_api_url'], 'SUPABASE_API_URL_HTTPS': info['supabase_https_url'],
+            'SUPABASE_CA_PATH': info['ca_path'], 'SUPABASE_ACCESS_TOKEN': info['supabase_token'],
+            'SUPABASE_PROJECT_REF': info['supabase_project_ref']}
 
 
 def _save_state(state):
@@ -151,11 +167,12 @@ def _pg_from_state(pg):
 def up():
     state = _load_state()
     if state and _pg_alive(state):
-        if _standins_alive(state):
+        # a sandbox started before the Supabase stand-in existed is restarted too
+        if _standins_alive(state) and 'supabase_api_url' in state['standins']:
             print('sandbox already running; environment in %s' % os.path.relpath(ENV_FILE, ROOT))
             return 0
         _stop_standins(state.get('standins') or {})
-        state['standins'] = _start_standins()
+        state['standins'] = _start_standins(_pg_from_state(state['pg']).url())
         _save_state(state)
         env = _pg_from_state(state['pg']).env()
         env.update(_standins_env(state['standins']))
@@ -171,7 +188,7 @@ def up():
                     'user': server.user, 'password': server.password}}
     _save_state(state)
     try:
-        state['standins'] = _start_standins()
+        state['standins'] = _start_standins(server.url())
     except HarnessError:
         down(quiet=True)
         raise
@@ -182,6 +199,8 @@ def up():
     info = state['standins']
     print('sandbox up: PostgreSQL 15 on 127.0.0.1:%d (data in %s)' % (server.port, server.base_dir))
     print('            Vercel API %s (HTTPS %s), app %s' % (info['api_url'], info['https_url'], info['app_url']))
+    print('            Supabase API %s (HTTPS %s), project %s'
+          % (info['supabase_api_url'], info['supabase_https_url'], info['supabase_project_ref']))
     print('environment: %s  (set -a; . .sandbox/env; set +a)' % os.path.relpath(ENV_FILE, ROOT))
     return 0
 

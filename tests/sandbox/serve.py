@@ -8,25 +8,33 @@ Serves, on loopback ports (0 = a free one):
   (``--https-port``, certificate signed by a CA generated into ``--state-dir``
   as ``ca.pem``);
 * the app stand-in (``--app-port``), see tests/sandbox/app.py;
+* the Supabase Management API stand-in over plain HTTP (``--supabase-port``)
+  and HTTPS (``--supabase-https-port``, same CA), see tests/sandbox/supabase_api.py;
+  its ``/database/query`` runs on ``--database-url`` (default: the
+  ``SANDBOX_DATABASE_URL`` environment variable, which keeps the password out of argv);
 * the admin API on every port under ``/_sandbox`` (never faulted).
 
 Faults can also be set at start with ``--faults '<JSON as for POST /_sandbox/faults>'``.
 When every port listens it writes ``--ready-file`` (JSON: ``pid, api_url,
 https_url, ca_path, app_url, admin_url, token, team_id, team_slug, project_id,
-project_name, user_id``). SIGTERM/SIGINT stop it. State lives in memory only.
+project_name, user_id, supabase_api_url, supabase_https_url, supabase_token,
+supabase_project_ref``). SIGTERM/SIGINT stop it. State lives in memory only.
 
 Admin API (JSON in and out; ``SANDBOX_ADMIN_URL`` = ``<api_url>/_sandbox``):
 
 ==========================================  ===============================================================
 ``GET    /_sandbox/health``                 ``{ok, services, info}``
 ``POST   /_sandbox/reset``                  ``{"vercel": {owner: team|personal, plan: hobby|pro,
-                                            deployments: 3}}`` (all optional): default state, faults
-                                            cleared, log emptied, default timings; returns the state
-``GET    /_sandbox/state``                  ``{vercel: {...}, app: {...}, faults, info}``
+                                            deployments: 3}}`` (all optional; ``supabase`` takes
+                                            none): default state, faults cleared, log emptied,
+                                            default timings; returns the state
+``GET    /_sandbox/state``                  ``{vercel: {...}, app: {...}, supabase: {...}, faults, info}``
 ``POST   /_sandbox/timings``                ``{queued_s, building_s, job_pending_s, job_running_s,
-                                            app_slow_s}`` (seconds, any subset)
+                                            app_slow_s, restoring_s, coming_up_s}`` (seconds, any
+                                            subset)
 ``POST   /_sandbox/faults``                 ``{rate, kinds: [429,500,502,503,reset,hang], seed,
-                                            latency_ms, when: before|after, services: [vercel|app],
+                                            latency_ms, when: before|after, services:
+                                            [vercel|app|supabase],
                                             methods, paths (prefixes), max_faults, hang_s,
                                             retry_after}``; replaces the settings, restarts the seed
 ``GET|DELETE /_sandbox/faults``             read (with ``injected`` count) / clear
@@ -40,6 +48,17 @@ Admin API (JSON in and out; ``SANDBOX_ADMIN_URL`` = ``<api_url>/_sandbox``):
 ``PATCH  /_sandbox/vercel/deployments/ID``  ``{health}``
 ``POST   /_sandbox/vercel/next_builds``     ``{fail, health, count}`` for builds created via the API
 ``POST   /_sandbox/vercel/next_jobs``       ``{fail, count}`` for the next rollback/promote jobs
+``GET    /_sandbox/supabase/state``         the Supabase model (secrets in plain, restores, settings)
+``GET|PATCH /_sandbox/supabase/project``    the project as the API shows it / ``{status}``
+``PATCH  /_sandbox/supabase/services/NAME`` ``{status: ACTIVE_HEALTHY|COMING_UP|UNHEALTHY, error}``
+``GET|PUT /_sandbox/supabase/backups``      ``{pitr_enabled, walg_enabled, backups, earliest_unix,
+                                            latest_unix, region}`` (see supabase_api.py)
+``GET|PUT /_sandbox/supabase/bans``         ``["1.2.3.4", ...]``
+``GET|POST /_sandbox/supabase/secrets``     ``{name: plain value}`` (POST seeds)
+``GET    /_sandbox/supabase/restores``      restore requests made through the API
+``POST   /_sandbox/supabase/next_restore``  ``{fail: true}``: the next restore ends RESTORE_FAILED
+``GET|PUT /_sandbox/supabase/database``     ``{url}``: where ``/database/query`` runs (null: default)
+``PUT    /_sandbox/supabase/rate_limit``    ``{limit: 120, window_s: 60}``
 ==========================================  ===============================================================
 """
 
@@ -60,17 +79,27 @@ if ROOT not in sys.path:
 
 from tests.sandbox.app import AppService  # noqa: E402
 from tests.sandbox.standin import Hub, generate_tls, serve, server_ssl_context  # noqa: E402
+from tests.sandbox.supabase_api import DEFAULT_TIMINGS as SUPABASE_TIMINGS, SupabaseService  # noqa: E402
 from tests.sandbox.vercel_api import DEFAULT_TIMINGS, VercelService  # noqa: E402
 
 
-def build_hub(token, timings=None, seed=None, slow_s=0.6):
+def build_hub(token, timings=None, seed=None, slow_s=0.6, supabase_token=None, supabase_timings=None,
+              database_url=None):
+    """The hub with every stand-in; returns ``(hub, vercel)`` (``hub.services['supabase']`` for Supabase)."""
     hub = Hub()
     vercel = VercelService(token, timings)
     if seed is not None:
         vercel.model.seed = seed
     hub.add_service(vercel)
     hub.add_service(AppService(vercel, slow_s=slow_s))
+    hub.add_service(SupabaseService(supabase_token or random_pat(), supabase_timings, seed=seed,
+                                    database_url=database_url))
     return hub, vercel
+
+
+def random_pat():
+    """A personal access token as Supabase issues them: ``sbp_`` + 40 hex digits."""
+    return 'sbp_' + ''.join(random.SystemRandom().choice('0123456789abcdef') for _i in range(40))
 
 
 def main(argv=None):
@@ -79,11 +108,17 @@ def main(argv=None):
     parser.add_argument('--api-port', type=int, default=0)
     parser.add_argument('--https-port', type=int, default=0)
     parser.add_argument('--app-port', type=int, default=0)
+    parser.add_argument('--supabase-port', type=int, default=0)
+    parser.add_argument('--supabase-https-port', type=int, default=0)
     parser.add_argument('--state-dir', default=None, help='where ca.pem and the server key go')
     parser.add_argument('--ready-file', default=None)
     parser.add_argument('--token', default=None, help='the accepted API token (24 letters/digits); random if unset')
     parser.add_argument('--seed', type=int, default=None, help='ids are derived from it (stable across resets)')
-    for name, value in sorted(DEFAULT_TIMINGS.items()):
+    parser.add_argument('--supabase-token', default=None,
+                        help='the accepted Supabase access token (sbp_ + 40 hex digits); random if unset')
+    parser.add_argument('--database-url', default=os.environ.get('SANDBOX_DATABASE_URL'),
+                        help='PostgreSQL URL the Supabase /database/query runs on (default: $SANDBOX_DATABASE_URL)')
+    for name, value in sorted(list(DEFAULT_TIMINGS.items()) + list(SUPABASE_TIMINGS.items())):
         parser.add_argument('--' + name.replace('_', '-'), type=float, default=value, dest=name)
     parser.add_argument('--app-slow-s', type=float, default=0.6)
     parser.add_argument('--faults', default=None,
@@ -95,13 +130,20 @@ def main(argv=None):
     state_dir = args.state_dir or tempfile.mkdtemp(prefix='pourtrait-standins-')
     os.makedirs(state_dir, exist_ok=True)
     timings = dict((k, getattr(args, k)) for k in DEFAULT_TIMINGS)
-    hub, vercel = build_hub(token, timings, seed=args.seed, slow_s=args.app_slow_s)
+    supabase_token = args.supabase_token or random_pat()
+    hub, vercel = build_hub(token, timings, seed=args.seed, slow_s=args.app_slow_s, supabase_token=supabase_token,
+                            supabase_timings=dict((k, getattr(args, k)) for k in SUPABASE_TIMINGS),
+                            database_url=args.database_url)
+    supabase = hub.services['supabase']
 
     ca_path, cert_path, key_path = generate_tls(os.path.join(state_dir, 'tls'))
     servers = [serve(hub, 'vercel', args.host, args.api_port),
                serve(hub, 'vercel', args.host, args.https_port, ssl_context=server_ssl_context(cert_path, key_path)),
-               serve(hub, 'app', args.host, args.app_port)]
-    api_port, https_port, app_port = (s.server_address[1] for s in servers)
+               serve(hub, 'app', args.host, args.app_port),
+               serve(hub, 'supabase', args.host, args.supabase_port),
+               serve(hub, 'supabase', args.host, args.supabase_https_port,
+                     ssl_context=server_ssl_context(cert_path, key_path))]
+    api_port, https_port, app_port, supabase_port, supabase_https_port = (s.server_address[1] for s in servers)
     app_url = 'http://%s:%d' % (args.host, app_port)
     vercel.set_app_url(app_url)
     vercel.reset()
@@ -112,8 +154,11 @@ def main(argv=None):
             'https_url': 'https://%s:%d' % (args.host, https_port), 'ca_path': ca_path, 'app_url': app_url,
             'admin_url': 'http://%s:%d/_sandbox' % (args.host, api_port), 'token': token,
             'team_id': model.team['id'], 'team_slug': model.team['slug'], 'project_id': model.project['id'],
-            'project_name': model.project['name'], 'user_id': model.user['id'], 'state_dir': state_dir}
-    hub.info = dict((k, v) for k, v in info.items() if k != 'token')
+            'project_name': model.project['name'], 'user_id': model.user['id'], 'state_dir': state_dir,
+            'supabase_api_url': 'http://%s:%d' % (args.host, supabase_port),
+            'supabase_https_url': 'https://%s:%d' % (args.host, supabase_https_port),
+            'supabase_token': supabase_token, 'supabase_project_ref': supabase.ref}
+    hub.info = dict((k, v) for k, v in info.items() if k not in ('token', 'supabase_token'))
 
     done = threading.Event()
 

@@ -1,4 +1,4 @@
-"""Shared machinery of the HTTP stand-ins (Vercel API, the app, later Supabase).
+"""Shared machinery of the HTTP stand-ins (Vercel API, the app, Supabase Management API).
 
 A *hub* owns the services, the fault injector, the request log and the admin
 API; each service is served on its own port(s) by a threaded HTTP server
@@ -6,9 +6,11 @@ API; each service is served on its own port(s) by a threaded HTTP server
 
 Writing a stand-in: subclass :class:`Service`, set ``name``, implement
 ``handle(request) -> Response`` (use :class:`Router` for the paths),
-``reset(options)``, optionally ``admin(request, subpath)``, ``state()`` and
-``set_timings(values)``; register it with ``hub.add_service()`` and serve it
-with ``serve(hub, service_name, host, port)``.
+``reset(options)``, optionally ``admin(request, subpath)``, ``state()``,
+``set_timings(values)`` and ``fault_response(kind, settings)`` (the body and
+headers an injected 429/5xx has in that API's own error format; the default
+is Vercel's); register it with ``hub.add_service()`` and serve it with
+``serve(hub, service_name, host, port)``.
 
 Admin API (every port, never faulted; documented in full in serve.py):
 
@@ -67,6 +69,7 @@ class Request(object):
         self.headers = headers
         self.body = body or b''
         self.service = service
+        self.client = None  # the peer's IP address (set by the HTTP handler)
 
     def json(self):
         """The decoded JSON body (None when empty); raises ValueError when not JSON."""
@@ -177,6 +180,10 @@ class Service(object):
     def set_timings(self, values):
         """Apply the timing settings this service knows; return the names it took."""
         return []
+
+    def fault_response(self, kind, settings):
+        """The answer an injected fault ``kind`` gets from this service; None: the hub's default (Vercel's format)."""
+        return None
 
     def not_found(self):
         return Response(404, error_body('not_found', 'The requested API endpoint was not found.'))
@@ -357,11 +364,17 @@ class Hub(object):
         if latency:
             self.stopping.wait(latency)
         if kind and when == 'before':
-            return self.faults.fault_response(kind), kind
+            return self._fault_response(request, kind), kind
         response = self._service_handle(request)
         if kind:  # when == 'after': the change happened, the answer is replaced or lost
-            return self.faults.fault_response(kind), kind
+            return self._fault_response(request, kind), kind
         return response, None
+
+    def _fault_response(self, request, kind):
+        """The faulted answer in the format of the service asked (None for a dropped connection)."""
+        service = self.services.get(request.service)
+        response = service.fault_response(kind, self.faults.settings) if service is not None else None
+        return response if response is not None else self.faults.fault_response(kind)
 
     def _service_handle(self, request):
         service = self.services[request.service]
@@ -442,6 +455,7 @@ def make_handler(hub, service_name):
             length = int(self.headers.get('Content-Length') or 0)
             body = self.rfile.read(length) if length else b''
             request = Request(self.command, self.path, self.headers, body, service_name)
+            request.client = self.client_address[0] if self.client_address else None
             request.generation = hub.log.generation
             response, fault = hub.dispatch(request)
             if fault in ('reset', 'hang'):

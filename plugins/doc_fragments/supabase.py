@@ -1,0 +1,67 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, Pourtrait engineering
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+    # Connection options shared by every supabase_* Management-API module.
+    DOCUMENTATION = r'''
+options:
+  access_token:
+    description:
+      - 'Supabase personal access token (C(sbp_) followed by 40 hex digits), sent as C(Authorization: Bearer).'
+      - Falls back to E(SUPABASE_ACCESS_TOKEN). A token of any other shape is refused before any call, without
+        echoing it.
+    type: str
+  project_ref:
+    description:
+      - Reference of the project (20 lowercase letters, as in C(https://supabase.com/dashboard/project/<ref>)).
+      - Falls back to E(SUPABASE_PROJECT_REF).
+    type: str
+  api_url:
+    description:
+      - Base URL of the Supabase Management API; only this differs between Supabase and a local stand-in.
+      - Falls back to E(SUPABASE_API_URL).
+    type: str
+    default: https://api.supabase.com
+  validate_certs:
+    description:
+      - Verify the API's TLS certificate. Turn off only for a throw-away test server.
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - CA bundle (PEM) used to verify the API's certificate instead of the system store.
+      - Falls back to E(SUPABASE_CA_PATH).
+    type: path
+  timeout:
+    description:
+      - Seconds to wait for each HTTP answer (connecting waits at most 10 seconds).
+    type: int
+    default: 30
+  retries:
+    description:
+      - How many times a request is retried after HTTP 429, a 5xx answer or a connection error, with jittered
+        exponential backoff that honours C(Retry-After) and C(X-RateLimit-Reset). C(0) disables retries.
+      - A restore is never sent again blindly; when its answer is lost the module first re-reads the project's
+        status (C(RESTORING) means the restore was accepted).
+    type: int
+    default: 4
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+  action_group:
+    description: Action is part of action_group(s), for convenient setting of module_defaults.
+requirements:
+  - requests
+notes:
+  - Set the connection once per play with C(module_defaults) and the C(group/pourtrait.ops.supabase) action group.
+  - 'Errors are one line naming the cause and the fix, for example C(401: the Supabase access token was rejected; check
+    SUPABASE_ACCESS_TOKEN).'
+'''

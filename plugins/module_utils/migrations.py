@@ -1,0 +1,731 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, Pourtrait engineering
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A migration engine that behaves like the Supabase CLI (``supabase db push``).
+
+What is shared with the CLI, so a team can use both on the same database:
+
+- files ``<migrations_dir>/<digits>_<name>.sql`` in file-name order; other
+  names are skipped with a warning (and so is a first file
+  ``<14 digits>_init.sql`` older than 20211209000000, as the CLI does);
+- the history table ``supabase_migrations.schema_migrations (version text
+  primary key, statements text[], name text)``, created (when missing) by the
+  CLI's own statements after ``SET lock_timeout = '4s'``;
+- the statement splitter: the CLI's rules (``;`` ends a statement unless it is
+  inside quotes, dollar quotes, comments, parentheses or ``BEGIN ATOMIC ...
+  END``; each statement is stored without its trailing ``;`` and surrounding
+  white space, comments kept), so the ``statements`` column holds exactly what
+  the CLI would store;
+- every file runs after ``RESET ALL`` in one transaction together with the
+  insert of its history row;
+- the pending/remote-only/out-of-order rules of ``db push`` (``--include-all``)
+  and the two ``migration repair`` statuses.
+
+What this engine adds: a session advisory lock (two runs never apply a file
+twice), ``SET LOCAL`` lock/statement timeouts inside each file's transaction,
+whole-file retries on ``lock_not_available``, a warning when an applied file
+was edited, files marked ``-- pourtrait:no-transaction``, and errors naming the
+file, the statement number and the SQLSTATE.
+
+A transactional file is sent to the server in one round trip (one simple
+query holding RESET ALL, BEGIN, the SET LOCALs, the statements, the history
+insert and COMMIT). When PostgreSQL reports an error it gives a position for
+parse and name-resolution errors, which names the statement; for errors
+without a position (a constraint violation, a lock timeout) the file is
+replayed statement by statement inside a transaction that is always rolled
+back, to find the statement that fails.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import bisect
+import os
+import re
+import time
+
+from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
+    PgModuleError,
+    describe_db_error,
+    one_line,
+    psycopg2,
+)
+
+HISTORY_SCHEMA = 'supabase_migrations'
+HISTORY_TABLE = 'schema_migrations'
+HISTORY = '%s.%s' % (HISTORY_SCHEMA, HISTORY_TABLE)
+
+# The CLI's statements to create (or upgrade) the history table, in its order.
+CREATE_HISTORY = (
+    "SET lock_timeout = '4s'",
+    'CREATE SCHEMA IF NOT EXISTS supabase_migrations',
+    'CREATE TABLE IF NOT EXISTS supabase_migrations.schema_migrations (version text NOT NULL PRIMARY KEY)',
+    'ALTER TABLE supabase_migrations.schema_migrations ADD COLUMN IF NOT EXISTS statements text[]',
+    'ALTER TABLE supabase_migrations.schema_migrations ADD COLUMN IF NOT EXISTS name text',
+)
+INSERT_HISTORY = 'INSERT INTO supabase_migrations.schema_migrations(version, name, statements) VALUES (%s, %s, %s)'
+DELETE_HISTORY = 'DELETE FROM supabase_migrations.schema_migrations WHERE version = ANY(%s) RETURNING version'
+
+# Session advisory lock serialising runs on one database: 0x6f75727472616974 ("ourtrait" in ASCII)
+# as a bigint. Another tool can take the same lock to keep out of a migration's way.
+ADVISORY_LOCK_KEY = 8031451354945907060
+
+# CLI messages (kept word for word: people search for them).
+MSG_REMOTE_ONLY = 'Remote migration versions not found in local migrations directory'
+MSG_OUT_OF_ORDER = 'Found local migration files to be inserted before the last migration on remote database'
+
+FILE_PATTERN = re.compile(r'([0-9]+)_(.*)\.sql')
+INIT_PATTERN = re.compile(r'([0-9]{14})_init\.sql')
+INIT_CUTOFF = 20211209000000
+NO_TRANSACTION_MARKER = re.compile(r'--\s*pourtrait:no-transaction\s*$', re.IGNORECASE)
+TRANSACTION_CONTROL = re.compile(r'(BEGIN|START\s+TRANSACTION|COMMIT|END|ROLLBACK|ABORT)\b', re.IGNORECASE)
+LEADING_COMMENTS = re.compile(r'(\s+|--[^\n]*(\n|$)|/\*.*?\*/)*', re.DOTALL)
+
+LOCK_NOT_AVAILABLE = '55P03'
+UNIQUE_VIOLATION = '23505'
+
+# White space as Go's unicode.IsSpace sees it (strings.TrimSpace in the CLI).
+GO_SPACE = u'\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a' \
+           u'\u2028\u2029\u202f\u205f\u3000'
+
+
+# -- the statement splitter ------------------------------------------------------------------
+#
+# A character-level state machine with the CLI's rules. Each state's ``step`` gets the
+# current character and the text of the statement so far (``text[start:pos + 1]``) and
+# returns the next state, or None when the character ends the statement.
+
+class _Ready(object):
+    """Between tokens: the characters that open something, or end the statement."""
+
+    __slots__ = ()
+
+    def step(self, ch, text, start, pos):
+        if ch == ';':
+            return None
+        if ch == '$':
+            return _Tag(pos)
+        if ch == "'" or ch == '"':
+            return _Quote(ch)
+        if ch == '-':
+            return _DASH
+        if ch == '/':
+            return _Block()
+        if ch == '\\':
+            return _ESCAPE
+        if ch == '(':
+            return _Atomic(READY, ')')
+        if ch in 'cC' and pos - 6 >= start and text[pos - 5:pos + 1].lower() == 'atomic' \
+                and _go_space_before(text[pos - 6]):
+            return _Atomic(READY, 'end')
+        return self
+
+
+def _go_space_before(ch):
+    """Go tests the single byte before ATOMIC with unicode.IsSpace."""
+    if ch < u'\x80':
+        return ch in u'\t\n\v\f\r '
+    return ch.encode('utf-8')[-1:] in (b'\x85', b'\xa0')
+
+
+class _Dash(object):
+    """After one '-': a second one opens a line comment."""
+
+    __slots__ = ()
+
+    def step(self, ch, text, start, pos):
+        if ch == '-':
+            return _Dollar('\n')
+        return READY.step(ch, text, start, pos)
+
+
+class _Block(object):
+    """After '/': '/*' opens a (nestable) block comment."""
+
+    __slots__ = ('depth',)
+
+    def __init__(self):
+        self.depth = 0
+
+    def step(self, ch, text, start, pos):
+        window = text[pos - 1:pos + 1]
+        if window == '/*':
+            self.depth += 1
+            return self
+        if self.depth == 0:
+            return READY.step(ch, text, start, pos)
+        if window == '*/':
+            self.depth -= 1
+            if self.depth == 0:
+                return READY
+        return self
+
+
+class _Quote(object):
+    """Inside '...' or "...": a doubled delimiter is an escaped one."""
+
+    __slots__ = ('delimiter', 'closing')
+
+    def __init__(self, delimiter):
+        self.delimiter = delimiter
+        self.closing = False
+
+    def step(self, ch, text, start, pos):
+        if self.closing:
+            if ch == self.delimiter:
+                self.closing = False
+                return self
+            return READY.step(ch, text, start, pos)
+        if ch == self.delimiter:
+            self.closing = True
+        return self
+
+
+class _Dollar(object):
+    """Inside a dollar quote (or a line comment, closed by a newline): nothing is special."""
+
+    __slots__ = ('delimiter',)
+
+    def __init__(self, delimiter):
+        self.delimiter = delimiter
+
+    def step(self, ch, text, start, pos):
+        size = len(self.delimiter)
+        if pos + 1 - size >= start and text[pos + 1 - size:pos + 1] == self.delimiter:
+            return READY
+        return self
+
+
+class _Tag(object):
+    """After '$': letters, digits and '_' up to a second '$' make a dollar-quote tag."""
+
+    __slots__ = ('offset',)
+
+    def __init__(self, offset):
+        self.offset = offset
+
+    def step(self, ch, text, start, pos):
+        if ch == '$':
+            return _Dollar(text[self.offset:pos + 1])
+        if ch == '_' or ch.isalpha() or ch.isdecimal():
+            return self
+        return READY.step(ch, text, start, pos)
+
+
+class _Escape(object):
+    """After a backslash outside quotes: the next character is taken as it is."""
+
+    __slots__ = ()
+
+    def step(self, ch, text, start, pos):
+        return READY
+
+
+class _Atomic(object):
+    """Inside (...) or BEGIN ATOMIC ... END: ';' does not end the statement.
+
+    The inner text is followed with the states above; the closing word counts only
+    outside quotes and comments, compared without regard to case.
+    """
+
+    __slots__ = ('inner', 'closer')
+
+    def __init__(self, inner, closer):
+        self.inner = inner
+        self.closer = closer
+
+    def step(self, ch, text, start, pos):
+        following = self.inner.step(ch, text, start, pos)
+        if following is not None:
+            self.inner = following
+        if self.inner is READY:
+            size = len(self.closer)
+            if pos + 1 - size >= start and text[pos + 1 - size:pos + 1].lower() == self.closer:
+                return READY
+        return self
+
+
+READY = _Ready()
+_DASH = _Dash()
+_ESCAPE = _Escape()
+
+# In the top-level ready state only these characters can change anything.
+_READY_SKIP = re.compile(r"[^;$'\"\-/\\(cC]+")
+
+
+def split_raw(text, fast=True):
+    """The statements of ``text`` exactly as the CLI cuts them: each with its ';', nothing trimmed.
+
+    ``fast`` skips runs of characters that cannot change the state (the result is the same;
+    the unit tests compare both ways)."""
+    pieces = []
+    state = READY
+    start = 0
+    pos = 0
+    size = len(text)
+    skip = _READY_SKIP.match
+    while pos < size:
+        if not fast:
+            pass
+        elif state is READY:
+            gap = skip(text, pos)
+            if gap is not None:
+                pos = gap.end()
+                if pos >= size:
+                    break
+        elif type(state) is _Dollar:
+            # Jump to where the dollar quote (or line comment) ends.
+            found = text.find(state.delimiter, max(start, pos + 1 - len(state.delimiter)))
+            if found < 0:
+                break
+            pos = max(pos, found + len(state.delimiter) - 1)
+        elif type(state) is _Quote and not state.closing:
+            # Jump to the next quote character.
+            found = text.find(state.delimiter, pos)
+            if found < 0:
+                break
+            pos = found
+        state = state.step(text[pos], text, start, pos)
+        pos += 1
+        if state is None:
+            pieces.append(text[start:pos])
+            start = pos
+            state = READY
+    if start < size:
+        pieces.append(text[start:])
+    return pieces
+
+
+def split_statements(text):
+    """The statements the CLI stores and runs for a file: trailing ';' and white space removed,
+    comments kept, empty ones dropped."""
+    result = []
+    for piece in split_raw(text):
+        statement = piece.rstrip(';').strip(GO_SPACE)
+        if statement:
+            result.append(statement)
+    return result
+
+
+# -- migration files -------------------------------------------------------------------------
+
+class MigrationFile(object):
+    """One ``<version>_<name>.sql`` file."""
+
+    def __init__(self, directory, filename, version, name):
+        self.directory = directory
+        self.filename = filename
+        self.version = version
+        self.name = name
+        self.path = os.path.join(directory, filename)
+        self._statements = None
+        self.no_transaction = False
+
+    @property
+    def statements(self):
+        if self._statements is None:
+            self.load()
+        return self._statements
+
+    def load(self):
+        try:
+            with open(self.path, 'rb') as handle:
+                raw = handle.read()
+        except (IOError, OSError) as exc:
+            raise PgModuleError('cannot read migration %s: %s; check the file and its permissions'
+                                % (self.path, exc.strerror or exc))
+        try:
+            text = raw.decode('utf-8')
+        except UnicodeDecodeError as exc:
+            raise PgModuleError('migration %s is not valid UTF-8 (byte %d); save it as UTF-8'
+                                % (self.path, exc.start))
+        if '\x00' in text:
+            raise PgModuleError('migration %s contains a NUL byte, which PostgreSQL cannot take; remove it'
+                                % self.path)
+        first_line = text.lstrip(u'\ufeff').split('\n', 1)[0].strip()
+        self.no_transaction = bool(NO_TRANSACTION_MARKER.match(first_line))
+        self._statements = split_statements(text)
+        return self
+
+    def transaction_control(self):
+        """1-based numbers of statements that begin or end a transaction themselves."""
+        found = []
+        for index, statement in enumerate(self.statements, 1):
+            body = statement[LEADING_COMMENTS.match(statement).end():]
+            if TRANSACTION_CONTROL.match(body):
+                found.append(index)
+        return found
+
+
+def describe_skip(filename, is_dir=False):
+    if is_dir:
+        return 'Skipping migration %s... (a directory, not a file)' % filename
+    return 'Skipping migration %s... (file name must match pattern "<timestamp>_name.sql")' % filename
+
+
+def scan_directory(directory):
+    """(files in file-name order, [(entry, reason)] skipped). Raises PgModuleError for a missing
+    directory, an unreadable one, or two files with one version."""
+    if not os.path.exists(directory):
+        raise PgModuleError('migrations_dir %s does not exist; point migrations_dir at the project\'s '
+                            'supabase/migrations directory (relative paths start from the working directory; '
+                            'an absolute path is safer)' % directory)
+    if not os.path.isdir(directory):
+        raise PgModuleError('migrations_dir %s is not a directory; point it at supabase/migrations' % directory)
+    try:
+        entries = sorted(os.listdir(directory))
+    except OSError as exc:
+        raise PgModuleError('cannot list migrations_dir %s: %s' % (directory, exc.strerror or exc))
+    files = []
+    skipped = []
+    by_version = {}
+    for index, entry in enumerate(entries):
+        if index == 0:
+            init = INIT_PATTERN.search(entry)
+            if init and int(init.group(1)) < INIT_CUTOFF:
+                skipped.append((entry, 'Skipping migration %s... (replace "init" with a different file name to '
+                                       'apply this migration)' % entry))
+                continue
+        match = FILE_PATTERN.fullmatch(entry)
+        if match is None:
+            skipped.append((entry, describe_skip(entry)))
+            continue
+        if os.path.isdir(os.path.join(directory, entry)):
+            skipped.append((entry, describe_skip(entry, is_dir=True)))
+            continue
+        migration = MigrationFile(directory, entry, match.group(1), match.group(2))
+        if migration.version in by_version:
+            raise PgModuleError('duplicate migration version %s: %s and %s; give one of them a new version '
+                                '(a later timestamp), so that each version is one file'
+                                % (migration.version, by_version[migration.version].filename, entry))
+        by_version[migration.version] = migration
+        files.append(migration)
+    return files, skipped
+
+
+def compare(local_versions, remote_versions):
+    """The CLI's view of local files against the history.
+
+    Returns (pending, remote_only, out_of_order): ``pending`` holds the local versions not in
+    the history, in file order; ``remote_only`` the recorded versions without a file;
+    ``out_of_order`` the pending versions older than the newest recorded one (the CLI
+    refuses those without --include-all). Versions compare as strings, as the CLI does.
+    """
+    remote = set(remote_versions)
+    local = set(local_versions)
+    pending = [v for v in local_versions if v not in remote]
+    remote_only = sorted(v for v in remote if v not in local)
+    newest = max(remote_versions) if remote_versions else None
+    out_of_order = [v for v in pending if newest is not None and v < newest]
+    return pending, remote_only, out_of_order
+
+
+# -- the database side -----------------------------------------------------------------------
+
+class MigrationFailed(PgModuleError):
+    pass
+
+
+def _pgcode(exc):
+    return getattr(exc, 'pgcode', None)
+
+
+def _position(exc):
+    diag = getattr(exc, 'diag', None)
+    value = getattr(diag, 'statement_position', None) if diag is not None else None
+    try:
+        return int(value) if value else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _execute(cursor, statement):
+    """Run one statement; one that holds only comments is an empty query to PostgreSQL, which
+    psycopg2 reports as an error (the server does not): treat it as done, as the CLI does."""
+    try:
+        cursor.execute(statement)
+    except psycopg2.ProgrammingError as exc:
+        if exc.pgcode is None and 'empty query' in str(exc):
+            return
+        raise
+
+
+class Engine(object):
+    """Runs on one autocommit connection; every transaction is spelled out in the SQL sent."""
+
+    def __init__(self, conn, lock_timeout, statement_timeout, lock_retries=3, warn=None, sleep=time.sleep):
+        self.conn = conn
+        self.cursor = conn.cursor()
+        self.lock_timeout = lock_timeout
+        self.statement_timeout = statement_timeout
+        self.lock_retries = lock_retries
+        self.warn = warn or (lambda msg: None)
+        self.sleep = sleep
+        self.locked = False
+
+    # -- settings ----------------------------------------------------------------------------
+    def validate_settings(self):
+        """Check both durations on the server (set for the session: they also cover the reads)."""
+        for name in ('lock_timeout', 'statement_timeout'):
+            value = getattr(self, name)
+            try:
+                self.cursor.execute('SELECT set_config(%s, %s, false)', (name, value))
+            except (psycopg2.DataError, psycopg2.ProgrammingError) as exc:
+                raise PgModuleError('%s: %s; use a PostgreSQL duration such as 5s, 30s, 10min or 0 (no limit)'
+                                    % (name, describe_db_error(exc)))
+
+    def settings_sql(self, local):
+        """``SET [LOCAL] lock_timeout = '..'; SET [LOCAL] statement_timeout = '..';`` as text."""
+        scope = 'SET LOCAL' if local else 'SET'
+        return ''.join(self.cursor.mogrify('%s %s = %%s;\n' % (scope, name), (getattr(self, name),)).decode('utf-8')
+                       for name in ('lock_timeout', 'statement_timeout'))
+
+    # -- advisory lock -----------------------------------------------------------------------
+    def acquire_lock(self, wait_seconds, poll=0.2):
+        deadline = time.time() + max(0, wait_seconds)
+        delay = poll
+        while True:
+            self.cursor.execute('SELECT pg_try_advisory_lock(%s)', (ADVISORY_LOCK_KEY,))
+            if self.cursor.fetchone()[0]:
+                self.locked = True
+                return
+            if time.time() >= deadline:
+                raise PgModuleError(self.lock_holder_message(wait_seconds))
+            self.sleep(min(delay, max(0.01, deadline - time.time())))
+            delay = min(delay * 1.5, 1.0)
+
+    def lock_holder_message(self, wait_seconds):
+        holder = ''
+        try:
+            self.cursor.execute(
+                "SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.usename::text, ''), "
+                "coalesce(to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), '') "
+                "FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.database = "
+                "(SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()) "
+                "AND ((l.classid::bigint << 32) | l.objid::bigint) = %s AND l.objsubid = 1 LIMIT 1",
+                (ADVISORY_LOCK_KEY,))
+            row = self.cursor.fetchone()
+            if row:
+                holder = ' (backend pid %s, %s%s, connected since %s UTC)' % (
+                    row[0], row[1] or 'no application_name', ', user ' + row[2] if row[2] else '', row[3])
+        except psycopg2.Error:
+            holder = ''
+        return ('another migration run holds the migration lock on database "%s"%s; gave up after %s s; let it '
+                'finish and run again, or raise lock_wait_timeout'
+                % (self.conn.get_dsn_parameters().get('dbname'), holder, wait_seconds))
+
+    def release_lock(self):
+        if self.locked:
+            try:
+                self.cursor.execute('SELECT pg_advisory_unlock(%s)', (ADVISORY_LOCK_KEY,))
+            except psycopg2.Error:
+                pass  # the session ends right after; the lock goes with it
+            self.locked = False
+
+    # -- history -----------------------------------------------------------------------------
+    def history_columns(self):
+        """Columns of the history table, or None when it does not exist."""
+        # Catalog lookup by name: to_regclass() needs USAGE on the schema, this does not.
+        self.cursor.execute(
+            "SELECT a.attname FROM pg_catalog.pg_attribute a "
+            "JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped",
+            (HISTORY_SCHEMA, HISTORY_TABLE))
+        names = [row[0] for row in self.cursor.fetchall()]
+        return set(names) if names else None
+
+    def read_history(self):
+        """{version: (name, statements or None)} from the history table ({} when it is missing)."""
+        columns = self.history_columns()
+        if columns is None:
+            return {}
+        name = 'name' if 'name' in columns else 'NULL::text'
+        statements = 'statements' if 'statements' in columns else 'NULL::text[]'
+        try:
+            self.cursor.execute('SELECT version, %s, %s FROM supabase_migrations.schema_migrations'
+                                % (name, statements))
+        except psycopg2.Error as exc:
+            raise PgModuleError('cannot read the migration history %s: %s; connect as a role that may read it '
+                                '(on Supabase: postgres)' % (HISTORY, describe_db_error(exc)))
+        return dict((row[0], (row[1], row[2])) for row in self.cursor.fetchall())
+
+    def ensure_history(self):
+        """Create or upgrade the history table with the CLI's statements when it is missing
+        (or lacks a column); returns True when it ran them."""
+        columns = self.history_columns()
+        if columns is not None and {'version', 'statements', 'name'} <= columns:
+            return False
+        try:
+            self.cursor.execute(';\n'.join(CREATE_HISTORY))
+        except psycopg2.Error as exc:
+            raise PgModuleError('cannot create the migration history table %s: %s; connect as a role that may '
+                                'create it (on Supabase: postgres), or create it once with supabase db push'
+                                % (HISTORY, describe_db_error(exc)), sqlstate=_pgcode(exc))
+        return True
+
+    def insert_sql(self, migration):
+        return self.cursor.mogrify(INSERT_HISTORY, (migration.version, migration.name,
+                                                    list(migration.statements))).decode('utf-8')
+
+    def record_applied(self, migration):
+        """``repair --status applied``: the history row, without running the file."""
+        self.cursor.execute(INSERT_HISTORY, (migration.version, migration.name, list(migration.statements)))
+
+    def delete_versions(self, versions):
+        """``repair --status reverted``: delete the rows; returns the versions deleted."""
+        self.cursor.execute(DELETE_HISTORY, (list(versions),))
+        return sorted(row[0] for row in self.cursor.fetchall())
+
+    # -- applying one file ---------------------------------------------------------------------
+    def apply(self, migration):
+        """Run one file and record it. Returns (duration, attempts); raises MigrationFailed."""
+        started = time.time()
+        if migration.no_transaction:
+            self.apply_without_transaction(migration)
+            return round(time.time() - started, 3), 1
+        attempts = 0
+        while True:
+            attempts += 1
+            stepwise = attempts > 1
+            failure = self.run_stepwise(migration, commit=True) if stepwise else self.run_batch(migration)
+            if failure is None:
+                return round(time.time() - started, 3), attempts
+            index, exc = failure
+            if _pgcode(exc) == LOCK_NOT_AVAILABLE and attempts <= self.lock_retries:
+                delay = min(2 ** (attempts - 1), 10)
+                self.warn('%s: %s at statement %s; retrying the whole file in %d s (retry %d of %d)'
+                          % (migration.filename, describe_db_error(exc), index or '?', delay, attempts,
+                             self.lock_retries))
+                self.sleep(delay)
+                continue
+            if index is None:
+                index, exc = self.locate(migration, exc)
+            raise self.failure(migration, index, exc, attempts)
+
+    def run_batch(self, migration):
+        """One round trip: RESET ALL, BEGIN, SET LOCAL ..., the statements, the history row, COMMIT.
+
+        Returns None, or (1-based statement number or 'history' or None, exception)."""
+        prefix = 'RESET ALL;\nBEGIN;\n' + self.settings_sql(local=True)
+        parts = [prefix]
+        starts = []
+        offset = len(prefix)
+        for statement in migration.statements:
+            starts.append(offset)
+            parts.append(statement)
+            parts.append('\n;\n')
+            offset += len(statement) + 3
+        history_start = offset
+        parts.append(self.insert_sql(migration))
+        parts.append(';\nCOMMIT')
+        try:
+            self.cursor.execute(''.join(parts))
+            return None
+        except psycopg2.Error as exc:
+            self.rollback()
+            position = _position(exc)
+            index = None
+            if position is not None:
+                where = position - 1
+                if where >= history_start:
+                    index = 'history'
+                elif starts and where >= starts[0]:
+                    index = bisect.bisect_right(starts, where)
+            elif not migration.statements:
+                index = 'history'
+            return index, exc
+
+    def run_stepwise(self, migration, commit):
+        """One statement per round trip inside the file's transaction; commits (with the history
+        row) only when ``commit``. Returns None, or (statement number or 'history', exception)."""
+        try:
+            self.cursor.execute('RESET ALL;\nBEGIN;\n' + self.settings_sql(local=True))
+        except psycopg2.Error as exc:
+            self.rollback()
+            return None, exc
+        for index, statement in enumerate(migration.statements, 1):
+            try:
+                _execute(self.cursor, statement)
+            except psycopg2.Error as exc:
+                self.rollback()
+                return index, exc
+        try:
+            self.cursor.execute(self.insert_sql(migration))
+            if commit:
+                self.cursor.execute('COMMIT')
+            else:
+                self.rollback()
+        except psycopg2.Error as exc:
+            self.rollback()
+            return 'history', exc
+        return None
+
+    def locate(self, migration, original):
+        """Find the failing statement of an error without a position: replay the file one
+        statement at a time in a transaction that is always rolled back."""
+        if len(migration.statements) == 1:
+            return 1, original
+        replay = self.run_stepwise(migration, commit=False)
+        if replay is not None and _pgcode(replay[1]) == _pgcode(original):
+            return replay[0], original
+        return None, original
+
+    def rollback(self):
+        try:
+            self.cursor.execute('ROLLBACK')
+        except psycopg2.Error:
+            pass
+
+    def apply_without_transaction(self, migration):
+        """``-- pourtrait:no-transaction``: each statement commits on its own, then the history row."""
+        try:
+            self.cursor.execute('RESET ALL;\n' + self.settings_sql(local=False))
+        except psycopg2.Error as exc:
+            raise self.failure(migration, None, exc, 1)
+        done = 0
+        for index, statement in enumerate(migration.statements, 1):
+            try:
+                _execute(self.cursor, statement)
+            except psycopg2.Error as exc:
+                raise self.failure(migration, index, exc, 1, applied_statements=done)
+            done = index
+        try:
+            self.cursor.execute(self.insert_sql(migration))
+        except psycopg2.Error as exc:
+            raise self.failure(migration, 'history', exc, 1, applied_statements=done)
+
+    def failure(self, migration, index, exc, attempts, applied_statements=0):
+        """The one-line error for a file that failed, with the result keys that go with it."""
+        code = _pgcode(exc)
+        reason = describe_db_error(exc)
+        partial = migration.no_transaction and applied_statements > 0
+        if code is None and isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)):
+            reason = 'the connection to PostgreSQL was lost (%s)' % one_line(exc)
+            outcome = ('whether it was applied is unknown: check with state: list whether version %s is recorded '
+                       'before running again' % migration.version)
+        elif index == 'history' and migration.no_transaction:
+            outcome = ('all its statements were applied (it runs without a transaction) but it is not recorded; '
+                       'check the database, then record it with state: repair, repair_status: applied')
+        elif partial:
+            done = 'statement 1 stays' if applied_statements == 1 else 'statements 1-%d stay' % applied_statements
+            outcome = ('it runs without a transaction (pourtrait:no-transaction), so %s applied and it is not '
+                       'recorded; fix the cause (a failed CREATE INDEX CONCURRENTLY leaves an INVALID index to drop), '
+                       'then restore or finish by hand and run again' % done)
+        else:
+            outcome = 'nothing from this file was applied'
+            if attempts > 1:
+                outcome += ' (tried %d times)' % attempts
+        if index == 'history':
+            if code == UNIQUE_VIOLATION:
+                reason += '; another tool (supabase db push?) recorded version %s meanwhile' % migration.version
+            message = '%s failed while recording it in %s: %s; %s' % (migration.filename, HISTORY, reason, outcome)
+        elif index is None:
+            message = '%s failed: %s; %s' % (migration.filename, reason, outcome)
+        else:
+            message = '%s statement %d failed: %s; %s' % (migration.filename, index, reason, outcome)
+        return MigrationFailed(message, failed_file=migration.filename,
+                               failed_statement=index if isinstance(index, int) else None,
+                               sqlstate=code, partial=partial)

@@ -1,0 +1,576 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, Pourtrait engineering
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Supabase Management API client and the base class of the ``supabase_*`` API modules.
+
+The client speaks the documented API (https://api.supabase.com; only the base
+URL differs for a stand-in) through the shared retrying ``JsonSession``,
+honours ``Retry-After`` and ``X-RateLimit-Reset`` on 429, never repeats a
+restore blindly (a lost answer is reconciled by re-reading the project's
+status) and turns every error into one line that says what failed and what
+to do.
+
+``SupabaseModule`` holds the shared options (doc fragment
+``pourtrait.ops.supabase``); a module declares its own options and implements
+``run()`` (read, compare, then act).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import fnmatch
+import ipaddress
+import re
+import time
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible_collections.pourtrait.ops.plugins.module_utils.http import (
+    HttpError, JsonSession, Response, REQUESTS_IMPORT_ERROR, one_line, requests,
+)
+
+DEFAULT_API_URL = 'https://api.supabase.com'
+TOKEN_RE = re.compile(r'\Asbp_[0-9a-f]{40}\Z')
+REF_RE = re.compile(r'\A[a-z]{20}\Z')
+HEALTHY = 'ACTIVE_HEALTHY'
+RESTORING = 'RESTORING'
+HEALTH_SERVICES = ['auth', 'db', 'db_postgres_user', 'pooler', 'realtime', 'rest', 'storage', 'pg_bouncer']
+DEFAULT_SERVICES = ['auth', 'db', 'pooler', 'realtime', 'rest', 'storage']
+# Project states that waiting will not turn into ACTIVE_HEALTHY.
+DEAD_STATES = ('INACTIVE', 'INIT_FAILED', 'REMOVED', 'RESTORE_FAILED', 'PAUSE_FAILED', 'GOING_DOWN', 'PAUSING')
+# Project states in which a restore must not be started.
+BUSY_STATES = ('RESTORING', 'UPGRADING', 'PAUSING', 'RESTARTING', 'COMING_UP', 'RESIZING', 'GOING_DOWN')
+
+
+class SupabaseError(Exception):
+    """A failure the user can act on; the message is one line."""
+
+    def __init__(self, message, **extra):
+        super(SupabaseError, self).__init__(one_line(message))
+        self.extra = extra
+
+
+def supabase_argument_spec():
+    """The options every supabase_* Management-API module accepts (doc fragment pourtrait.ops.supabase)."""
+    return dict(
+        access_token=dict(type='str', no_log=True, fallback=(env_fallback, ['SUPABASE_ACCESS_TOKEN'])),
+        project_ref=dict(type='str', fallback=(env_fallback, ['SUPABASE_PROJECT_REF'])),
+        api_url=dict(type='str', default=DEFAULT_API_URL, fallback=(env_fallback, ['SUPABASE_API_URL'])),
+        validate_certs=dict(type='bool', default=True),
+        ca_path=dict(type='path', fallback=(env_fallback, ['SUPABASE_CA_PATH'])),
+        timeout=dict(type='int', default=30),
+        retries=dict(type='int', default=4),
+    )
+
+
+def check_token(token):
+    """Raise a one-line error (never echoing the token) unless it has the shape of a personal access token."""
+    if not token:
+        raise SupabaseError('no Supabase access token: set access_token or the SUPABASE_ACCESS_TOKEN environment '
+                            'variable (create one at https://supabase.com/dashboard/account/tokens)')
+    if not TOKEN_RE.match(token):
+        raise SupabaseError('the Supabase access token is malformed (%d characters; expected sbp_ followed by 40 hex '
+                            'digits); check access_token / SUPABASE_ACCESS_TOKEN for stray quotes, spaces or a newline'
+                            % len(token))
+
+
+def check_ref(ref):
+    """Raise a one-line error unless ``ref`` looks like a project ref (20 lowercase letters)."""
+    if not ref:
+        raise SupabaseError('no Supabase project: set project_ref or the SUPABASE_PROJECT_REF environment variable '
+                            '(the 20 letters in https://supabase.com/dashboard/project/<ref>)')
+    if not REF_RE.match(ref):
+        raise SupabaseError('project_ref %r is not a Supabase project ref (20 lowercase letters); copy it from the '
+                            'dashboard URL or Project Settings' % ref[:40])
+
+
+def check_ipv4(address):
+    """The address in canonical form, or a one-line error."""
+    try:
+        return str(ipaddress.IPv4Address(str(address).strip()))
+    except (ipaddress.AddressValueError, ValueError):
+        raise SupabaseError('%r is not an IPv4 address; network bans hold IPv4 addresses such as 203.0.113.10'
+                            % str(address)[:60])
+
+
+# -- times -----------------------------------------------------------------
+
+def iso(unix):
+    """ISO 8601 UTC text of an epoch in seconds (None stays None)."""
+    if unix in (None, ''):
+        return None
+    stamp = datetime.datetime.fromtimestamp(float(unix), tz=datetime.timezone.utc)
+    return stamp.strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+def parse_time(value, option='recovery_time'):
+    """Epoch seconds (int) from ISO 8601 text or a unix time (seconds; milliseconds are recognised)."""
+    if value in (None, ''):
+        return None
+    text = str(value).strip()
+    if re.match(r'^\d+(\.\d+)?$', text):
+        number = float(text)
+        return int(number / 1000 if number > 1e11 else number)
+    candidate = text.replace('Z', '+00:00').replace('z', '+00:00')
+    if re.match(r'^\d{4}-\d{2}-\d{2}$', candidate):
+        candidate += 'T00:00:00+00:00'
+    candidate = candidate.replace(' ', 'T', 1)
+    try:
+        stamp = datetime.datetime.fromisoformat(candidate)
+    except ValueError:
+        raise SupabaseError('%s=%r is not a time; use ISO 8601 such as 2026-01-31T14:00:00Z, or unix seconds'
+                            % (option, text[:60]))
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=datetime.timezone.utc)
+    return int(stamp.timestamp())
+
+
+def parse_api_time(text):
+    """Epoch seconds (float) of a timestamp the API returns (``2026-01-31T02:00:00.000Z``), or None."""
+    if not text:
+        return None
+    candidate = str(text).strip().replace('Z', '+00:00').replace(' ', 'T', 1)
+    # fromisoformat before 3.11 wants exactly 3 or 6 fraction digits
+    candidate = re.sub(r'\.(\d+)', lambda m: '.' + (m.group(1) + '000000')[:6], candidate)
+    try:
+        stamp = datetime.datetime.fromisoformat(candidate)
+    except ValueError:
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=datetime.timezone.utc)
+    return stamp.timestamp()
+
+
+def rate_limit_wait(value, now=None):
+    """Seconds to wait from ``X-RateLimit-Reset``: Supabase sends the milliseconds until the window
+    resets; an epoch (seconds or milliseconds) is recognised too."""
+    try:
+        number = float(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    now = time.time() if now is None else now
+    if number > 1e11:
+        seconds = number / 1000.0 - now
+    elif number > 1e9:
+        seconds = number - now
+    else:
+        seconds = number / 1000.0
+    return max(0.0, seconds)
+
+
+def _rate_limit_hook(resp, *args, **kwargs):
+    """requests response hook: a 429 without Retry-After gets one from X-RateLimit-Reset,
+    so the shared session waits out Supabase's window."""
+    if resp.status_code == 429 and not resp.headers.get('Retry-After'):
+        wait = rate_limit_wait(resp.headers.get('X-RateLimit-Reset'))
+        if wait is not None:
+            resp.headers['Retry-After'] = '%d' % int(wait + 0.999)
+    return resp
+
+
+# -- errors ----------------------------------------------------------------
+
+def describe_supabase_error(status, data, method, path):
+    """One line per Management API error answer: what failed and what to do."""
+    api_msg = ''
+    if isinstance(data, dict):
+        api_msg = data.get('message') or data.get('msg') or data.get('error') or ''
+        if isinstance(api_msg, dict):
+            api_msg = api_msg.get('message') or ''
+    api_msg = one_line(api_msg or '')[:200]
+    said = (' (Supabase: %s)' % api_msg) if api_msg else ''
+    where = '%s %s' % (method, path.split('?')[0])
+    if status == 401:
+        return ('401: the Supabase access token was rejected; check SUPABASE_ACCESS_TOKEN (access_token) and that the '
+                'token has not expired or been revoked')
+    if status == 403:
+        return ('403: the Supabase access token may not do this (%s)%s; use a token of an account (or a scoped token) '
+                'with access to the project' % (where, said))
+    if status == 404:
+        return ('404: not found (%s)%s; check project_ref (SUPABASE_PROJECT_REF) and that the token\'s account can see '
+                'the project' % (where, said))
+    if status == 429:
+        return ('429: Supabase rate limit hit on %s (120 requests a minute per endpoint); wait a minute and rerun, or '
+                'raise retries' % where)
+    if status >= 500:
+        return '%s: the Supabase API failed on %s%s; check https://status.supabase.com and rerun' % (status, where, said)
+    return '%s: Supabase refused %s%s; check the module options' % (status, where, said or ' (no details)')
+
+
+# -- summaries -------------------------------------------------------------
+
+def summarize_project(proj):
+    if not proj:
+        return None
+    db = proj.get('database') or {}
+    return dict(ref=proj.get('ref') or proj.get('id'), name=proj.get('name'), region=proj.get('region'),
+                status=proj.get('status'), created_at=proj.get('created_at'),
+                organization_slug=proj.get('organization_slug') or proj.get('organization_id'),
+                database=dict(host=db.get('host'), version=db.get('version'),
+                              postgres_engine=db.get('postgres_engine'), release_channel=db.get('release_channel')))
+
+
+def summarize_service(item):
+    status = item.get('status') or ('ACTIVE_HEALTHY' if item.get('healthy') else 'UNHEALTHY')
+    return dict(name=item.get('name'), status=status, healthy=status == HEALTHY, error=item.get('error'),
+                info=item.get('info'))
+
+
+def summarize_backups(data, now=None):
+    """Backups newest first with their age, PITR flags, the recoverable window, the newest completed one."""
+    now = time.time() if now is None else now
+    data = data or {}
+    items = []
+    for backup in data.get('backups') or []:
+        stamp = parse_api_time(backup.get('inserted_at'))
+        items.append(dict(id=backup.get('id'), status=backup.get('status'),
+                          is_physical_backup=bool(backup.get('is_physical_backup')),
+                          inserted_at=backup.get('inserted_at'), inserted_unix=int(stamp) if stamp else None,
+                          age_hours=round((now - stamp) / 3600.0, 2) if stamp else None))
+    items.sort(key=lambda b: b['inserted_unix'] or 0, reverse=True)
+    completed = [b for b in items if b['status'] == 'COMPLETED']
+    physical = data.get('physical_backup_data') or {}
+    earliest = physical.get('earliest_physical_backup_date_unix')
+    latest = physical.get('latest_physical_backup_date_unix')
+    window = None
+    if earliest is not None and latest is not None:
+        window = dict(earliest_unix=int(earliest), latest_unix=int(latest), earliest=iso(earliest), latest=iso(latest),
+                      hours=round((float(latest) - float(earliest)) / 3600.0, 2))
+    newest = completed[0] if completed else None
+    return dict(region=data.get('region'), pitr_enabled=bool(data.get('pitr_enabled')),
+                walg_enabled=bool(data.get('walg_enabled')), backups=items, count=len(items),
+                completed_count=len(completed), latest_completed=newest,
+                latest_completed_age_hours=newest['age_hours'] if newest else None,
+                recoverable_window=window)
+
+
+def window_text(window):
+    if not window:
+        return 'none'
+    return '%s .. %s' % (window['earliest'], window['latest'])
+
+
+# -- the client ------------------------------------------------------------
+
+class SupabaseClient(object):
+    """Typed calls to the Supabase Management API."""
+
+    def __init__(self, token, api_url=DEFAULT_API_URL, validate_certs=True, ca_path=None, timeout=30, retries=4,
+                 sleep=time.sleep):
+        check_token(token)
+        self.sleep = sleep
+        self.http = JsonSession(api_url or DEFAULT_API_URL, headers={'Authorization': 'Bearer %s' % token},
+                                timeout=timeout, retries=retries, validate_certs=validate_certs, ca_path=ca_path,
+                                service='the Supabase Management API', describe_error=describe_supabase_error,
+                                url_hint='api_url (SUPABASE_API_URL)', tls_hint='ca_path (SUPABASE_CA_PATH)',
+                                sleep=sleep, user_agent='pourtrait.ops (supabase)')
+        self.http.session.hooks['response'].append(_rate_limit_hook)
+
+    # -- plumbing ----------------------------------------------------------
+    def call(self, method, path, params=None, body=None, not_found=None, **kwargs):
+        try:
+            return self.http.request(method, path, params=params, json=body, **kwargs)
+        except HttpError as exc:
+            if exc.status == 404 and not_found:
+                raise SupabaseError(not_found, status=404)
+            raise SupabaseError(str(exc), status=exc.status)
+
+    @staticmethod
+    def _not_found(ref):
+        return ('404: Supabase project %s not found; check project_ref (SUPABASE_PROJECT_REF) and that the access token '
+                'belongs to an account that can see it' % ref)
+
+    # -- projects ----------------------------------------------------------
+    def project(self, ref):
+        check_ref(ref)
+        return self.call('GET', '/v1/projects/%s' % ref, not_found=self._not_found(ref)).data or {}
+
+    def health(self, ref, services=None):
+        services = list(services or DEFAULT_SERVICES)
+        data = self.call('GET', '/v1/projects/%s/health' % ref, params={'services': services},
+                         not_found=self._not_found(ref)).data
+        return [summarize_service(item) for item in (data or []) if isinstance(item, dict)]
+
+    # -- backups -----------------------------------------------------------
+    def backups(self, ref):
+        return self.call('GET', '/v1/projects/%s/database/backups' % ref, not_found=self._not_found(ref)).data or {}
+
+    def _restore_reconcile(self, ref, grace, poll):
+        """A lost restore answer: the restore was accepted when the project has left its healthy state."""
+        def reconcile():
+            deadline = time.time() + grace
+            while True:
+                try:
+                    status = (self.project(ref) or {}).get('status')
+                except SupabaseError as exc:
+                    raise SupabaseError('the answer to the restore request was lost and the project status could not '
+                                        'be read afterwards (%s); the restore may have started - check project %s in '
+                                        'the Supabase dashboard (or supabase_project_info) before running again'
+                                        % (exc, ref))
+                if status and status not in (HEALTHY, 'ACTIVE_UNHEALTHY'):
+                    return Response(201, {'reconciled': True, 'status': status})
+                if time.time() >= deadline:
+                    return None
+                self.sleep(poll)
+        return reconcile
+
+    def restore_pitr(self, ref, unix, grace=2.0, poll=0.25):
+        """POST restore-pitr once; a lost answer is settled by the project status (RESTORING = accepted)."""
+        return self.call('POST', '/v1/projects/%s/database/backups/restore-pitr' % ref,
+                         body={'recovery_time_target_unix': int(unix)}, not_found=self._not_found(ref),
+                         reconcile=self._restore_reconcile(ref, grace, poll))
+
+    def restore_physical(self, ref, backup_id, grace=2.0, poll=0.25):
+        return self.call('POST', '/v1/projects/%s/database/backups/restore' % ref, body={'id': int(backup_id)},
+                         not_found=self._not_found(ref), reconcile=self._restore_reconcile(ref, grace, poll))
+
+    def wait_healthy(self, ref, wait_timeout, poll_interval, services=None, check_services=True, what='the project'):
+        """Poll until the project is ACTIVE_HEALTHY (and, with ``check_services``, every service too).
+
+        Returns (project, services, seconds waited); raises on a state waiting cannot fix or on timeout."""
+        started = time.time()
+        deadline = started + wait_timeout
+        while True:
+            proj = self.project(ref)
+            status = proj.get('status')
+            health = []
+            if status == HEALTHY and check_services:
+                health = self.health_quiet(ref, services)
+            sick = [s['name'] for s in health if not s['healthy']]
+            if status == HEALTHY and not sick:
+                return proj, health, round(time.time() - started, 3)
+            if status in DEAD_STATES:
+                raise SupabaseError('%s is %s; waiting will not make it healthy - check the project in the Supabase '
+                                    'dashboard' % (what, status), project=summarize_project(proj), status=status)
+            if time.time() >= deadline:
+                detail = status if not sick else '%s, services not healthy: %s' % (status, ', '.join(sick))
+                raise SupabaseError('project %s is still %s after %ss; raise wait_timeout, or check it later with '
+                                    'supabase_project_info wait=true' % (ref, detail, wait_timeout),
+                                    project=summarize_project(proj), status=status, unhealthy_services=sick)
+            self.sleep(poll_interval)
+
+    def health_quiet(self, ref, services=None):
+        """Service health; a service endpoint that is failing while the project comes up counts as not healthy."""
+        try:
+            return self.health(ref, services)
+        except SupabaseError as exc:
+            if exc.extra.get('status') in (401, 403, 404):
+                raise
+            return [dict(name=name, status='UNKNOWN', healthy=False, error=str(exc), info=None)
+                    for name in (services or DEFAULT_SERVICES)]
+
+    # -- network bans --------------------------------------------------------
+    def network_bans(self, ref):
+        data = self.call('POST', '/v1/projects/%s/network-bans/retrieve' % ref, body={}, idempotent=True,
+                         not_found=self._not_found(ref)).data or {}
+        return sorted(data.get('banned_ipv4_addresses') or [])
+
+    def remove_network_bans(self, ref, addresses):
+        return self.call('DELETE', '/v1/projects/%s/network-bans' % ref, body={'ipv4_addresses': list(addresses)},
+                         not_found=self._not_found(ref)).data
+
+
+class SupabaseModule(object):
+    """Base for supabase_* Management-API modules: shared options, the client, errors, check mode.
+
+    A subclass sets ``argument_spec`` (its own options), optional
+    ``module_kwargs``, and implements ``run()`` returning the result dict.
+    Raise SupabaseError for anything the user can fix.
+    """
+
+    argument_spec = {}
+    module_kwargs = {}
+    needs_project = True
+
+    def __init__(self):
+        spec = supabase_argument_spec()
+        spec.update(self.argument_spec)
+        self.module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **self.module_kwargs)
+        if requests is None:
+            self.module.fail_json(msg=missing_required_lib('requests'), exception=REQUESTS_IMPORT_ERROR)
+        self.params = self.module.params
+        self.check_mode = self.module.check_mode
+        self.diff_mode = self.module._diff
+        self.warnings = []
+        self._client = None
+
+    @property
+    def ref(self):
+        return self.params['project_ref']
+
+    @property
+    def client(self):
+        if self._client is None:
+            p = self.params
+            self._client = SupabaseClient(p['access_token'], api_url=p['api_url'], validate_certs=p['validate_certs'],
+                                          ca_path=p['ca_path'], timeout=p['timeout'], retries=p['retries'])
+        return self._client
+
+    def validate(self):
+        """Checks that need no API call; runs before anything is sent."""
+
+    def run(self):
+        raise NotImplementedError
+
+    @classmethod
+    def main(cls):
+        instance = cls()
+        module = instance.module
+        try:
+            check_token(instance.params.get('access_token'))
+            if instance.needs_project:
+                check_ref(instance.params.get('project_ref'))
+            instance.validate()
+            result = instance.run()
+        except SupabaseError as exc:
+            module.fail_json(msg=str(exc), **dict((k, v) for k, v in exc.extra.items() if v is not None and k != 'msg'))
+        except HttpError as exc:
+            module.fail_json(msg=str(exc))
+        for warning in instance.warnings:
+            module.warn(warning)
+        module.exit_json(**result)
+
+
+# -- supabase db dump (what the Supabase CLI's `db dump` does) ---------------------------------
+#
+# Facts from the CLI (pkg/migration/dump.go and its scripts): the schemas and roles Supabase
+# manages, and the line edits that make the output replayable on another Supabase project.
+
+# Left out of a schema dump (pg_dump patterns; the ones with * are wildcards).
+SCHEMA_EXCLUDED_SCHEMAS = [
+    'information_schema', 'pg_*',
+    '_analytics', '_realtime', '_supavisor', 'auth', 'etl', 'extensions', 'pgbouncer', 'realtime', 'storage',
+    'supabase_functions', 'supabase_migrations',
+    'cron', 'dbdev', 'graphql', 'graphql_public', 'net', 'pgmq', 'pgsodium', 'pgsodium_masks', 'pgtle', 'repack',
+    'tiger', 'tiger_data', 'timescaledb_*', '_timescaledb_*', 'topology', 'vault',
+]
+# Left out of a data dump: user data in auth, storage, supabase_functions, cron, net, pgmq and dbdev is kept.
+DATA_EXCLUDED_SCHEMAS = [
+    'information_schema', 'pg_*',
+    'graphql', 'graphql_public', 'pgsodium', 'pgsodium_masks', 'pgtle', 'repack', 'tiger', 'tiger_data',
+    'timescaledb_*', '_timescaledb_*', 'topology', 'vault',
+    'etl', 'extensions', 'pgbouncer', 'realtime', 'supabase_migrations', '_analytics', '_realtime', '_supavisor',
+]
+# Migration history of the managed services: never part of a data dump.
+DATA_EXCLUDED_TABLES = ['auth.schema_migrations', 'storage.migrations', 'supabase_functions.migrations']
+# Roles Supabase creates and guards (regular expressions matched against the whole name).
+RESERVED_ROLES = [
+    'anon', 'authenticated', 'authenticator', 'cli_login_.*', 'dashboard_user', 'pgbouncer', 'postgres',
+    'service_role', 'supabase_.*', 'pgsodium_keyholder', 'pgsodium_keyiduser', 'pgsodium_keymaker', 'pgtle_admin',
+]
+# Role settings a project may set on reserved roles (kept in a roles dump).
+ALLOWED_ROLE_CONFIGS = ['pgaudit.*', 'pgrst.*', 'session_replication_role', 'statement_timeout', 'track_io_timing']
+
+DUMP_MODES = ('schema', 'data', 'roles')
+_RESERVED_RE = re.compile(r'\A(?:%s)\Z' % '|'.join(RESERVED_ROLES))
+_ALLOWED_SET_RE = re.compile(r' SET "(?:%s)" ' % '|'.join(ALLOWED_ROLE_CONFIGS))
+_ROLE_LINE_RE = re.compile(r'^(?:CREATE|ALTER) ROLE "((?:[^"]|"")+)"')
+_GRANT_TO_RESERVED_RE = re.compile(r'GRANT ".*" TO "((?:[^"]|"")+)"')
+_ACL_RE = re.compile(r'^(?:GRANT|REVOKE) .+? ON (?:[A-Z]+ )*"((?:[^"]|"")+)"')
+_RESTRICT_RE = re.compile(r'^\\(?:un)?restrict\b')
+_IF_NOT_EXISTS = [(re.compile(r'^CREATE (SCHEMA|TABLE|SEQUENCE) "'), r'CREATE \1 IF NOT EXISTS "'),
+                  (re.compile(r'^CREATE (VIEW|FUNCTION|TRIGGER) "'), r'CREATE OR REPLACE \1 "')]
+_SCHEMA_COMMENT_OUT = re.compile(
+    r'^(?:CREATE PUBLICATION "supabase_realtime|CREATE EVENT TRIGGER |         WHEN TAG IN |   EXECUTE FUNCTION '
+    r'|ALTER EVENT TRIGGER |ALTER PUBLICATION "supabase_realtime_|ALTER FOREIGN DATA WRAPPER .+ OWNER TO '
+    r'|ALTER DEFAULT PRIVILEGES FOR ROLE "supabase_admin"|COMMENT ON EXTENSION |CREATE POLICY "cron_job_'
+    r'|ALTER TABLE "cron"|SET transaction_timeout = 0;)')
+_BARE_EXTENSION_RE = re.compile(r'^(CREATE EXTENSION IF NOT EXISTS "(?:pg_tle|pgsodium)").+')
+
+
+def schema_pattern(name):
+    """A pg_dump schema pattern: wildcards as written, exact names quoted."""
+    if '*' in name:
+        return name
+    return '"%s"' % name.replace('"', '""')
+
+
+def _matches_any(name, patterns):
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+
+
+def _unquote_ident(text):
+    return text.replace('""', '"')
+
+
+def schema_line_editor(excluded=(), keep_comments=False):
+    """The CLI's edits of a schema dump, one line (text) at a time: None drops the line."""
+    excluded = list(excluded)
+
+    def edit(line):
+        for regex, repl in _IF_NOT_EXISTS:
+            line = regex.sub(repl, line, count=1)
+        if _SCHEMA_COMMENT_OUT.match(line) or _RESTRICT_RE.match(line):
+            line = '-- ' + line
+        acl = _ACL_RE.match(line)
+        if acl and _matches_any(_unquote_ident(acl.group(1)), excluded):
+            line = '-- ' + line
+        line = _BARE_EXTENSION_RE.sub(r'\1;', line)
+        if not keep_comments and line.startswith('--'):
+            return None
+        return line
+    return edit
+
+
+def roles_line_editor(keep_comments=False):
+    """The CLI's edits of ``pg_dumpall --roles-only``: reserved roles are left out (their allowed
+    settings kept), attributes that need a superuser dropped."""
+
+    def edit(line):
+        if _RESTRICT_RE.match(line):
+            line = '-- ' + line
+        role = _ROLE_LINE_RE.match(line)
+        if role and _RESERVED_RE.match(_unquote_ident(role.group(1))) and not _ALLOWED_SET_RE.search(line):
+            line = '-- ' + line
+        line = line.replace(' NOSUPERUSER', '').replace(' NOREPLICATION', '')
+        grant = _GRANT_TO_RESERVED_RE.search(line)
+        if grant and not line.startswith('--') and _RESERVED_RE.match(_unquote_ident(grant.group(1))):
+            line = '-- ' + line
+        if not keep_comments and line.startswith('--'):
+            return None
+        return line
+    return edit
+
+
+def bytes_editor(text_edit):
+    """Wrap a text line editor for StreamEdit (bytes in, bytes out; undecodable bytes survive)."""
+    def edit(line):
+        out = text_edit(line.decode('utf-8', 'surrogateescape'))
+        return None if out is None else out.encode('utf-8', 'surrogateescape')
+    return edit
+
+
+def db_dump_argv(mode, program, dbname, role='postgres', schemas=(), exclude_tables=(), use_copy=False):
+    """The pg_dump / pg_dumpall argument list of a CLI-compatible dump (output to stdout).
+
+    ``exclude_tables`` are (schema, table) pairs added to the managed migration tables."""
+    argv = [program]
+    if mode == 'roles':
+        argv += ['--roles-only', '--no-password', '--quote-all-identifiers', '--no-role-passwords', '--no-comments']
+        if role:
+            argv.append('--role=%s' % role)
+        if dbname:
+            argv.append('--database=%s' % dbname)
+        return argv
+    argv += ['--format=p', '--no-password', '--quote-all-identifiers']
+    if role:
+        argv.append('--role=%s' % role)
+    if mode == 'schema':
+        argv.append('--schema-only')
+        if schemas:
+            argv += ['--schema=%s' % schema_pattern(s) for s in schemas]
+        else:
+            argv += ['--exclude-schema=%s' % schema_pattern(s) for s in SCHEMA_EXCLUDED_SCHEMAS]
+        return argv
+    argv.append('--data-only')
+    if schemas:
+        argv += ['--schema=%s' % schema_pattern(s) for s in schemas]
+    else:
+        argv += ['--exclude-schema=%s' % schema_pattern(s) for s in DATA_EXCLUDED_SCHEMAS]
+        argv.append('--schema=*')
+    for schema, table in exclude_tables:
+        argv.append('--exclude-table=%s.%s' % (schema_pattern(schema), schema_pattern(table)))
+    if not use_copy:
+        argv += ['--column-inserts', '--rows-per-insert=100000']
+    return argv

@@ -1,0 +1,301 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, Pourtrait engineering
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: supabase_db_dump
+short_description: Dump a Supabase database the way C(supabase db dump) does - schema, data or roles as plain SQL
+version_added: 1.0.0
+description:
+  - Writes the same plain SQL as the Supabase CLI's C(supabase db dump -f <file>), so the result can go into
+    C(supabase/migrations), C(seed.sql) or C(roles.sql) of a project that also uses the CLI.
+  - Schema (the default) - C(pg_dump --schema-only --quote-all-identifiers --role postgres) without the schemas
+    Supabase manages (auth, storage, extensions, realtime, _realtime, _analytics, _supavisor, supabase_functions,
+    supabase_migrations, graphql, graphql_public, vault, pgsodium, pgsodium_masks, pgbouncer, net, cron, pgmq, pgtle,
+    repack, dbdev, etl, topology, tiger, tiger_data, timescaledb_*, _timescaledb_*, information_schema, pg_*). Like
+    the CLI it makes C(CREATE SCHEMA/TABLE/SEQUENCE) C(IF NOT EXISTS) and C(CREATE VIEW/FUNCTION/TRIGGER)
+    C(OR REPLACE); comments out event triggers, the C(supabase_realtime) publication, grants on managed schemas,
+    C(COMMENT ON EXTENSION), foreign data wrapper owners, default privileges of C(supabase_admin), cron policies and
+    C(SET transaction_timeout); drops SQL comments (unless O(keep_comments)); and ends with C(RESET ALL;).
+  - O(data_only) - data only, as column C(INSERT)s (C(COPY) with O(use_copy)), including the user data in auth,
+    storage, supabase_functions, cron, net, pgmq and dbdev but not their migration tables (auth.schema_migrations,
+    storage.migrations, supabase_functions.migrations), wrapped in C(SET session_replication_role = replica;) ...
+    C(RESET ALL;) so triggers do not fire on replay.
+  - O(roles_only) - C(pg_dumpall --roles-only --no-role-passwords) without Supabase's reserved roles (anon,
+    authenticated, authenticator, dashboard_user, pgbouncer, postgres, service_role, supabase_*, cli_login_*,
+    pgsodium_*, pgtle_admin) and their memberships; their allowed settings (statement_timeout, pgrst.*, ...) are kept;
+    C(NOSUPERUSER)/C(NOREPLICATION) are dropped.
+  - Goes through the same machinery as M(pourtrait.ops.postgres_dump) - written under a temporary name in
+    O(backup_dir) (files C(0600)), hashed while it streams, checked for the program's C(dump complete) trailer, renamed
+    into place, with a manifest C(<dump>.manifest.json) beside it (M(pourtrait.ops.postgres_restore) checks it) and
+    optional retention. A failed dump leaves no file behind.
+options:
+  backup_dir:
+    description:
+      - Directory that holds the dumps. Created C(0700) when missing.
+    type: path
+    required: true
+  name:
+    description:
+      - Base name of the dump; C(.sql) is added. Defaults to C(<dbname>-<schema|data|roles>-<UTC %Y%m%dT%H%M%SZ>).
+      - An existing dump of that name is an error, never overwritten.
+    type: str
+  data_only:
+    description:
+      - Dump data instead of the schema (the CLI's C(--data-only)). Mutually exclusive with O(roles_only).
+    type: bool
+    default: false
+  roles_only:
+    description:
+      - Dump the cluster's roles instead of the schema (the CLI's C(--role-only)).
+    type: bool
+    default: false
+  schemas:
+    description:
+      - Dump only these schemas (exact names, each must exist) instead of everything but the managed ones (the
+        CLI's C(--schema)). Not used with O(roles_only).
+    type: list
+    elements: str
+    default: []
+  exclude_tables:
+    description:
+      - With O(data_only), more tables whose data is left out, as C(table) (in C(public)) or C(schema.table) (the
+        CLI's C(--exclude)).
+    type: list
+    elements: str
+    default: []
+  use_copy:
+    description:
+      - With O(data_only), write C(COPY ... FROM stdin) blocks instead of column C(INSERT)s (the CLI's
+        C(--use-copy)); faster to replay with C(psql), but not runnable by SQL runners that do not speak C(COPY).
+    type: bool
+    default: false
+  keep_comments:
+    description:
+      - Keep the SQL comments (and the lines the edits comment out) in schema and roles dumps (the CLI's
+        C(--keep-comments)). Data dumps always keep them.
+    type: bool
+    default: false
+  role:
+    description:
+      - Role the dump runs as (C(--role)); Supabase's CLI uses C(postgres). Empty to dump as the login user.
+    type: str
+    default: postgres
+  verify:
+    description:
+      - Check that C(pg_dump)/C(pg_dumpall) finished (its C(dump complete) trailer) before the dump is put in place;
+        a cut-short dump is discarded.
+    type: bool
+    default: true
+  keep:
+    description:
+      - Retention - keep the N newest dumps of this database and mode in O(backup_dir) (the new one included).
+    type: int
+  max_age_days:
+    description:
+      - Retention - keep dumps of this database and mode newer than this many days; older ones are removed.
+    type: int
+  bin_dir:
+    description:
+      - Directory holding C(pg_dump) and C(pg_dumpall), for example C(/usr/lib/postgresql/17/bin). Defaults to the
+        programs on E(PATH); they must be at least as new as the server.
+    type: path
+extends_documentation_fragment:
+  - pourtrait.ops.postgres
+attributes:
+  check_mode:
+    support: full
+    details: Connects and validates the options, then returns the command and the file it would write; writes nothing.
+  diff_mode:
+    support: none
+  action_group:
+    support: full
+    membership: [pourtrait.ops.postgres]
+notes:
+  - Connect with the database's direct connection or the session pooler (port 5432); the login user needs read access
+    to everything dumped and membership in O(role).
+  - Retention counts only dumps this module wrote for the same database and mode; M(pourtrait.ops.postgres_dump)
+    dumps in the same directory are never pruned by it (nor the other way round).
+author:
+  - Pourtrait engineering (@pourtrait)
+'''
+
+EXAMPLES = r'''
+- name: Schema as a migration baseline, like `supabase db dump -f supabase/migrations/0_remote_schema.sql`
+  pourtrait.ops.supabase_db_dump:
+    database_url: "{{ lookup('env', 'DATABASE_URL') }}"
+    backup_dir: "{{ playbook_dir }}/../supabase/migrations"
+    name: 20260101000000_remote_schema
+
+- name: Data, including auth users, for seeding a staging project
+  pourtrait.ops.supabase_db_dump:
+    backup_dir: /var/backups/pourtrait/supabase
+    data_only: true
+    exclude_tables: [public.monitoring_events]
+    keep: 7
+
+- name: Custom roles
+  pourtrait.ops.supabase_db_dump:
+    backup_dir: /var/backups/pourtrait/supabase
+    roles_only: true
+'''
+
+RETURN = r'''
+path:
+  description: The dump (plain SQL).
+  returned: always
+  type: str
+  sample: /var/backups/pourtrait/supabase/postgres-schema-20260101T020000Z.sql
+manifest_path:
+  description: The manifest beside the dump.
+  returned: always
+  type: str
+dump_mode:
+  description: C(schema), C(data) or C(roles).
+  returned: always
+  type: str
+format:
+  description: Always C(plain).
+  returned: always
+  type: str
+size:
+  description: Bytes written; null in check mode.
+  returned: always
+  type: int
+duration:
+  description: Seconds the whole run took.
+  returned: always
+  type: float
+sha256:
+  description: sha256 of the file as written (after the edits).
+  returned: always
+  type: str
+verification:
+  description: Whether the program's C(dump complete) trailer was seen (method C(toc)), or C(none).
+  returned: always
+  type: dict
+removed:
+  description: Older dumps of this database and mode pruned by retention (in check mode, the ones that would be).
+  returned: always
+  type: list
+  elements: str
+manifest:
+  description: The manifest written beside the dump (empty in check mode); C(kind) is C(supabase_db_dump/<mode>).
+  returned: always
+  type: dict
+command:
+  description: The pg_dump / pg_dumpall argument list (connection settings and password travel in the environment).
+  returned: always
+  type: list
+  elements: str
+'''
+
+import os
+
+from ansible_collections.pourtrait.ops.plugins.module_utils.dump import (
+    CLUSTER_TRAILER, PLAIN_TRAILER, StreamEdit, take_dump,
+)
+from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
+    PgModuleError, PostgresModule, split_qualified,
+)
+from ansible_collections.pourtrait.ops.plugins.module_utils.supabase import (
+    DATA_EXCLUDED_SCHEMAS, DATA_EXCLUDED_TABLES, SCHEMA_EXCLUDED_SCHEMAS, bytes_editor, db_dump_argv,
+    roles_line_editor, schema_line_editor,
+)
+
+
+class SupabaseDbDump(PostgresModule):
+    name = 'supabase_db_dump'
+    argument_spec = dict(
+        backup_dir=dict(type='path', required=True),
+        name=dict(type='str'),
+        data_only=dict(type='bool', default=False),
+        roles_only=dict(type='bool', default=False),
+        schemas=dict(type='list', elements='str', default=[]),
+        exclude_tables=dict(type='list', elements='str', default=[]),
+        use_copy=dict(type='bool', default=False),
+        keep_comments=dict(type='bool', default=False),
+        role=dict(type='str', default='postgres'),
+        verify=dict(type='bool', default=True),
+        keep=dict(type='int'),
+        max_age_days=dict(type='int'),
+        bin_dir=dict(type='path'),
+    )
+
+    def plan(self):
+        p = self.params
+        if p['data_only'] and p['roles_only']:
+            raise PgModuleError('data_only and roles_only are mutually exclusive; set at most one (neither dumps the '
+                                'schema)')
+        mode = 'data' if p['data_only'] else 'roles' if p['roles_only'] else 'schema'
+        if mode == 'roles' and p['schemas']:
+            raise PgModuleError('schemas does not apply to roles_only (roles belong to the whole cluster); remove it')
+        if mode != 'data' and p['exclude_tables']:
+            raise PgModuleError('exclude_tables applies only to data_only dumps; remove it or set data_only=true')
+        if mode != 'data' and p['use_copy']:
+            raise PgModuleError('use_copy applies only to data_only dumps; remove it or set data_only=true')
+        name = p['name']
+        if name and name.endswith('.sql'):
+            name = name[:-4]
+        user_excluded = [split_qualified(t) for t in p['exclude_tables']]
+        excluded_tables = [split_qualified(t) for t in DATA_EXCLUDED_TABLES] if mode == 'data' else []
+        excluded_tables += [t for t in user_excluded if t not in excluded_tables]
+        if mode == 'schema':
+            excluded_schemas = [] if p['schemas'] else list(SCHEMA_EXCLUDED_SCHEMAS)
+        elif mode == 'data':
+            excluded_schemas = [] if p['schemas'] else list(DATA_EXCLUDED_SCHEMAS)
+        else:
+            excluded_schemas = []
+        return mode, name, excluded_schemas, excluded_tables
+
+    def run(self):
+        p = self.params
+        mode, name, excluded_schemas, excluded_tables = self.plan()
+        role = p['role'] or None
+        if mode == 'schema':
+            edit = StreamEdit(footer=b'RESET ALL;\n', trailer=PLAIN_TRAILER,
+                              edit_line=bytes_editor(schema_line_editor(excluded_schemas, p['keep_comments'])))
+        elif mode == 'data':
+            edit = StreamEdit(header=b'SET session_replication_role = replica;\n\n', footer=b'RESET ALL;\n',
+                              trailer=PLAIN_TRAILER)
+        else:
+            edit = StreamEdit(footer=b'RESET ALL;\n', trailer=CLUSTER_TRAILER, uniq=True,
+                              edit_line=bytes_editor(roles_line_editor(p['keep_comments'])))
+
+        def build_argv(program, dbname):
+            return db_dump_argv(mode, program, dbname, role=role, schemas=p['schemas'],
+                                exclude_tables=excluded_tables if mode == 'data' else (), use_copy=p['use_copy'])
+
+        opts = dict(backup_dir=p['backup_dir'], name=name, format='plain', verify='toc' if p['verify'] else 'none',
+                    schema_only=mode == 'schema', data_only=mode == 'data',
+                    schemas=p['schemas'] if mode != 'roles' else [], exclude_schemas=excluded_schemas,
+                    exclude_tables=['%s.%s' % t for t in excluded_tables], keep=p['keep'],
+                    max_age_days=p['max_age_days'], bin_dir=p['bin_dir'])
+        result = take_dump(self.conn_params, opts, check_mode=self.check_mode,
+                           application_name='pourtrait.ops/%s' % self.name,
+                           program='pg_dumpall' if mode == 'roles' else 'pg_dump', build_argv=build_argv, edit=edit,
+                           kind='supabase_db_dump/%s' % mode, name_tag=mode,
+                           manifest_extra=dict(mode=mode, role=role, keep_comments=bool(p['keep_comments']),
+                                               use_copy=bool(p['use_copy']) if mode == 'data' else None,
+                                               program='pg_dumpall' if mode == 'roles' else 'pg_dump'),
+                           scan_insert=mode == 'data')
+        result['dump_mode'] = mode
+        if not self.check_mode:
+            result['msg'] = 'dumped the %s of database %s to %s (%d bytes)' % (
+                mode, result['manifest'].get('database'), os.path.basename(result['path']), result['size'])
+        else:
+            result['msg'] = 'would dump the %s to %s' % (mode, result['path'])
+        return result
+
+
+def main():
+    SupabaseDbDump.main()
+
+
+if __name__ == '__main__':
+    main()
