@@ -274,13 +274,13 @@ def split_raw(text, fast=True):
                 pos = gap.end()
                 if pos >= size:
                     break
-        elif type(state) is _Dollar:
+        elif isinstance(state, _Dollar):
             # Jump to where the dollar quote (or line comment) ends.
             found = text.find(state.delimiter, max(start, pos + 1 - len(state.delimiter)))
             if found < 0:
                 break
             pos = max(pos, found + len(state.delimiter) - 1)
-        elif type(state) is _Quote and not state.closing:
+        elif isinstance(state, _Quote) and not state.closing:
             # Jump to the next quote character.
             found = text.find(state.delimiter, pos)
             if found < 0:
@@ -666,6 +666,8 @@ class Engine(object):
     def locate(self, migration, original):
         """Find the failing statement of an error without a position: replay the file one
         statement at a time in a transaction that is always rolled back."""
+        if self.conn.closed:
+            return None, original
         if len(migration.statements) == 1:
             return 1, original
         replay = self.run_stepwise(migration, commit=False)
@@ -702,7 +704,7 @@ class Engine(object):
         code = _pgcode(exc)
         reason = describe_db_error(exc)
         partial = migration.no_transaction and applied_statements > 0
-        if code is None and isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)):
+        if self.conn.closed or (code is None and isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError))):
             reason = 'the connection to PostgreSQL was lost (%s)' % one_line(exc)
             outcome = ('whether it was applied is unknown: check with state: list whether version %s is recorded '
                        'before running again' % migration.version)

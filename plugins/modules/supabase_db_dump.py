@@ -106,6 +106,7 @@ options:
         programs on E(PATH); they must be at least as new as the server.
     type: path
 extends_documentation_fragment:
+  - pourtrait.ops.attributes
   - pourtrait.ops.postgres
 attributes:
   check_mode:

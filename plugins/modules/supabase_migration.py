@@ -125,7 +125,7 @@ attributes:
   action_group:
     support: full
     membership: [pourtrait.ops.postgres]
-extends_documentation_fragment: [pourtrait.ops.postgres]
+extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.postgres]
 notes:
   - Use a session connection (Supabase's direct connection or session pooler, port 5432). The transaction pooler
     (port 6543) cannot keep the session advisory lock, and files marked C(pourtrait:no-transaction) set their
@@ -319,6 +319,7 @@ import re
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
     PgModuleError,
     PostgresModule,
+    connect,
 )
 from ansible_collections.pourtrait.ops.plugins.module_utils.migrations import (
     HISTORY,
@@ -394,10 +395,11 @@ class SupabaseMigration(PostgresModule):
         if str(self.conn_params.get('port')) == TRANSACTION_POOLER_PORT:
             self.module.warn('port 6543 is Supabase\'s transaction pooler: it cannot keep the session advisory lock '
                              'that keeps two runs apart; connect to port 5432 (direct connection or session pooler)')
-        conn = self.connect(autocommit=True)
+        # client_encoding in the start-up packet, so that RESET ALL before each file keeps it.
+        conn = connect(dict(self.conn_params, client_encoding='UTF8'), autocommit=True,
+                       application_name='pourtrait.ops/%s' % self.name)
         engine = None
         try:
-            conn.set_client_encoding('UTF8')
             engine = Engine(conn, params['lock_timeout'], params['statement_timeout'], params['lock_retries'],
                             warn=self.module.warn)
             engine.validate_settings()

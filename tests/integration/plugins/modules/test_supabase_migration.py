@@ -7,8 +7,6 @@ import threading
 import time
 import uuid
 
-import psycopg2
-import pytest
 
 from tests.conftest import assert_one_line_error, run_module
 
@@ -347,6 +345,27 @@ def test_lock_not_available_without_retries_fails_cleanly(db, tmp_path):
     assert not table_exists(db, 'side')
 
 
+def test_a_lost_connection_says_the_outcome_must_be_checked(db, tmp_path):
+    directory = write(tmp_path / 'migrations', {'1_slow.sql': 'create table s (x int);\nselect pg_sleep(5);\n'})
+
+    def terminate():
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            killed = db.scalar("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s "
+                               "AND application_name = 'pourtrait.ops/supabase_migration' AND query LIKE %s",
+                               (db.name, '%pg_sleep%'))
+            if killed:
+                return
+            time.sleep(0.05)
+    thread = threading.Thread(target=terminate)
+    thread.start()
+    result = migrate(db, directory)
+    thread.join()
+    assert_one_line_error(result, '1_slow.sql failed: the connection to PostgreSQL was lost',
+                          'check with state: list whether version 1 is recorded')
+    assert history(db) == [] and not table_exists(db, 's')
+
+
 def test_a_role_that_cannot_create_the_history_table(db, tmp_path):
     role = 'mig_' + uuid.uuid4().hex[:8]
     db.query('CREATE ROLE %s LOGIN PASSWORD %%s' % role, ('pw-' + role,))
@@ -493,10 +512,9 @@ def test_repair_applied_records_history_without_running_sql(db, tmp_path):
     assert_one_line_error(missing, 'no migration file for version 20990101000000')
 
 
-@pytest.mark.parametrize('port', ['6543'])
-def test_the_transaction_pooler_port_gives_a_warning(db, tmp_path, port):
+def test_the_transaction_pooler_port_gives_a_warning(db, tmp_path):
     # Nothing listens on 6543 here: the warning comes before the connection error.
-    result = run_module(MODULE, dict(db.conn_args(), login_port=int(port), connect_timeout=2,
+    result = run_module(MODULE, dict(db.conn_args(), login_port=6543, connect_timeout=2,
                                      migrations_dir=write(tmp_path / 'migrations', BASIC)))
     assert result.get('failed')
     assert any('transaction pooler' in w for w in warnings_of(result)), result

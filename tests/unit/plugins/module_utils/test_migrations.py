@@ -78,8 +78,8 @@ def test_fast_and_character_by_character_splitting_agree_on_random_sql():
     alphabet = ['a', 'c', 'C', 'e', 'n', 'd', 'END', 'atomic', ' ', '\n', ';', "'", '"', '$', '$$', '$t$', '-',
                 '--', '/', '*', '/*', '*/', '\\', '(', ')', ' BEGIN ATOMIC ', 'x1', '_']
     rng = random.Random(20260101)
-    for _ in range(3000):
-        text = ''.join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+    for dummy in range(3000):
+        text = ''.join(rng.choice(alphabet) for dummy in range(rng.randint(0, 40)))
         fast = mig.split_raw(text)
         assert fast == mig.split_raw(text, fast=False), repr(text)
         assert ''.join(fast) == text
@@ -142,7 +142,7 @@ def test_scan_orders_by_file_name_and_skips_misnamed_entries(tmp_path):
     assert [(f.version, f.name) for f in files] == [
         ('20240101000000', 'first'), ('20240102000000', 'second'), ('20240106000000', 'dots.in.name'), ('7', ''),
     ]
-    assert sorted(entry for entry, _ in skipped) == sorted([
+    assert sorted(entry for entry, dummy in skipped) == sorted([
         'README.md', 'add_users.sql', '20240103000000-dash.sql', '20240104000000_upper.SQL',
         '20240105000000_folder.sql'])
     reasons = dict(skipped)
@@ -181,13 +181,13 @@ def test_no_transaction_marker_on_the_first_line_only(tmp_path):
     (tmp_path / '1_a.sql').write_text(u'-- pourtrait:no-transaction\ncreate index concurrently i on t (x);\n')
     (tmp_path / '2_b.sql').write_text(u'select 1;\n-- pourtrait:no-transaction\n')
     (tmp_path / '3_c.sql').write_text(u'\ufeff--pourtrait:NO-TRANSACTION  \nselect 1;\n')
-    files, _ = mig.scan_directory(str(tmp_path))
+    files = mig.scan_directory(str(tmp_path))[0]
     assert [f.load().no_transaction for f in files] == [True, False, True]
 
 
 def test_unreadable_encodings_are_reported_with_the_file(tmp_path):
     (tmp_path / '1_a.sql').write_bytes(b'select \xff;')
-    files, _ = mig.scan_directory(str(tmp_path))
+    files = mig.scan_directory(str(tmp_path))[0]
     with pytest.raises(PgModuleError) as err:
         files[0].load()
     assert '1_a.sql is not valid UTF-8' in str(err.value)
@@ -195,7 +195,7 @@ def test_unreadable_encodings_are_reported_with_the_file(tmp_path):
 
 def test_transaction_control_statements_are_found(tmp_path):
     (tmp_path / '1_a.sql').write_text(u'begin;\ncreate table t (x int);\n-- done\ncommit;\nselect 1;\n')
-    files, _ = mig.scan_directory(str(tmp_path))
+    files = mig.scan_directory(str(tmp_path))[0]
     assert files[0].transaction_control() == [1, 3]
 
 

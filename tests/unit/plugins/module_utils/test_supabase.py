@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.conftest import COLLECTIONS, ensure_collection_link
-from tests.unit.plugins.module_utils.test_http import Sleeps, server  # noqa: F401  (a pytest fixture)
+from tests.unit.plugins.module_utils.test_http import Sleeps, server  # noqa: F401 pylint: disable=unused-import
 
 ensure_collection_link()
 if COLLECTIONS not in sys.path:
