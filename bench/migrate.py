@@ -125,7 +125,7 @@ def run(files=500, log=None):
         log('supabase_migration: %.2f s for %d files (%d applied)' % (seconds, files, len(result['applied'])))
         return [
             dict(name='floor: psql -1 -f per file + history insert (%d files)' % files, seconds=round(floor, 3),
-                 floor_seconds=round(floor, 3), ratio=1.0, goal=None),
+                 floor_seconds=round(floor, 3), ratio=1.0, goal=''),
             dict(name='supabase_migration, %d files (module process)' % files, seconds=round(seconds, 3),
                  floor_seconds=round(floor, 3), ratio=round(seconds / floor, 3), goal=GOAL),
         ]

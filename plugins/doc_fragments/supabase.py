@@ -51,13 +51,6 @@ options:
         status (C(RESTORING) means the restore was accepted).
     type: int
     default: 4
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-  action_group:
-    description: Action is part of action_group(s), for convenient setting of module_defaults.
 requirements:
   - requests
 notes:

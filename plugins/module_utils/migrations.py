@@ -451,6 +451,13 @@ def _execute(cursor, statement):
         raise
 
 
+def _about_history(exc):
+    """Whether an error names the history table itself (a duplicate version, say)."""
+    diag = getattr(exc, 'diag', None)
+    return diag is not None and getattr(diag, 'schema_name', None) == HISTORY_SCHEMA \
+        and getattr(diag, 'table_name', None) == HISTORY_TABLE
+
+
 class Engine(object):
     """Runs on one autocommit connection; every transaction is spelled out in the SQL sent."""
 
@@ -628,7 +635,9 @@ class Engine(object):
             self.rollback()
             position = _position(exc)
             index = None
-            if position is not None:
+            if _about_history(exc):
+                index = 'history'
+            elif position is not None:
                 where = position - 1
                 if where >= history_start:
                     index = 'history'

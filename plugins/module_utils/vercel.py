@@ -358,23 +358,37 @@ class VercelModule(object):
     A subclass sets ``argument_spec`` (its own options), optional
     ``module_kwargs`` and ``needs_project``, and implements ``run()``
     returning the result dict. Raise VercelError for anything the user can fix.
+
+    ``main()`` runs it as a module; ``execute()`` runs the same logic on
+    parameters already validated against ``full_argument_spec()`` (the
+    controller-side fast path, plugins/plugin_utils/fast_path.py).
     """
 
     argument_spec = {}
     module_kwargs = {}
     needs_project = True
 
-    def __init__(self):
-        spec = vercel_argument_spec()
-        spec.update(self.argument_spec)
-        self.module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **self.module_kwargs)
-        if requests is None:
-            self.module.fail_json(msg=missing_required_lib('requests'), exception=REQUESTS_IMPORT_ERROR)
-        self.params = self.module.params
-        self.check_mode = self.module.check_mode
-        self.diff_mode = self.module._diff
+    def __init__(self, params=None, check_mode=False, diff_mode=False):
+        if params is None:
+            self.module = AnsibleModule(argument_spec=self.full_argument_spec(), supports_check_mode=True,
+                                        **self.module_kwargs)
+            if requests is None:
+                self.module.fail_json(msg=missing_required_lib('requests'), exception=REQUESTS_IMPORT_ERROR)
+            params, check_mode, diff_mode = self.module.params, self.module.check_mode, self.module._diff
+        else:
+            self.module = None
+        self.params = params
+        self.check_mode = check_mode
+        self.diff_mode = diff_mode
         self.warnings = []
         self._client = None
+
+    @classmethod
+    def full_argument_spec(cls):
+        """The shared options plus the module's own."""
+        spec = vercel_argument_spec()
+        spec.update(cls.argument_spec)
+        return spec
 
     @property
     def client(self):
@@ -391,20 +405,35 @@ class VercelModule(object):
     def run(self):
         raise NotImplementedError
 
+    def outcome(self):
+        """(result, warnings): the run's result, or ``failed``/``msg`` (plus the error's details) on an error."""
+        try:
+            if self.needs_project and not self.params.get('project'):
+                raise VercelError('no Vercel project: set project or the VERCEL_PROJECT environment variable')
+            result = self.run()
+        except VercelError as exc:
+            result = dict((k, v) for k, v in exc.extra.items() if v is not None)
+            result.update(failed=True, msg=str(exc))
+        except HttpError as exc:
+            result = dict(failed=True, msg=str(exc))
+        return result, list(self.warnings)
+
+    @classmethod
+    def execute(cls, params, check_mode=False, diff_mode=False):
+        """Run on validated parameters in this process; returns (result, warnings) like ``outcome()``."""
+        if requests is None:
+            return dict(failed=True, msg=missing_required_lib('requests')), []
+        return cls(params, check_mode, diff_mode).outcome()
+
     @classmethod
     def main(cls):
         instance = cls()
         module = instance.module
-        try:
-            if instance.needs_project and not instance.params.get('project'):
-                raise VercelError('no Vercel project: set project or the VERCEL_PROJECT environment variable')
-            result = instance.run()
-        except VercelError as exc:
-            module.fail_json(msg=str(exc), **dict((k, v) for k, v in exc.extra.items() if v is not None))
-        except HttpError as exc:
-            module.fail_json(msg=str(exc))
-        for warning in instance.warnings:
+        result, warnings = instance.outcome()
+        for warning in warnings:
             module.warn(warning)
+        if result.get('failed'):
+            module.fail_json(**result)
         module.exit_json(**result)
 
 

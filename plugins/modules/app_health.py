@@ -148,9 +148,15 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.pourtrait.ops.plugins.module_utils.app import ProbeError, evaluate_health, probe
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
+class AppHealth(object):
+    """The module's logic: ``main()`` runs it as a module, ``execute()`` on validated parameters in-process
+    (the controller-side fast path, plugins/plugin_utils/fast_path.py)."""
+
+    module_kwargs = {}
+
+    @staticmethod
+    def full_argument_spec():
+        return dict(
             url=dict(type='str', required=True),
             expected_status=dict(type='str', default='healthy'),
             services=dict(type='list', elements='str', default=[]),
@@ -160,41 +166,54 @@ def main():
             validate_certs=dict(type='bool', default=True),
             ca_path=dict(type='path'),
             headers=dict(type='dict', default={}),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    started = time.time()
-    deadline = started + max(0.0, p['wait_timeout'])
-    attempts = 0
-    result = dict(changed=False, healthy=False, services={}, unhealthy_services=[], timing={})
-    problem = ''
-    while True:
-        attempts += 1
-        try:
-            answer = probe(p['url'], timeout=p['timeout'], validate_certs=p['validate_certs'], ca_path=p['ca_path'],
-                           headers=p['headers'])
-        except ProbeError as exc:
-            problem = str(exc)
-            result.update(timing=exc.timing, healthy=False)
-        else:
-            healthy, status, services, unhealthy, problem = evaluate_health(answer, p['expected_status'], p['services'])
-            result.update(healthy=healthy, status=status, services=services, unhealthy_services=unhealthy,
-                          http_status=answer.status, timing=answer.timing)
-            body = answer.json()
-            if isinstance(body, dict):
-                result['body'] = body
-            if healthy:
+        )
+
+    @staticmethod
+    def execute(params, check_mode=False, diff_mode=False):
+        """(result, warnings); the result has ``failed`` and ``msg`` when the app is not healthy."""
+        p = params
+        started = time.time()
+        deadline = started + max(0.0, p['wait_timeout'])
+        attempts = 0
+        result = dict(changed=False, healthy=False, services={}, unhealthy_services=[], timing={})
+        problem = ''
+        while True:
+            attempts += 1
+            try:
+                answer = probe(p['url'], timeout=p['timeout'], validate_certs=p['validate_certs'], ca_path=p['ca_path'],
+                               headers=p['headers'])
+            except ProbeError as exc:
+                problem = str(exc)
+                result.update(timing=exc.timing, healthy=False)
+            else:
+                healthy, status, services, unhealthy, problem = evaluate_health(answer, p['expected_status'], p['services'])
+                result.update(healthy=healthy, status=status, services=services, unhealthy_services=unhealthy,
+                              http_status=answer.status, timing=answer.timing)
+                body = answer.json()
+                if isinstance(body, dict):
+                    result['body'] = body
+                if healthy:
+                    break
+            if time.time() + p['interval'] > deadline:
                 break
-        if time.time() + p['interval'] > deadline:
-            break
-        time.sleep(p['interval'])
-    result.update(attempts=attempts, elapsed_s=round(time.time() - started, 3))
-    if not result['healthy']:
-        fix = 'check those services and the latest deployment' if result['unhealthy_services'] else \
-            'check the URL and the latest deployment'
-        module.fail_json(msg='%s is not healthy after %d attempt(s) in %.0fs: %s; %s'
-                             % (p['url'], attempts, result['elapsed_s'], problem, fix), **result)
+            time.sleep(p['interval'])
+        result.update(attempts=attempts, elapsed_s=round(time.time() - started, 3))
+        if not result['healthy']:
+            fix = 'check those services and the latest deployment' if result['unhealthy_services'] else \
+                'check the URL and the latest deployment'
+            result.update(failed=True, msg='%s is not healthy after %d attempt(s) in %.0fs: %s; %s'
+                          % (p['url'], attempts, result['elapsed_s'], problem, fix))
+        return result, []
+
+
+def main():
+    module = AnsibleModule(argument_spec=AppHealth.full_argument_spec(), supports_check_mode=True,
+                           **AppHealth.module_kwargs)
+    result, warnings = AppHealth.execute(module.params, module.check_mode, module._diff)
+    for warning in warnings:
+        module.warn(warning)
+    if result.get('failed'):
+        module.fail_json(**result)
     module.exit_json(**result)
 
 

@@ -201,9 +201,15 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.pourtrait.ops.plugins.module_utils.app import DEFAULT_CHECKS, verify
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
+class DeploymentVerify(object):
+    """The module's logic: ``main()`` runs it as a module, ``execute()`` on validated parameters in-process
+    (the controller-side fast path, plugins/plugin_utils/fast_path.py)."""
+
+    module_kwargs = {}
+
+    @staticmethod
+    def full_argument_spec():
+        return dict(
             base_url=dict(type='str', required=True),
             checks=dict(type='list', elements='dict', options=dict(
                 name=dict(type='str', required=True),
@@ -226,30 +232,44 @@ def main():
             validate_certs=dict(type='bool', default=True),
             ca_path=dict(type='path'),
             headers=dict(type='dict', default={}),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    checks = p['checks'] or [dict(c) for c in DEFAULT_CHECKS]
-    names = [c['name'] for c in checks]
-    if len(set(names)) != len(names):
-        module.fail_json(msg='check names must be unique (got %s); rename the duplicates' % ', '.join(names))
-    for check in checks:
-        if check['kind'] != 'health' and check.get('threshold') is None:
-            module.fail_json(msg='check %s (%s) has no threshold; set checks[].threshold' % (check['name'], check['kind']))
-    if p['count'] < 1 or p['interval'] < 0:
-        module.fail_json(msg='count must be at least 1 and interval not negative; fix count/interval')
-    started = time.time()
-    verdict, reason, measurements, summary, rounds = verify(
-        checks, p['base_url'], interval=p['interval'], count=p['count'], initial_delay=p['initial_delay'],
-        failure_limit=p['failure_limit'], consecutive_error_limit=p['consecutive_error_limit'],
-        inconclusive_limit=p['inconclusive_limit'], timeout=p['timeout'], validate_certs=p['validate_certs'],
-        ca_path=p['ca_path'], headers=p['headers'])
-    result = dict(changed=False, verdict=verdict, reason=reason, measurements=measurements, summary=summary,
-                  rounds=rounds, elapsed_s=round(time.time() - started, 3))
-    if verdict in p['fail_on']:
-        module.fail_json(msg='verification of %s: %s - %s; roll back or investigate before going on'
-                         % (p['base_url'], verdict, reason), **result)
+        )
+
+    @staticmethod
+    def execute(params, check_mode=False, diff_mode=False):
+        """(result, warnings); the result has ``failed`` and ``msg`` on bad input or a failing verdict."""
+        p = params
+        checks = p['checks'] or [dict(c) for c in DEFAULT_CHECKS]
+        names = [c['name'] for c in checks]
+        if len(set(names)) != len(names):
+            return dict(failed=True, msg='check names must be unique (got %s); rename the duplicates' % ', '.join(names)), []
+        for check in checks:
+            if check['kind'] != 'health' and check.get('threshold') is None:
+                return dict(failed=True, msg='check %s (%s) has no threshold; set checks[].threshold'
+                            % (check['name'], check['kind'])), []
+        if p['count'] < 1 or p['interval'] < 0:
+            return dict(failed=True, msg='count must be at least 1 and interval not negative; fix count/interval'), []
+        started = time.time()
+        verdict, reason, measurements, summary, rounds = verify(
+            checks, p['base_url'], interval=p['interval'], count=p['count'], initial_delay=p['initial_delay'],
+            failure_limit=p['failure_limit'], consecutive_error_limit=p['consecutive_error_limit'],
+            inconclusive_limit=p['inconclusive_limit'], timeout=p['timeout'], validate_certs=p['validate_certs'],
+            ca_path=p['ca_path'], headers=p['headers'])
+        result = dict(changed=False, verdict=verdict, reason=reason, measurements=measurements, summary=summary,
+                      rounds=rounds, elapsed_s=round(time.time() - started, 3))
+        if verdict in p['fail_on']:
+            result.update(failed=True, msg='verification of %s: %s - %s; roll back or investigate before going on'
+                          % (p['base_url'], verdict, reason))
+        return result, []
+
+
+def main():
+    module = AnsibleModule(argument_spec=DeploymentVerify.full_argument_spec(), supports_check_mode=True,
+                           **DeploymentVerify.module_kwargs)
+    result, warnings = DeploymentVerify.execute(module.params, module.check_mode, module._diff)
+    for warning in warnings:
+        module.warn(warning)
+    if result.get('failed'):
+        module.fail_json(**result)
     module.exit_json(**result)
 
 

@@ -231,8 +231,10 @@ class BackupRestore(SupabaseModule):
             exc.extra.update((k, v) for k, v in result.items() if k not in exc.extra)
             raise
         result.update(status=proj.get('status'), duration_s=round(time.time() - started, 3),
-                      msg='restored project %s %s; it is ACTIVE_HEALTHY again after %.0fs'
-                      % (self.ref, what, time.time() - started))
+                      msg='restored project %s %s; it is ACTIVE_HEALTHY again after %.0fs%s'
+                      % (self.ref, what, time.time() - started,
+                         ' (the answer to the restore request was lost; the project status showed it was accepted, '
+                         'so it was not sent again)' if result['reconciled'] else ''))
         return result
 
     def _wait_restoring(self, started, wait_timeout, poll_interval):

@@ -81,8 +81,8 @@ def test_check_mode_says_what_it_would_restore_and_sends_nothing(supabase):
     target = int(time.time()) - 3600
     result = restore(supabase, check_mode=True, recovery_time=iso(target))
     assert not result.get('failed') and result['changed'] is True, result
-    assert result['msg'].startswith('would restore project %s to %s (point in time)' % (supabase.project_ref,
-                                                                                       iso(target)))
+    expected = 'would restore project %s to %s (point in time)' % (supabase.project_ref, iso(target))
+    assert result['msg'].startswith(expected)
     assert 'confirm: %s is needed' % supabase.project_ref in result['msg']
     assert restore_posts(supabase) == [] and supabase.restores() == []
     assert supabase.project()['status'] == 'ACTIVE_HEALTHY'

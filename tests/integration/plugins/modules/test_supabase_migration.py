@@ -275,6 +275,19 @@ def test_a_failing_statement_names_file_statement_and_sqlstate_and_leaves_no_tra
     assert [r[0] for r in history(db)] == ['20260101000000']
 
 
+def test_statement_numbers_count_characters_not_bytes(db, tmp_path):
+    # PostgreSQL reports error positions in characters; 300 three-byte characters before the failing
+    # statement would push a byte count into statement 3.
+    directory = write(tmp_path / 'migrations', {
+        '1_unicode.sql': "create table cafe (note text default '%s');\n"
+                         'select * from nowhere;\n'
+                         "comment on table cafe is '%s';\n" % (u'\u2615' * 300, 'x' * 900),
+    })
+    result = migrate(db, directory)
+    assert_one_line_error(result, '1_unicode.sql statement 2 failed: relation "nowhere" does not exist (SQLSTATE 42P01)')
+    assert not table_exists(db, 'cafe')
+
+
 def test_an_error_without_a_position_still_names_its_statement(db, tmp_path):
     # A unique violation carries no position: the module finds the statement by a rolled-back replay.
     directory = write(tmp_path / 'migrations', {
@@ -287,6 +300,21 @@ def test_an_error_without_a_position_still_names_its_statement(db, tmp_path):
                                   '"counter_pkey" (SQLSTATE 23505); nothing from this file was applied')
     assert result['failed_statement'] == 3
     assert db.query('select n from counter') == []
+
+
+def test_a_version_recorded_meanwhile_fails_the_history_insert_and_rolls_back(db, tmp_path):
+    # Stands in for a `supabase db push` of the same file running at the same time (the CLI takes no lock).
+    directory = write(tmp_path / 'migrations', {
+        '7_raced.sql': 'create table raced (x int);\n'
+                       "insert into supabase_migrations.schema_migrations(version, name) values ('7', 'raced');\n",
+    })
+    result = migrate(db, directory)
+    assert_one_line_error(result, '7_raced.sql failed while recording it in supabase_migrations.schema_migrations: '
+                                  'duplicate key value violates unique constraint', '(SQLSTATE 23505)',
+                          'another tool (supabase db push?) recorded version 7 meanwhile',
+                          'nothing from this file was applied')
+    assert result['failed_statement'] is None and result['sqlstate'] == '23505'
+    assert history(db) == [] and not table_exists(db, 'raced')
 
 
 def test_statement_timeout_cancels_a_slow_statement(db, tmp_path):

@@ -27,6 +27,7 @@ FRAGMENTS = sorted(os.path.splitext(os.path.basename(p))[0]
 ARGSPECS = {
     'postgres': ('postgres', 'postgres_argument_spec'),
     'vercel': ('vercel', 'vercel_argument_spec'),
+    'supabase': ('supabase', 'supabase_argument_spec'),
 }
 COMMON_ATTRIBUTES = ('check_mode', 'diff_mode', 'action_group')
 

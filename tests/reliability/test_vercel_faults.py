@@ -1,0 +1,255 @@
+"""Reliability of the two production playbooks against a failing Vercel API.
+
+Part 1, faults: ``playbooks/rollback.yml`` and ``playbooks/deploy.yml`` each run
+20 times, every run from a fresh stand-in state (a broken release live before
+a rollback, a healthy one before a deploy), with 30% of the Vercel API calls
+failing: 429 (Retry-After 1), 500, 502, 503 and dropped connections. Every run
+has its own fault seed; half the runs use ``when='before'`` (the faulted call
+is not processed), half ``when='after'`` (it is processed, then its answer is
+replaced by the error or lost - where a naive retry would roll back or build
+twice). Every run must succeed, leave production on the expected deployment,
+answering healthy, and the stand-in must have processed exactly one rollback
+POST (rollback.yml) or exactly one deployment-create POST (deploy.yml).
+
+The 40 runs go two at a time, each worker on its own serve.py (see
+conftest.py); a module-scoped fixture runs them all once and every run is then
+checked by its own test, so a failure names the run, its seed and its fault
+timing and shows the playbook's last 40 lines.
+
+Part 2, bad input at the playbook level: each mistake an on-call engineer can
+make (or each outage of the API) ends ``ansible-playbook playbooks/rollback.yml``
+with one ``fatal:`` line whose message names the cause and the fix, no
+traceback, and production unchanged in the stand-in.
+
+The playbooks run exactly as on-call runs them against production:
+``-i inventory/production`` (which keeps no secret), with VERCEL_TOKEN,
+VERCEL_TEAM_ID, VERCEL_PROJECT, VERCEL_API_URL and APP_URL in the environment
+pointing at the stand-in, and the modules' default retries (4).
+"""
+
+import collections
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+
+from tests.conftest import COLLECTIONS, ROOT, clean_env, ensure_collection_link
+
+ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
+INVENTORY = os.path.join(ROOT, 'inventory', 'production')
+FAULT_KINDS = ['429', '500', '502', '503', 'reset']
+FAULT_RATE = 0.3
+RUNS_PER_PLAYBOOK = 20
+TAIL = 40
+
+# The sandbox inventory's fast timings (inventory/local/group_vars/all/vercel.yml), tighter where a
+# fault run allows: the stand-in builds in 0.5 s and finishes a rollback job in 0.3 s.
+ROLLBACK_VARS = {'rollback_poll_interval': 0.1, 'rollback_health_wait_timeout': 10, 'rollback_health_interval': 0.2}
+DEPLOY_VARS = {'deploy_backup': False, 'deploy_gate_database': False, 'deploy_poll_interval': 0.2,
+               'deploy_rollback_poll_interval': 0.1, 'deploy_health_wait_timeout': 5, 'deploy_health_interval': 0.2,
+               'deploy_verify_count': 2, 'deploy_verify_interval': 0.2, 'deploy_wait_timeout': 120}
+
+
+def run_playbook(name, sandbox, extra_vars=None, env=None, timeout=240):
+    """``ansible-playbook -i inventory/production playbooks/<name>.yml -e <json>``; (rc, stdout + stderr)."""
+    ensure_collection_link()
+    run_env = clean_env(sandbox.env)
+    for key in ('OPENAI_API_KEY', 'GOOGLE_VISION_API_KEY', 'RESEND_API_KEY', 'VERCEL_CA_PATH'):
+        run_env.pop(key, None)
+    run_env.update(ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
+                   ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', ANSIBLE_RETRY_FILES_ENABLED='0')
+    run_env.update(env or {})
+    cmd = [ANSIBLE_PLAYBOOK, '-i', INVENTORY, os.path.join(ROOT, 'playbooks', name + '.yml')]
+    if extra_vars:
+        cmd += ['-e', json.dumps(extra_vars)]
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=timeout,
+                              check=False)
+    except subprocess.TimeoutExpired as exc:
+        out = (exc.stdout or b'').decode('utf-8', 'replace') if isinstance(exc.stdout, bytes) else (exc.stdout or '')
+        return -1, out + '\n(ansible-playbook killed after %s s)' % timeout
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def tail(output, lines=TAIL):
+    return '\n'.join(output.splitlines()[-lines:])
+
+
+def rollback_posts(sandbox):
+    return [r for r in sandbox.requests(method='POST') if '/rollback/' in r['path']]
+
+
+def create_posts(sandbox):
+    return [r for r in sandbox.requests(method='POST') if r['path'].split('?')[0] == '/v13/deployments']
+
+
+def processed(posts, when):
+    """The POSTs the stand-in acted on: with when='before' a faulted call was never processed."""
+    return [p for p in posts if not (when == 'before' and p['faulted'])]
+
+
+# -- part 1: 20 + 20 runs under faults ------------------------------------------------------------
+
+Run = collections.namedtuple('Run', 'playbook index seed when')
+
+
+def fault_runs_for(playbook, seed_base):
+    return [Run(playbook, i, seed_base + i, 'before' if i % 2 == 0 else 'after') for i in range(RUNS_PER_PLAYBOOK)]
+
+
+ROLLBACK_RUNS = fault_runs_for('rollback', 1000)
+DEPLOY_RUNS = fault_runs_for('deploy', 2000)
+
+
+def run_id(run):
+    return '%s-%02d-seed%d-%s' % (run.playbook, run.index, run.seed, run.when)
+
+
+class Outcome(object):
+    """What one run left behind, read from the stand-in right after it (faults off)."""
+
+    def __init__(self, run):
+        self.run = run
+        self.rc = None
+        self.output = ''
+        self.seconds = 0.0
+        self.expected = None
+        self.before = None
+        self.live = None
+        self.posts = []
+        self.other_posts = []
+        self.health = None
+        self.injected = 0
+        self.new_deployments = []
+
+    def where(self):
+        return '%s (seed %d, when=%s, %d faults injected, %.1f s); last %d lines of output:\n%s' % (
+            run_id(self.run), self.run.seed, self.run.when, self.injected, self.seconds, TAIL, tail(self.output))
+
+
+def play_rollback(sandbox, run, outcome):
+    sandbox.fresh()
+    outcome.expected = sandbox.live()['uid']
+    outcome.before = sandbox.seed_deployment(health='broken', live=True, created_offset_s=-60)['uid']
+    sandbox.set_faults(rate=FAULT_RATE, kinds=FAULT_KINDS, seed=run.seed, when=run.when)
+    extra = dict(ROLLBACK_VARS, rollback_reason='reliability run %s' % run_id(run))
+    outcome.rc, outcome.output = run_playbook('rollback', sandbox, extra)
+    outcome.injected = sandbox.faults()['injected']
+    sandbox.clear_faults()
+    outcome.posts = rollback_posts(sandbox)
+    outcome.other_posts = create_posts(sandbox)
+
+
+def play_deploy(sandbox, run, outcome):
+    sandbox.fresh()
+    known = set(d['uid'] for d in sandbox.deployments())
+    outcome.before = sandbox.live()['uid']
+    sha = uuid.uuid4().hex + uuid.uuid4().hex[:8]
+    sandbox.set_faults(rate=FAULT_RATE, kinds=FAULT_KINDS, seed=run.seed, when=run.when)
+    extra = dict(DEPLOY_VARS, deploy_git_sha=sha, deploy_git_ref='main')
+    outcome.rc, outcome.output = run_playbook('deploy', sandbox, extra)
+    outcome.injected = sandbox.faults()['injected']
+    sandbox.clear_faults()
+    outcome.new_deployments = [d for d in sandbox.deployments() if d['uid'] not in known]
+    built = [d for d in outcome.new_deployments if d.get('sha') == sha]
+    outcome.expected = built[0]['uid'] if built else '(no build of %s)' % sha
+    outcome.posts = create_posts(sandbox)
+    outcome.other_posts = rollback_posts(sandbox)
+
+
+def play(sandbox, run):
+    outcome = Outcome(run)
+    started = time.time()
+    try:
+        (play_rollback if run.playbook == 'rollback' else play_deploy)(sandbox, run, outcome)
+        outcome.live = (sandbox.live() or {}).get('uid')
+        outcome.health = sandbox.app('/health')
+    except Exception as exc:  # noqa: BLE001 - reported by the run's own test, not lost in a thread
+        outcome.output += '\n(test harness error: %r)' % (exc,)
+    outcome.seconds = time.time() - started
+    return outcome
+
+
+@pytest.fixture(scope='module')
+def fault_outcomes(standin_pool):
+    """Every fault run, two at a time (one per stand-in); {run: Outcome}."""
+    todo = queue.Queue()
+    # interleave the playbooks so both workers carry a similar load
+    for pair in zip(ROLLBACK_RUNS, DEPLOY_RUNS):
+        for run in pair:
+            todo.put(run)
+    results = {}
+    lock = threading.Lock()
+
+    def worker(sandbox):
+        while True:
+            try:
+                run = todo.get_nowait()
+            except queue.Empty:
+                return
+            outcome = play(sandbox, run)
+            with lock:
+                results[run] = outcome
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in standin_pool]
+    started = time.time()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sys.stderr.write('\n%d fault runs in %.1f s\n' % (len(results), time.time() - started))
+    return results
+
+
+def check_common(outcome):
+    run = outcome.run
+    assert outcome.rc == 0, 'run %s failed (rc %s): %s' % (run_id(run), outcome.rc, outcome.where())
+    assert 'Traceback' not in outcome.output, outcome.where()
+    assert outcome.injected > 0, 'no fault was injected: %s' % outcome.where()
+    assert outcome.live == outcome.expected, 'production points at %s, expected %s: %s' % (
+        outcome.live, outcome.expected, outcome.where())
+    status, body, _headers = outcome.health
+    assert status == 200 and body['status'] == 'healthy' and body['deploymentId'] == outcome.expected, (
+        'production /health answered %s %s: %s' % (status, body, outcome.where()))
+
+
+@pytest.mark.parametrize('run', ROLLBACK_RUNS, ids=run_id)
+def test_rollback_playbook_under_faults(fault_outcomes, run):
+    outcome = fault_outcomes[run]
+    check_common(outcome)
+    assert outcome.before != outcome.expected
+    done = processed(outcome.posts, run.when)
+    assert len(done) == 1, 'the stand-in processed %d rollback POSTs (%s): %s' % (
+        len(done), [(p['status'], p['faulted']) for p in outcome.posts], outcome.where())
+    assert '/rollback/%s' % outcome.expected in done[0]['path'], done
+    assert outcome.other_posts == [], outcome.where()
+    assert 'Rolled production back from %s' % outcome.before in outcome.output, outcome.where()
+
+
+@pytest.mark.parametrize('run', DEPLOY_RUNS, ids=run_id)
+def test_deploy_playbook_under_faults(fault_outcomes, run):
+    outcome = fault_outcomes[run]
+    check_common(outcome)
+    done = processed(outcome.posts, run.when)
+    assert len(done) == 1, 'the stand-in processed %d deployment-create POSTs (%s): %s' % (
+        len(done), [(p['status'], p['faulted']) for p in outcome.posts], outcome.where())
+    assert len(outcome.new_deployments) == 1, 'builds created: %s: %s' % (
+        [d['uid'] for d in outcome.new_deployments], outcome.where())
+    assert outcome.other_posts == [], 'a rollback was sent: %s' % outcome.where()
+    assert 'Deployed %s' % outcome.expected in outcome.output, outcome.where()
+
+
+def test_the_dangerous_faults_were_exercised(fault_outcomes):
+    """The runs above must include the case a naive retry gets wrong: the one POST processed, then its
+    answer replaced by a 5xx or the connection dropped (when='after'), for both playbooks."""
+    hit = collections.Counter()
+    for run, outcome in fault_outcomes.items():
+        if run.when == 'after' and any(p['faulted'] in ('500', '502', '503', 'reset') for p in outcome.posts):
+            hit[run.playbook] += 1
+    assert hit['rollback'] >= 1 and hit['deploy'] >= 1, hit
