@@ -127,6 +127,7 @@ class Outcome(object):
         self.health = None
         self.injected = 0
         self.new_deployments = []
+        self.log = []
 
     def where(self):
         return '%s (seed %d, when=%s, %d faults injected, %.1f s); last %d lines of output:\n%s' % (
@@ -144,6 +145,7 @@ def play_rollback(sandbox, run, outcome):
     sandbox.clear_faults()
     outcome.posts = rollback_posts(sandbox)
     outcome.other_posts = create_posts(sandbox)
+    outcome.log = sandbox.requests(service='vercel')
 
 
 def play_deploy(sandbox, run, outcome):
@@ -161,6 +163,7 @@ def play_deploy(sandbox, run, outcome):
     outcome.expected = built[0]['uid'] if built else '(no build of %s)' % sha
     outcome.posts = create_posts(sandbox)
     outcome.other_posts = rollback_posts(sandbox)
+    outcome.log = sandbox.requests(service='vercel')
 
 
 def play(sandbox, run):
@@ -204,6 +207,11 @@ def fault_outcomes(standin_pool):
     for thread in threads:
         thread.join()
     sys.stderr.write('\n%d fault runs in %.1f s\n' % (len(results), time.time() - started))
+    for run in ROLLBACK_RUNS + DEPLOY_RUNS:
+        o = results[run]
+        sys.stderr.write('%-30s rc=%s %.1fs requests=%d faults=%d %s\n' % (
+            run_id(run), o.rc, o.seconds, len(o.log), o.injected,
+            ' '.join('%s%s:%s' % (r['method'][0], r['path'].split('/')[1:3], r['faulted'] or r['status']) for r in o.log)))
     return results
 
 
