@@ -12,7 +12,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 COLLECTION_LINK := .collections/ansible_collections/pourtrait/ops
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup sandbox-up sandbox-down demo test test-unit test-integration test-molecule lint sanity bench clean
+.PHONY: help setup sandbox-up sandbox-down demo test test-unit test-integration test-reliability test-molecule lint sanity bench clean
 
 help:
 	@echo "make demo          set up, start the sandbox, run the main job against it"
@@ -21,10 +21,11 @@ help:
 	@echo "make sandbox-down  stop it"
 	@echo "make bench         run the benchmarks in bench/ (not part of make test)"
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt tools/pourtrait_ops_cli/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e tools/pourtrait_ops_cli
 	@touch $(STAMP)
 
 $(COLLECTION_LINK):
@@ -44,13 +45,16 @@ demo: sandbox-up
 	@$(BIN)/ansible-playbook playbooks/demo.yml
 
 test: setup
-	$(MAKE) --no-print-directory test-unit test-integration test-molecule lint sanity
+	$(MAKE) --no-print-directory test-unit test-integration test-reliability test-molecule lint sanity
 
 test-unit: setup
 	$(BIN)/pytest -q tests/unit
 
 test-integration: setup
 	$(BIN)/pytest -q tests/integration tests/contract
+
+test-reliability: setup
+	$(BIN)/pytest -q tests/reliability
 
 test-molecule: sandbox-up
 	@set -e; for scenario in $$(ls extensions/molecule 2>/dev/null | grep -v '^default$$'); do \

@@ -124,6 +124,7 @@ class VercelSandbox(object):
         self.token = info['token']
         self.app_url = info['app_url']
         self.admin_url = info['admin_url']
+        self.webhook_url = info.get('webhook_url')
         self._load_ids(state['vercel'])
 
     def _load_ids(self, vstate):
@@ -155,11 +156,14 @@ class VercelSandbox(object):
         return self.admin('GET', '/vercel/state')
 
     def seed_deployment(self, target='production', state='READY', health='healthy', created_offset_s=-3600,
-                        sha=None, live=False, fail=False):
+                        sha=None, live=False, fail=False, env=None):
+        """``env``: the deployment's env snapshot (key -> value); None: the project's variables now."""
         body = {'target': target, 'state': state, 'health': health, 'created_offset_s': created_offset_s,
                 'live': live, 'fail': fail}
         if sha:
             body['sha'] = sha
+        if env is not None:
+            body['env'] = dict(env)
         return self.admin('POST', '/vercel/deployments', body)
 
     def set_health(self, uid, health):
@@ -216,6 +220,17 @@ class VercelSandbox(object):
     def env_vars(self):
         """Every env var with its plain value (decrypted, as GET /v1/projects/{id}/env/{envId} shows it)."""
         return self.state()['env']
+
+    def env_value(self, key, target='production'):
+        """The plain value of ``key`` for ``target`` (None when no variable covers it)."""
+        for env in self.env_vars():
+            if env['key'] == key and target in env['target'] and not env.get('gitBranch'):
+                return env['value']
+        return None
+
+    def webhook_messages(self):
+        """The messages the webhook receiver got since the reset: ``[{seq, text, payload, time}]``."""
+        return self.admin('GET', '/webhook/messages')['messages']
 
     # -- the real API, as a client would call it -----------------------------------------------
     def api(self, method, path, body=None, params=None, token=None, team=True, https=False, headers=None):

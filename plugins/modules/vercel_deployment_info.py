@@ -18,6 +18,10 @@ description:
     candidates, newest first; O(not_before) and O(exclude) remove unsafe ones (for example builds made before a
     secret rotation).
   - Read-only.
+notes:
+  - On the controller itself (connection C(local), no become, no async, the controller's Python) the task runs inside
+    the controller process instead of a module process, about 0.4 s faster; the variable
+    C(pourtrait_controller_fast_path=false) turns that off. Anywhere else it runs as a normal module.
 author:
   - Pourtrait engineering (@pourtrait)
 options:

@@ -136,7 +136,8 @@ class FastPathAction(ActionBase):
         if refusal is None:
             try:
                 entry = getattr(importlib.import_module('%s.%s' % (MODULES_PACKAGE, self.module)), self.entry)
-            except Exception as exc:  # pylint: disable=broad-except - the module still runs the normal way
+            except Exception as exc:  # pylint: disable=broad-except
+                # then the module still runs the normal way
                 refusal = 'its code cannot be loaded in the controller (%s)' % type(exc).__name__
         if refusal is None:
             try:
@@ -200,7 +201,8 @@ class FastPathAction(ActionBase):
                     return finish(dict(failed=True, msg=error), [], params, no_log_values)
                 result, warning_list = entry.execute(params, bool(self._task.check_mode), bool(self._task.diff))
                 return finish(result, warning_list, params, no_log_values)
-            except Exception as exc:  # pylint: disable=broad-except - a bug must not leak a secret in a traceback
+            except Exception as exc:  # pylint: disable=broad-except
+                # a bug in the logic must not leak a secret through a traceback
                 # Before validation has listed the no_log values nothing of the arguments is shown.
                 detail = type(exc).__name__
                 if validated:

@@ -17,10 +17,13 @@ WORKERS = 2
 
 
 class Worker(VercelSandbox):
-    """A VercelSandbox bound to its own serve.py; ``fresh()`` resets it for the next run."""
+    """A VercelSandbox bound to its own serve.py; ``fresh()`` resets it for the next run.
+    ``reports_dir``: where the runbook_report callback writes the reports of the playbook runs
+    (POURTRAIT_REPORTS_DIR), instead of the checkout's reports/."""
 
-    def __init__(self, standins):
+    def __init__(self, standins, reports_dir):
         self.standins = standins
+        self.reports_dir = reports_dir
         super(Worker, self).__init__(standins, standins.admin('POST', '/reset', {}))
 
     def fresh(self, **options):
@@ -29,12 +32,13 @@ class Worker(VercelSandbox):
 
 
 @pytest.fixture(scope='session')
-def standin_pool():
+def standin_pool(tmp_path_factory):
     started = []
+    reports_dir = str(tmp_path_factory.mktemp('reports'))
     try:
         for _i in range(WORKERS):
             started.append(start_standins())
-        yield [Worker(s) for s in started]
+        yield [Worker(s, reports_dir) for s in started]
     finally:
         for standins in started:
             standins.stop()

@@ -31,6 +31,7 @@ import collections
 import json
 import os
 import queue
+import random
 import subprocess
 import sys
 import threading
@@ -63,7 +64,8 @@ def run_playbook(name, sandbox, extra_vars=None, env=None, timeout=240):
     for key in ('OPENAI_API_KEY', 'GOOGLE_VISION_API_KEY', 'RESEND_API_KEY', 'VERCEL_CA_PATH'):
         run_env.pop(key, None)
     run_env.update(ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
-                   ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', ANSIBLE_RETRY_FILES_ENABLED='0')
+                   ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', ANSIBLE_RETRY_FILES_ENABLED='0',
+                   POURTRAIT_REPORTS_DIR=sandbox.reports_dir)
     run_env.update(env or {})
     cmd = [ANSIBLE_PLAYBOOK, '-i', INVENTORY, os.path.join(ROOT, 'playbooks', name + '.yml')]
     if extra_vars:
@@ -99,8 +101,22 @@ def processed(posts, when):
 Run = collections.namedtuple('Run', 'playbook index seed when')
 
 
+def meets_a_fault(seed, first=6):
+    """True when the stand-in's fault draws for ``seed`` (tests/sandbox/standin.py FaultInjector: one
+    random() and one choice() per API call) fault at least one of the first ``first`` calls. Every run
+    makes at least six Vercel calls, so a run with such a seed cannot pass without meeting a fault;
+    nothing else is selected (runs of faults that outlast the retries are not filtered out)."""
+    rng = random.Random(seed)
+    hits = 0
+    for _i in range(first):
+        hits += rng.random() < FAULT_RATE
+        rng.choice(FAULT_KINDS)
+    return hits > 0
+
+
 def fault_runs_for(playbook, seed_base):
-    return [Run(playbook, i, seed_base + i, 'before' if i % 2 == 0 else 'after') for i in range(RUNS_PER_PLAYBOOK)]
+    seeds = [s for s in range(seed_base, seed_base + 10 * RUNS_PER_PLAYBOOK) if meets_a_fault(s)]
+    return [Run(playbook, i, seeds[i], 'before' if i % 2 == 0 else 'after') for i in range(RUNS_PER_PLAYBOOK)]
 
 
 ROLLBACK_RUNS = fault_runs_for('rollback', 1000)
@@ -129,9 +145,15 @@ class Outcome(object):
         self.new_deployments = []
         self.log = []
 
+    def calls(self):
+        """The Vercel API calls of the run, one word each: method, path, status or fault."""
+        return ' '.join('%s %s:%s' % (r['method'], r['path'].split('?')[0], r['faulted'] or r['status'])
+                        for r in self.log)
+
     def where(self):
-        return '%s (seed %d, when=%s, %d faults injected, %.1f s); last %d lines of output:\n%s' % (
-            run_id(self.run), self.run.seed, self.run.when, self.injected, self.seconds, TAIL, tail(self.output))
+        return ('%s (seed %d, when=%s, %d faults injected, %.1f s)\nVercel API calls: %s\nlast %d lines of the '
+                'playbook output:\n%s' % (run_id(self.run), self.run.seed, self.run.when, self.injected,
+                                           self.seconds, self.calls(), TAIL, tail(self.output)))
 
 
 def play_rollback(sandbox, run, outcome):
@@ -206,12 +228,7 @@ def fault_outcomes(standin_pool):
         thread.start()
     for thread in threads:
         thread.join()
-    sys.stderr.write('\n%d fault runs in %.1f s\n' % (len(results), time.time() - started))
-    for run in ROLLBACK_RUNS + DEPLOY_RUNS:
-        o = results[run]
-        sys.stderr.write('%-30s rc=%s %.1fs requests=%d faults=%d %s\n' % (
-            run_id(run), o.rc, o.seconds, len(o.log), o.injected,
-            ' '.join('%s%s:%s' % (r['method'][0], r['path'].split('/')[1:3], r['faulted'] or r['status']) for r in o.log)))
+    sys.stderr.write('%d fault runs in %.1f s\n' % (len(results), time.time() - started))
     return results
 
 
@@ -261,3 +278,88 @@ def test_the_dangerous_faults_were_exercised(fault_outcomes):
         if run.when == 'after' and any(p['faulted'] in ('500', '502', '503', 'reset') for p in outcome.posts):
             hit[run.playbook] += 1
     assert hit['rollback'] >= 1 and hit['deploy'] >= 1, hit
+
+
+# -- part 2: bad input and outages, at the playbook level -------------------------------------------
+
+def broken_release(sandbox):
+    """Fresh state with a broken release live over the healthy one; returns (broken, previous, oldest) uids."""
+    previous = sandbox.live()['uid']
+    broken = sandbox.seed_deployment(health='broken', live=True, created_offset_s=-60)['uid']
+    oldest = sorted(sandbox.deployments(), key=lambda d: d['created'])[0]['uid']
+    return broken, previous, oldest
+
+
+def fatal_message(rc, output):
+    """The one-line message of the playbook's single ``fatal:`` line (asserting there is exactly one)."""
+    assert rc == 2, 'expected the play to fail (rc 2), got rc %s:\n%s' % (rc, tail(output))
+    assert 'Traceback' not in output and 'exception' not in output.lower(), tail(output)
+    fatal = [line for line in output.splitlines() if line.startswith('fatal: ')]
+    assert len(fatal) == 1, tail(output)
+    assert ' => {' in fatal[0], fatal[0]
+    result = json.loads(fatal[0].split(' => ', 1)[1])
+    msg = result['msg']
+    assert '\n' not in msg and len(msg) < 500, msg
+    return msg
+
+
+def assert_unchanged(sandbox, live):
+    assert sandbox.live()['uid'] == live
+    done = [p for p in rollback_posts(sandbox) if p['status'] is not None and p['status'] < 300]
+    assert done == [], done
+    assert create_posts(sandbox) == []
+
+
+BAD_INPUT = [
+    # id, how to break the run, fragments the one line must hold (cause and fix)
+    ('unknown-project', {'env': {'VERCEL_PROJECT': 'pourtrait-typo'}},
+     ["project 'pourtrait-typo' not found", 'check project (VERCEL_PROJECT)']),
+    ('unknown-deployment', {'to': 'dpl_doesnotexist1234'},
+     ["rollback target 'dpl_doesnotexist1234' not found", 'check the id or URL']),
+    ('errored-deployment', {'seed': {'state': 'ERROR', 'created_offset_s': -900}},
+     ['is ERROR, not READY', 'only READY production builds can be rollback targets', 'pick another']),
+    ('canceled-deployment', {'seed': {'state': 'CANCELED', 'created_offset_s': -900}},
+     ['is CANCELED, not READY', 'pick another']),
+    ('preview-build', {'seed': {'target': 'preview', 'created_offset_s': -600}},
+     ['is a preview build, not production', 'promote it with vercel_promote rebuild=true']),
+    ('invalid-token', {'env': {'VERCEL_TOKEN': 'A' * 24}},
+     ['401: the Vercel token was rejected', 'check VERCEL_TOKEN']),
+    # pasted with its newline
+    ('malformed-token', {'env': {'VERCEL_TOKEN': 'B' * 24 + '\n'}},
+     ['the Vercel token is malformed (25 characters', 'check api_token / VERCEL_TOKEN for stray quotes, spaces or a newline']),
+    ('wrong-team', {'env': {'VERCEL_TEAM_ID': 'team_someoneelse00000000'}},
+     ['403', 'team_someoneelse00000000', 'check team_id (VERCEL_TEAM_ID)']),
+    ('hobby-plan-limit', {'plan': 'hobby', 'to': 'oldest'},
+     ['402', 'Hobby plans roll back only one step', 'use target=previous', 'upgrade the team to Pro']),
+    ('rate-limit-outlasts-retries', {'faults': {'rate': 1.0, 'kinds': ['429'], 'retry_after': '1'}},
+     ['429: Vercel rate limit hit', 'still failing after 5 attempts', 'wait and rerun, or raise retries']),
+    ('rate-limit-retry-after-an-hour', {'faults': {'rate': 1.0, 'kinds': ['429'], 'retry_after': '3600'}},
+     ['429: Vercel rate limit hit', 'the limit resets at', 'wait and rerun']),
+    ('api-unreachable', {'env': {'VERCEL_API_URL': 'http://127.0.0.1:9'}},
+     ['could not be reached after 5 attempts', 'Connection refused', 'check api_url (VERCEL_API_URL) and the network']),
+]
+
+
+@pytest.mark.parametrize('case, breakage, fragments', BAD_INPUT, ids=[c[0] for c in BAD_INPUT])
+def test_rollback_playbook_bad_input_is_one_line(sandbox, case, breakage, fragments):
+    broken, _previous, oldest = broken_release(sandbox)
+    target = breakage.get('to')
+    if target == 'oldest':
+        target = oldest
+    if 'seed' in breakage:
+        target = sandbox.seed_deployment(**breakage['seed'])['uid']
+    if 'plan' in breakage:
+        sandbox.set_plan(breakage['plan'])
+    extra = dict(ROLLBACK_VARS, rollback_reason='INC-7: %s' % case)
+    if target:
+        extra['rollback_to'] = target
+    if 'faults' in breakage:
+        sandbox.set_faults(**breakage['faults'])
+    rc, output = run_playbook('rollback', sandbox, extra, env=breakage.get('env'))
+    sandbox.clear_faults()
+    msg = fatal_message(rc, output)
+    for fragment in fragments:
+        assert fragment in msg, 'expected %r in the error of %s: %r' % (fragment, case, msg)
+    for secret in (sandbox.token, breakage.get('env', {}).get('VERCEL_TOKEN', '').strip()):
+        assert not secret or secret not in output, 'a token was printed'
+    assert_unchanged(sandbox, broken)

@@ -28,6 +28,14 @@ Health profiles (``health`` of a deployment, set when seeding or through
 * ``errors``: /health 200 healthy, but error rate 12 % and every 4th
   /api/wines answer is a 500.
 
+Maintenance mode: a deployment whose env snapshot (see vercel_api.py) has
+``MAINTENANCE_MODE`` = ``true`` (or ``1``) answers every path with 503,
+``Retry-After: 300`` and ``x-sandbox-maintenance: 1``: ``/health``
+``{status: "maintenance", maintenance: true, message, timestamp, version,
+deploymentId}``, ``/`` a maintenance page (HTML), anything else
+``{error: "maintenance", status: "maintenance", message}``. The health profile
+does not matter then, as in an app that short-circuits in its middleware.
+
 /health body: ``{status, timestamp, version, deploymentId, services: {database,
 ai, imageProcessing}, responseTime (ms), memory: {used, total, percentage}}``.
 /api/monitoring/errors: ``{timestamp, window, totalRequests, errorCount,
@@ -120,6 +128,8 @@ class AppService(Service):
         headers = {'x-vercel-id': vercel_id, 'x-sandbox-deployment': dep['uid'], 'cache-control': 'no-store'}
         delay = self.slow_s if health == 'slow' else 0.0
         rest = rest.rstrip('/') or '/'
+        if str((dep.get('env') or {}).get('MAINTENANCE_MODE', '')).strip().lower() in ('true', '1'):
+            return self._maintenance(dep, rest, headers)
         if rest == '/health':
             return self._health(dep, profile, headers, delay)
         if rest == '/api/monitoring/errors':
@@ -143,6 +153,20 @@ class AppService(Service):
                 'responseTime': response_time,
                 'memory': {'used': 182, 'total': 512, 'percentage': 35.5}}
         return Response(profile['code'], body, headers=headers, delay=delay)
+
+    @staticmethod
+    def _maintenance(dep, rest, headers):
+        headers = dict(headers, **{'Retry-After': '300', 'x-sandbox-maintenance': '1'})
+        message = 'Pourtrait is down for scheduled maintenance. Please try again shortly.'
+        if rest == '/health':
+            body = {'status': 'maintenance', 'maintenance': True, 'message': message, 'timestamp': _now_iso(),
+                    'version': dep['meta'].get('githubCommitSha', '')[:7], 'deploymentId': dep['uid']}
+            return Response(503, body, headers=headers)
+        if rest == '/':
+            page = ('<!doctype html><title>Pourtrait - maintenance</title><h1>We will be right back</h1>'
+                    '<p>%s</p>\n' % message)
+            return Response(503, page, headers=headers, content_type='text/html; charset=utf-8')
+        return Response(503, {'error': 'maintenance', 'status': 'maintenance', 'message': message}, headers=headers)
 
     @staticmethod
     def _errors(profile):

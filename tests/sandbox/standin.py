@@ -592,3 +592,78 @@ def server_ssl_context(cert_path, key_path):
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert_path, key_path)
     return context
+
+
+class WebhookService(Service):
+    """A Slack-style incoming-webhook receiver.
+
+    ``POST <url>`` with a JSON body ``{"text": "...", ...}`` answers 200 ``ok``
+    (text/html, as Slack does) and records the message; ``url`` is
+    ``<base>/services/T0SANDBOX/B0SANDBOX/<24 letters/digits>`` (``path``, made
+    at start). Errors as Slack answers them: 404 ``no_service`` (another path),
+    400 ``invalid_payload`` (not a JSON object), 400 ``no_text`` (no ``text``
+    nor ``blocks``), 405 for another method.
+
+    Admin (``/_sandbox/webhook/...``): ``GET /messages`` ->
+    ``{messages: [{seq, text, payload, time}]}`` in arrival order; ``DELETE
+    /messages`` empties it (so does a hub reset).
+    """
+
+    name = 'webhook'
+
+    def __init__(self, secret=None):
+        Service.__init__(self)
+        secret = secret or ''.join(random.SystemRandom().choice('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
+                                                                '0123456789') for _i in range(24))
+        self.path = '/services/T0SANDBOX/B0SANDBOX/%s' % secret
+        self.lock = threading.Lock()
+        self.messages = []
+
+    def reset(self, options=None):
+        with self.lock:
+            self.messages = []
+
+    def state(self):
+        with self.lock:
+            return {'messages': len(self.messages)}
+
+    def fault_response(self, kind, settings):
+        if kind in ('500', '502', '503'):
+            return Response(int(kind), 'internal_error', content_type='text/html; charset=utf-8')
+        if kind == '429':
+            return Response(429, 'rate_limited', headers={'Retry-After': str(settings.get('retry_after', '1'))},
+                            content_type='text/html; charset=utf-8')
+        return None
+
+    @staticmethod
+    def _text(status, text):
+        return Response(status, text, content_type='text/html; charset=utf-8')
+
+    def handle(self, request):
+        if request.path.rstrip('/') != self.path:
+            return self._text(404, 'no_service')
+        if request.method != 'POST':
+            return Response(405, 'invalid_method', headers={'Allow': 'POST'}, content_type='text/html; charset=utf-8')
+        try:
+            payload = request.json()
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            return self._text(400, 'invalid_payload')
+        text = payload.get('text')
+        if not (isinstance(text, str) and text.strip()) and not payload.get('blocks'):
+            return self._text(400, 'no_text')
+        with self.lock:
+            self.messages.append({'seq': len(self.messages) + 1, 'text': text, 'payload': payload,
+                                  'time': time.time()})
+        return self._text(200, 'ok')
+
+    def admin(self, request, subpath):
+        if subpath.rstrip('/') == '/messages':
+            if request.method == 'GET':
+                with self.lock:
+                    return json_response({'messages': [dict(m) for m in self.messages]})
+            if request.method == 'DELETE':
+                self.reset()
+                return json_response({'messages': []})
+        return Service.admin(self, request, subpath)

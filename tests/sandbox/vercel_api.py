@@ -40,6 +40,14 @@ missing or wrong token; 403 ``forbidden`` for a team the user is not in; 404
 ``not_found`` for an unknown id or a resource outside the requested scope (a
 team-owned project asked for without ``teamId`` is not found, as on Vercel).
 
+A deployment snapshots the project's env vars when it is created, as a Vercel
+build does: the variables whose ``target`` covers the deployment's target
+(``production``, else ``preview``), key -> value. Changing a variable later
+changes no existing deployment; a new build (or a redeploy) picks it up, and an
+instant rollback serves the old build's snapshot. The app stand-in reads the
+snapshot (``MAINTENANCE_MODE``: see app.py); the admin state lists it per
+deployment as ``env``.
+
 Time passes: a deployment is QUEUED for ``queued_s``, BUILDING for
 ``building_s``, then READY (or ERROR when it was seeded / queued to fail). A
 READY production build is aliased to production (``readySubstate`` PROMOTED)
@@ -58,7 +66,8 @@ Admin paths (under ``/_sandbox/vercel``; see serve.py for the hub-level ones):
 * ``POST  /deployments``             seed one: ``{target: production|preview, state: READY|ERROR|QUEUED|
   BUILDING|CANCELED, health: healthy|broken|slow|errors, created_offset_s: -3600 (or createdAt: ms),
   sha (meta.githubCommitSha), meta: {}, live: bool (aliased to production now), fail: bool (a
-  QUEUED/BUILDING seed ends in ERROR)}`` -> the deployment (``uid, url, app_base_url, ...``). A READY
+  QUEUED/BUILDING seed ends in ERROR), env: {KEY: value} (its env snapshot; default: the project's
+  variables for its target now)}`` -> the deployment (``uid, url, app_base_url, ...``). A READY
   production seed that is not live counts as a former production deployment (rollback history, in
   creation order).
 * ``PATCH /deployments/{uid}``       ``{health}``
@@ -166,10 +175,12 @@ class VercelModel(object):
                      ['production', 'preview']),
                     ('OPENAI_API_KEY', 'sk-sandbox-' + _alnum(rng, 20), 'sensitive', ['production'])):
                 self._add_env({'key': key, 'value': value, 'type': kind, 'target': targets}, t0)
+            for dep in self.deployments:  # seeded before the variables existed: built with them
+                dep['env'] = self.env_snapshot(dep['target'])
 
     def seed_deployment(self, spec):
         spec = dict(spec or {})
-        allowed = {'target', 'state', 'health', 'created_offset_s', 'createdAt', 'sha', 'live', 'fail', 'meta'}
+        allowed = {'target', 'state', 'health', 'created_offset_s', 'createdAt', 'sha', 'live', 'fail', 'meta', 'env'}
         unknown = set(spec) - allowed
         if unknown:
             raise _bad('unknown deployment seed fields: %s' % ', '.join(sorted(unknown)))
@@ -185,6 +196,9 @@ class VercelModel(object):
         if health not in HEALTHS:
             raise _bad("seed 'health' must be one of %s" % ', '.join(HEALTHS))
         live = bool(spec.get('live', False))
+        env = spec.get('env')
+        if env is not None and (not isinstance(env, dict) or any(not isinstance(v, str) for v in env.values())):
+            raise _bad("seed 'env' must be an object of strings")
         if live and (state != 'READY' or target != 'production'):
             raise _bad('only a READY production deployment can be live')
         with self.lock:
@@ -202,6 +216,8 @@ class VercelModel(object):
             meta.setdefault('githubCommitMessage', 'seeded deployment')
             dep = self._new_deployment(created, target, meta, health, source='git',
                                        git={'type': 'github', 'repoId': 123456789, 'ref': 'main', 'sha': sha})
+            if env is not None:
+                dep['env'] = dict(env)
             if state in ('QUEUED', 'BUILDING', 'INITIALIZING'):
                 # builds from now on: queued_s / building_s count from the seeding moment
                 start = now / 1000.0
@@ -250,7 +266,14 @@ class VercelModel(object):
                 'created': created, 'buildingAt': None, 'ready': None, 'state': 'QUEUED', 'target': target,
                 'meta': meta, 'gitSource': git, 'health': health, 'fail': False, 'promoted': False,
                 'aliasAssigned': None, 'aliasError': None, 'errorCode': None, 'errorMessage': None,
-                'source': source, 'queued_until': None, 'build_until': None}
+                'source': source, 'queued_until': None, 'build_until': None,
+                'env': self.env_snapshot(target)}
+
+    def env_snapshot(self, target):
+        """The project's variables a build for ``target`` sees: key -> value."""
+        wanted = 'production' if target == 'production' else 'preview'
+        return dict((e['key'], e['plain_value']) for e in self.env
+                    if wanted in e['target'] and not e.get('gitBranch'))
 
     def by_uid(self, uid):
         for dep in self.deployments:
@@ -487,7 +510,8 @@ class VercelModel(object):
     def admin_view(self, dep):
         item = self.list_item(dep)
         item.update({'app_base_url': self.app_base_url(dep), 'health': dep['health'],
-                     'live': dep['uid'] == self.production, 'sha': dep['meta'].get('githubCommitSha')})
+                     'live': dep['uid'] == self.production, 'sha': dep['meta'].get('githubCommitSha'),
+                     'env': dict(dep.get('env') or {})})
         return item
 
     def state(self):

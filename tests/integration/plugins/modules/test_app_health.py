@@ -67,3 +67,23 @@ def test_unreachable():
     result = run_module('app_health', dict(url='http://127.0.0.1:%d/health' % port, wait_timeout=0.5, interval=0.2))
     assert_one_line_error(result, 'Connection refused', 'check the URL')
     assert result['attempts'] >= 2 and time.time() - started < 5
+
+
+def test_expect_ok_times_any_endpoint(vercel):
+    """expect=ok: a non-health endpoint is timed and returned, judged by its HTTP status only."""
+    wines = run_module('app_health', dict(url=vercel.app_url + '/api/wines', expect='ok', wait_timeout=0))
+    assert wines['healthy'] is True and not wines.get('failed'), wines
+    assert wines['http_status'] == 200 and wines['status'] is None and wines['body']['total'] == 2
+    assert 0 <= wines['timing']['connect_s'] <= wines['timing']['first_byte_s'] <= wines['timing']['total_s']
+    # the same endpoint judged as a health endpoint fails: that is why expect=ok exists
+    judged = run_module('app_health', dict(url=vercel.app_url + '/api/wines', wait_timeout=0))
+    assert_one_line_error(judged, 'status missing, expected healthy')
+    slow = vercel.seed_deployment(health='slow', created_offset_s=-30)
+    perf = run_module('app_health', dict(url=slow['app_base_url'] + '/api/monitoring/performance', expect='ok',
+                                         wait_timeout=0))
+    assert perf['healthy'] is True and perf['body']['responseTime']['p95'] == 2800, perf
+    assert perf['timing']['first_byte_s'] >= 0.5
+    broken = vercel.seed_deployment(health='broken', created_offset_s=-30)
+    failed = run_module('app_health', dict(url=broken['app_base_url'] + '/api/wines', expect='ok', wait_timeout=0))
+    assert_one_line_error(failed, 'is not healthy after 1 attempt(s)', 'HTTP 500')
+    assert failed['http_status'] == 500 and failed['timing']['total_s'] is not None

@@ -1,0 +1,700 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, Pourtrait engineering
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+name: runbook_report
+type: notification
+short_description: Write a Markdown and a JSON report of every run - tasks, timings, key results, postmortem skeleton
+version_added: 1.0.0
+description:
+  - Records every task of a run (start, end, duration, host, action, outcome, arguments, key results) and, once the
+    playbook has ended, writes C(<reports_dir>/<UTC start time>-<playbook>.md) and C(.json) beside it.
+  - Key results are picked per module family - deployment ids (C(from.id), C(to.id), C(deployment.id),
+    C(production.id)), backup paths, sizes and checksums, applied migration versions, terminated and cancelled pids,
+    the rollback and promote C(job_status), the C(verdict) of M(pourtrait.ops.deployment_verify), health flags and
+    unhealthy services. Other modules give only C(changed), C(failed) and C(msg).
+  - Secrets are never written. A task with C(no_log) shows C(censored) arguments and no results. Arguments are
+    recorded as written in the playbook (before templating) and redacted by name - the C(no_log) options of the
+    collection (C(api_token), C(access_token), C(login_password), C(database_url), the C(value) of
+    M(pourtrait.ops.vercel_env)) and any name that looks secret (ending in token, password, secret, key, value, url,
+    auth, cookie, ...). Credentials inside URLs, C(Bearer) headers and C(NAME_TOKEN=...) or C(--password=...) forms
+    are masked in every string, and the value of a redacted argument is masked wherever else it appears.
+  - Derived times - time to mitigate (playbook start to the end of the first successful mitigation task -
+    M(pourtrait.ops.vercel_rollback), M(pourtrait.ops.vercel_promote), M(pourtrait.ops.vercel_env),
+    M(pourtrait.ops.supabase_backup_restore), M(pourtrait.ops.postgres_restore)) and time to verify (to the end of the
+    last successful verification - M(pourtrait.ops.app_health), M(pourtrait.ops.deployment_verify),
+    M(pourtrait.ops.supabase_project_info)); null when the run has none (and time to mitigate in check mode).
+  - For incident playbooks (file name starting with one of O(postmortem_prefixes), or a play or extra variable
+    C(runbook_report_postmortem=true)) the Markdown report starts with a postmortem skeleton - summary, impact,
+    timeline (filled in from the tasks), resolution, action items.
+  - The files are written once, at the end of the playbook, atomically, with mode 0600 (a directory it creates gets
+    0700); a report is never overwritten. Failing to write only prints a warning, it never fails the run.
+author:
+  - Pourtrait engineering (@pourtrait)
+requirements:
+  - Enabled in C(callbacks_enabled) (the collection's C(ansible.cfg) does so).
+options:
+  enabled:
+    description:
+      - Write reports. Set to false to keep the callback enabled but silent for a run.
+    type: bool
+    default: true
+    env:
+      - name: POURTRAIT_RUNBOOK_REPORT
+    ini:
+      - section: callback_runbook_report
+        key: enabled
+  reports_dir:
+    description:
+      - Directory the reports are written to; created (mode 0700) when missing.
+      - A relative path set in C(ansible.cfg) is relative to the directory of that file (the project); otherwise it is
+        relative to the current directory.
+    type: path
+    default: reports
+    env:
+      - name: POURTRAIT_REPORTS_DIR
+    ini:
+      - section: callback_runbook_report
+        key: reports_dir
+  postmortem_prefixes:
+    description:
+      - Playbook file names starting with one of these get a postmortem skeleton in the Markdown report.
+    type: list
+    elements: str
+    default: [incident, security]
+    env:
+      - name: POURTRAIT_REPORT_POSTMORTEM_PREFIXES
+    ini:
+      - section: callback_runbook_report
+        key: postmortem_prefixes
+'''
+
+import json
+import os
+import re
+import tempfile
+import time
+from datetime import datetime, timezone
+
+from ansible import context
+from ansible.module_utils.common.text.converters import to_text
+from ansible.plugins.callback import CallbackBase
+
+REPORT_VERSION = 1
+MASK = '********'
+CENSORED = 'censored'
+MAX_STRING = 1000
+MAX_ITEMS = 50
+
+# Option names that hold secrets whatever the module (the no_log options of this collection and their aliases,
+# plus common ones of other collections).
+SECRET_OPTIONS = frozenset((
+    'api_token', 'token', 'access_token', 'login_password', 'password', 'database_url', 'value',
+    'vercel_token', 'supabase_access_token', 'pgpassword', 'client_secret', 'private_key', 'api_key',
+    'passphrase', 'authorization', 'cookie', 'headers_secret', 'db_password', 'service_role_key', 'anon_key',
+))
+SECRET_NAME_END = re.compile(r'(token|tokens|password|passwd|passphrase|pwd|secret|secrets|key|keys|value|values|'
+                             r'url|urls|uri|dsn|auth|authorization|cookie|cookies|credential|credentials)$', re.I)
+SECRET_NAME_PART = re.compile(r'password|passwd|secret|token|credential|private|apikey|api_key|auth', re.I)
+# Names that look secret but are known not to be, per action family ('*': every action). URLs among them are
+# shown without user info, query string or fragment.
+NOT_SECRET = {
+    '*': frozenset(('url', 'urls', 'api_url', 'vercel_api_url', 'supabase_api_url', 'app_url', 'health_url')),
+    'vercel_env': frozenset(('key',)),
+}
+
+# Every value of a dict of this name is redacted (HTTP headers carry credentials under any name).
+HEADERS = re.compile(r'headers$', re.I)
+
+# Free-text forms of credentials, masked in every string written.
+_SCRUB = (
+    (re.compile(r'(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*):[^/\s@]*@'), r'\1:' + MASK + '@'),
+    (re.compile(r'(?i)\b(bearer|basic|token)(\s+)[A-Za-z0-9._~+/=-]{6,}'), r'\1\2' + MASK),
+    (re.compile(r'(?i)\b([A-Z0-9_]*(?:TOKEN|PASSWORD|PASSWD|SECRET|API_?KEY|DATABASE_URL)[A-Z0-9_]*)=([^\s&]+)'),
+     r'\1=' + MASK),
+    (re.compile(r'(?i)(--?[a-z0-9-]*(?:token|password|passwd|secret|api-?key)[a-z0-9-]*)([= ])([^\s-][^\s]*)'),
+     r'\1\2' + MASK),
+)
+
+# Key results per module family: dotted paths into the result; `[]` maps over a list.
+KEY_RESULTS = {
+    'vercel_rollback': ('from.id', 'to.id', 'job_status', 'duration_s', 'auto_assign_paused'),
+    'vercel_promote': ('from.id', 'to.id', 'job_status', 'rebuilt', 'duration_s'),
+    'vercel_deployment': ('deployment.id', 'deployment.url', 'deployment.state', 'created', 'promoted', 'canceled',
+                          'elapsed_s'),
+    'vercel_deployment_info': ('production.id', 'previous.id', 'deployment.id'),
+    'vercel_env': ('env.key', 'env.target', 'value_changed', 'removed', 'redeploy_needed'),
+    'app_health': ('healthy', 'status', 'http_status', 'unhealthy_services', 'attempts', 'elapsed_s'),
+    'deployment_verify': ('verdict', 'reason', 'rounds', 'elapsed_s'),
+    'postgres_dump': ('path', 'manifest_path', 'format', 'size', 'sha256', 'verification.method', 'verification.ok',
+                      'removed', 'duration'),
+    'supabase_db_dump': ('path', 'manifest_path', 'dump_mode', 'size', 'sha256', 'verification.ok', 'removed',
+                         'duration'),
+    'postgres_restore': ('target_db', 'format', 'checksum_ok', 'terminated_sessions', 'duration'),
+    'supabase_backup_restore': ('kind', 'recovery_time', 'backup.id', 'status', 'duration_s'),
+    'supabase_backup_info': ('latest_completed.id', 'latest_completed_age_hours', 'completed_count', 'pitr_enabled'),
+    'supabase_migration': ('applied[].version', 'pending', 'repaired', 'failed_file', 'sqlstate'),
+    'supabase_project_info': ('status', 'healthy', 'unhealthy_services'),
+    'supabase_network_ban': ('banned', 'removed'),
+    'postgres_terminate': ('terminated', 'cancelled', 'still_running'),
+    'postgres_maintenance': ('tables[].table', 'tables[].status'),
+    'postgres_retention': ('table', 'function', 'deleted', 'batches', 'complete', 'cutoff'),
+    'postgres_diagnostics': ('diagnostics.connections',),
+}
+MITIGATION_ACTIONS = frozenset(('vercel_rollback', 'vercel_promote', 'vercel_env', 'supabase_backup_restore',
+                                'postgres_restore'))
+VERIFICATION_ACTIONS = frozenset(('app_health', 'deployment_verify', 'supabase_project_info'))
+SUCCESS = frozenset(('ok', 'changed'))
+_MISSING = object()
+# bookkeeping of the report and its tasks, not written to the .json
+PRIVATE_KEYS = frozenset(('_started', '_ended', '_start', '_end', 'censored_results'))
+
+
+def action_family(action):
+    """`pourtrait.ops.vercel_rollback` and `vercel_rollback` -> `vercel_rollback`."""
+    return to_text(action or '').rsplit('.', 1)[-1]
+
+
+def is_secret_name(name, family=''):
+    """Whether an argument of this name is redacted (conservative: when in doubt, yes)."""
+    lowered = to_text(name).lower()
+    if lowered in NOT_SECRET['*'] or lowered in NOT_SECRET.get(family, ()):
+        return False
+    return lowered in SECRET_OPTIONS or bool(SECRET_NAME_END.search(lowered) or SECRET_NAME_PART.search(lowered))
+
+
+def _safe_url(value):
+    """A URL without user info, query string or fragment (those can carry credentials)."""
+    text = to_text(value)
+    match = re.match(r'(?i)^([a-z][a-z0-9+.-]*://)(?:[^/@\s]*@)?([^?#\s]*)([?#].*)?$', text)
+    if not match:
+        return text
+    return match.group(1) + match.group(2) + (('?' + MASK) if match.group(3) else '')
+
+
+def redact_args(args, family='', secrets=None):
+    """Plain-data copy of task arguments with secret-named values replaced by MASK.
+
+    Internal `_ansible_*` keys are dropped. The literal values of clearly secret names (passwords, tokens, ...) are
+    added to `secrets` (a set) so they can be masked wherever else they appear."""
+    def collect(value, name):
+        if secrets is None or not (to_text(name).lower() in SECRET_OPTIONS or SECRET_NAME_PART.search(to_text(name))):
+            return
+        if isinstance(value, dict):
+            for item in value.values():
+                collect(item, name)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                collect(item, name)
+        elif isinstance(value, (str, bytes)):
+            text = to_text(value)
+            if len(text) >= 6 and '{{' not in text:
+                secrets.add(text)
+
+    def walk(value, name=None):
+        if isinstance(value, dict):
+            out = {}
+            for key, item in value.items():
+                key = to_text(key)
+                if key.startswith('_ansible_'):
+                    continue
+                if is_secret_name(key, family) or (name is not None and HEADERS.search(name)):
+                    collect(item, key)
+                    out[key] = MASK if item not in (None, '') else item
+                else:
+                    out[key] = walk(item, key)
+            return out
+        if isinstance(value, (list, tuple)):
+            return [walk(item, name) for item in value]
+        if isinstance(value, (bool, int, float)) or value is None:
+            return value
+        text = to_text(value)
+        if name and to_text(name).lower() in NOT_SECRET['*']:
+            return _safe_url(text)
+        return text
+
+    if not isinstance(args, dict):
+        return {}
+    return walk(args)
+
+
+def scrub(text, secrets=()):
+    """Mask credential forms and known secret values in a string."""
+    text = to_text(text)
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    for pattern, replacement in _SCRUB:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def scrub_data(value, secrets=()):
+    """scrub() over every string (and dict key) of plain data; long strings and lists are cut."""
+    if isinstance(value, dict):
+        return dict((scrub(k, secrets), scrub_data(v, secrets)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        items = [scrub_data(v, secrets) for v in value[:MAX_ITEMS]]
+        if len(value) > MAX_ITEMS:
+            items.append('... %d more' % (len(value) - MAX_ITEMS))
+        return items
+    if isinstance(value, (bool, int, float)) or value is None:
+        return value
+    text = scrub(value, secrets)
+    return text if len(text) <= MAX_STRING else text[:MAX_STRING] + '...'
+
+
+def _plain(value):
+    """JSON-safe plain data (tagged strings and containers of Ansible become str, dict, list)."""
+    if isinstance(value, dict):
+        return dict((to_text(k), _plain(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple, set)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (bool, int, float)) or value is None:
+        return value
+    return to_text(value)
+
+
+def pick(result, path):
+    """Value at a dotted path (`a.b`, `items[].version`) of a result, or _MISSING."""
+    head, _sep, rest = path.partition('.')
+    if head.endswith('[]'):
+        items = result.get(head[:-2]) if isinstance(result, dict) else None
+        if not isinstance(items, list):
+            return _MISSING
+        picked = [pick(item, rest) if rest else item for item in items]
+        return [item for item in picked if item is not _MISSING]
+    if not isinstance(result, dict) or head not in result:
+        return _MISSING
+    value = result[head]
+    if not rest:
+        return value
+    return pick(value, rest) if value is not None else _MISSING
+
+
+def _message(result):
+    msg = result.get('msg')
+    if msg is None:
+        msg = result.get('skip_reason')
+    if isinstance(msg, (list, tuple)):
+        msg = '\n'.join(to_text(line) for line in msg)
+    return None if msg in (None, '') else to_text(msg)
+
+
+def extract_key_results(family, result):
+    """(key results, msg) of one module result: the family's table, else nothing; loops give one dict per item."""
+    if not isinstance(result, dict):
+        return {}, None
+    paths = KEY_RESULTS.get(family, ())
+    key = {}
+    if paths:
+        if isinstance(result.get('results'), list):
+            items = []
+            for item in result['results']:
+                if isinstance(item, dict):
+                    picked = dict((p, _plain(v)) for p in paths for v in (pick(item, p),) if v is not _MISSING)
+                    if picked:
+                        items.append(picked)
+            if items:
+                key['items'] = items
+        else:
+            for path in paths:
+                value = pick(result, path)
+                if value is not _MISSING:
+                    key[path] = _plain(value)
+    return key, _message(result)
+
+
+def _truthy(value):
+    if isinstance(value, bool):
+        return value
+    return to_text(value).strip().lower() in ('1', 'true', 'yes', 'on', 'y')
+
+
+def _iso(epoch):
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3] + 'Z'
+
+
+def _clock(epoch):
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime('%H:%M:%SZ')
+
+
+def _seconds(value):
+    return None if value is None else round(value, 3)
+
+
+def derive_times(started, tasks, check_mode=False):
+    """Time to mitigate and time to verify, in seconds from `started`, with the tasks that decided them."""
+    mitigation = verification = None
+    for task in tasks:
+        if task['outcome'] not in SUCCESS:
+            continue
+        family = action_family(task['action'])
+        if family in MITIGATION_ACTIONS and not check_mode:
+            if mitigation is None or task['_end'] < mitigation['_end']:
+                mitigation = task
+        elif family in VERIFICATION_ACTIONS:
+            key = task.get('key_results') or {}
+            if key.get('healthy') is False or key.get('verdict') not in (None, 'pass'):
+                continue
+            if verification is None or task['_end'] >= verification['_end']:
+                verification = task
+    derived = dict(time_to_mitigate_s=None, mitigated_by=None, time_to_verify_s=None, verified_by=None)
+    if mitigation is not None:
+        derived['time_to_mitigate_s'] = _seconds(mitigation['_end'] - started)
+        derived['mitigated_by'] = dict(task=mitigation['name'], host=mitigation['host'], at=mitigation['end'])
+    if verification is not None:
+        derived['time_to_verify_s'] = _seconds(verification['_end'] - started)
+        derived['verified_by'] = dict(task=verification['name'], host=verification['host'], at=verification['end'])
+    return derived
+
+
+def _cell(value):
+    text = to_text(value).replace('\r', ' ').replace('\n', ' ').replace('|', '\\|')
+    return text if len(text) <= 200 else text[:200] + '...'
+
+
+def _key_text(key):
+    if not key:
+        return ''
+    parts = []
+    for name, value in key.items():
+        if isinstance(value, (dict, list)):
+            value = json.dumps(value, sort_keys=True)
+        parts.append('%s=%s' % (name, value))
+    return ', '.join(parts)
+
+
+def _duration_text(value):
+    return '-' if value is None else '%.2f s' % value
+
+
+def timeline(report):
+    """One line per task, in order, for the postmortem."""
+    started = report['_started']
+    lines = ['%s (t+%.1f s) %s started' % (_clock(started), 0.0, report['playbook']['name'])]
+    for task in report['tasks']:
+        line = '%s (t+%.1f s) %s: %s [%s] - %s in %s' % (
+            _clock(task['_start']), task['_start'] - started, task['host'], task['name'], task['action'],
+            task['outcome'], _duration_text(task['duration_s']))
+        extra = _key_text(task.get('key_results'))
+        if extra:
+            line += '; ' + extra
+        if task['outcome'] in ('failed', 'ignored', 'unreachable') and task.get('msg'):
+            line += '; ' + task['msg']
+        lines.append(_cell(line) if len(line) > 400 else line.replace('\n', ' '))
+    lines.append('%s (t+%.1f s) run ended: %s' % (_clock(report['_ended']), report['_ended'] - started,
+                                                  report['outcome']))
+    return lines
+
+
+def render_markdown(report):
+    """The Markdown report (postmortem skeleton first for incident playbooks)."""
+    derived = report['derived']
+    out = ['# Run report: %s' % report['playbook']['name'], '']
+    rows = [
+        ('Playbook', ', '.join(report['playbook']['files'])),
+        ('Started (UTC)', report['started']),
+        ('Ended (UTC)', report['ended']),
+        ('Duration', _duration_text(report['duration_s'])),
+        ('Outcome', report['outcome']),
+        ('Check mode', 'yes' if report['check_mode'] else 'no'),
+        ('Time to mitigate', _duration_text(derived['time_to_mitigate_s'])
+         + (' (%s)' % derived['mitigated_by']['task'] if derived['mitigated_by'] else '')),
+        ('Time to verify', _duration_text(derived['time_to_verify_s'])
+         + (' (%s)' % derived['verified_by']['task'] if derived['verified_by'] else '')),
+    ]
+    for host, stats in sorted(report['hosts'].items()):
+        rows.append(('Host %s' % host, ' '.join('%s=%s' % item for item in sorted(stats.items()))))
+    out += ['| | |', '|---|---|'] + ['| %s | %s |' % (_cell(a), _cell(b)) for a, b in rows] + ['']
+
+    if report['postmortem'] is not None:
+        mitigated = derived['mitigated_by']
+        verified = derived['verified_by']
+        out += [
+            '## Postmortem', '',
+            '### Summary', '', '_TODO: what happened and why, in two or three sentences._', '',
+            '### Impact', '',
+            '_TODO: who was affected, what they saw (errors, latency, data), from when to when._', '',
+            '- Detected at: _TODO_',
+            '- Runbook started at: %s' % report['started'],
+            '- Mitigated at: %s' % ('%s (t+%.1f s, %s)' % (mitigated['at'], derived['time_to_mitigate_s'],
+                                                           mitigated['task']) if mitigated else '_TODO_'),
+            '- Verified at: %s' % ('%s (t+%.1f s, %s)' % (verified['at'], derived['time_to_verify_s'],
+                                                          verified['task']) if verified else '_TODO_'),
+            '',
+            '### Timeline', '',
+            '_Times in UTC; add detection and communication events above the runbook._', '',
+        ]
+        out += ['- %s' % line for line in report['postmortem']['timeline']] + ['']
+        out += [
+            '### Resolution', '',
+            '_TODO: what fixed it, and how it was confirmed._', '',
+            '- Runbook outcome: %s' % report['outcome'],
+            '',
+            '### Action items', '',
+            '| Action | Owner | Due | Ticket |', '|---|---|---|---|',
+            '| _TODO_ | | | |', '',
+        ]
+
+    out += ['## Tasks', '', '| # | Start (UTC) | Duration | Host | Task | Action | Outcome | Key results |',
+            '|---|---|---|---|---|---|---|---|']
+    for task in report['tasks']:
+        out.append('| %d | %s | %s | %s | %s | %s | %s | %s |' % (
+            task['index'], task['start'], _duration_text(task['duration_s']), _cell(task['host']),
+            _cell(task['name']), _cell(task['action']), task['outcome'], _cell(_key_text(task['key_results']))))
+    out.append('')
+    keyed = [task for task in report['tasks'] if task['key_results']]
+    if keyed:
+        out += ['## Key results', '']
+        for task in keyed:
+            out.append('%d. %s (%s, %s):' % (task['index'], task['name'], task['host'], task['outcome']))
+            for name, value in task['key_results'].items():
+                if isinstance(value, (dict, list)):
+                    value = json.dumps(value, sort_keys=True)
+                out.append('   - %s: `%s`' % (name, to_text(value).replace('`', "'")))
+        out.append('')
+    messages = [task for task in report['tasks'] if task.get('msg') and task['outcome'] != 'skipped']
+    if messages:
+        out += ['## Messages', '']
+        for task in messages:
+            out += ['%d. %s (%s, %s):' % (task['index'], task['name'], task['host'], task['outcome']), '', '```']
+            out += task['msg'].replace('```', "'''").splitlines() + ['```', '']
+    out += ['## Arguments', '', '_As written in the playbook; secrets redacted._', '']
+    for task in report['tasks']:
+        args = task['args']
+        out += ['%d. %s (%s): `%s`' % (task['index'], task['name'], task['action'],
+                                        json.dumps(args, sort_keys=True).replace('`', "'"))]
+    out.append('')
+    return '\n'.join(out)
+
+
+class CallbackModule(CallbackBase):
+    """Records the run and writes reports/<time>-<playbook>.md and .json at the end."""
+
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = 'notification'
+    CALLBACK_NAME = 'pourtrait.ops.runbook_report'
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self, display=None):
+        super(CallbackModule, self).__init__(display=display)
+        self._active = None
+        self._started = None
+        self._playbooks = []
+        self._plays = []
+        self._play = None
+        self._postmortem_var = False
+        self._task_info = {}
+        self._runner_start = {}
+        self._tasks = []
+        self._secrets = set()
+        self._written = False
+        self._check_mode = bool(context.CLIARGS.get('check', False))
+
+    # --- cheap recording -------------------------------------------------------------------
+
+    def _is_active(self):
+        if self._active is None:
+            try:
+                self._active = bool(self.get_option('enabled'))
+            except KeyError:
+                self._active = True
+        return self._active
+
+    def v2_playbook_on_start(self, playbook):
+        if self._started is None:
+            self._started = time.time()
+        self._playbooks.append(to_text(getattr(playbook, '_file_name', '') or 'playbook'))
+
+    def v2_playbook_on_play_start(self, play):
+        if not self._is_active():
+            return
+        self._play = to_text(play.get_name()).strip()
+        self._plays.append(self._play)
+        try:
+            if _truthy(play.get_vars().get('runbook_report_postmortem', False)):
+                self._postmortem_var = True
+            extra = play.get_variable_manager().extra_vars
+            if _truthy(extra.get('runbook_report_postmortem', False)):
+                self._postmortem_var = True
+        except Exception:  # pylint: disable=broad-except
+            pass  # reading the flag must never break the run
+
+    def _remember_task(self, task):
+        if not self._is_active():
+            return
+        no_log = task.no_log if isinstance(task.no_log, bool) else None
+        family = action_family(task.action)
+        role = getattr(task, '_role', None)
+        self._task_info[task._uuid] = dict(
+            family=family, play=self._play, role=to_text(role.get_name()) if role else None,
+            # as written (not templated); a literal no_log task keeps nothing
+            args=CENSORED if no_log else redact_args(task.args, family, self._secrets),
+        )
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self._remember_task(task)
+
+    def v2_playbook_on_handler_task_start(self, task):
+        self._remember_task(task)
+
+    def v2_runner_on_start(self, host, task):
+        if self._active:
+            self._runner_start[(host.name, task._uuid)] = time.time()
+
+    def _record(self, result, outcome):
+        if not self._active:
+            return
+        end = time.time()
+        task = result.task
+        host = result.host.name
+        info = self._task_info.get(task._uuid)
+        if info is None:
+            self._remember_task(task)
+            info = self._task_info[task._uuid]
+        start = self._runner_start.pop((host, task._uuid), end)
+        data = result.result
+        censored = bool(result.task_fields.get('no_log') is True or data.get('censored') or data.get('_ansible_no_log'))
+        action = to_text(getattr(task, 'resolved_action', None) or task.action)
+        entry = dict(
+            play=info['play'], role=info['role'], name=to_text(result.task_name or task.get_name()), host=host,
+            action=action, outcome=outcome, changed=bool(data.get('changed')), _start=start, _end=end,
+            censored_results=censored, check_mode=self._check_mode or result.task_fields.get('check_mode') is True,
+        )
+        if censored:
+            entry.update(args=CENSORED, key_results={}, msg=None)
+        else:
+            key, msg = extract_key_results(info['family'], data)
+            entry.update(args=info['args'], key_results=key, msg=msg)
+        self._tasks.append(entry)
+
+    def v2_runner_on_ok(self, result):
+        self._record(result, 'changed' if result.result.get('changed') else 'ok')
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._record(result, 'ignored' if ignore_errors else 'failed')
+
+    def v2_runner_on_skipped(self, result):
+        self._record(result, 'skipped')
+
+    def v2_runner_on_unreachable(self, result):
+        self._record(result, 'unreachable')
+
+    # --- the report, once at the end ---------------------------------------------------------
+
+    def build_report(self, stats, ended=None):
+        """The report as plain data (also what the .json holds, minus the private `_` keys)."""
+        ended = time.time() if ended is None else ended
+        started = self._started if self._started is not None else ended
+        check_mode = bool(context.CLIARGS.get('check', False))
+        names = [os.path.splitext(os.path.basename(path))[0] for path in self._playbooks] or ['playbook']
+        try:
+            prefixes = [to_text(p) for p in (self.get_option('postmortem_prefixes') or [])]
+        except KeyError:
+            prefixes = ['incident', 'security']
+        incident = self._postmortem_var or any(name.startswith(tuple(prefixes)) for name in names if prefixes)
+
+        hosts = {}
+        failed = False
+        if stats is not None:
+            for host in sorted(stats.processed.keys()):
+                summary = stats.summarize(host)
+                hosts[host] = dict((k, summary.get(k, 0)) for k in ('ok', 'changed', 'failures', 'unreachable',
+                                                                    'skipped', 'rescued', 'ignored'))
+                failed = failed or bool(summary.get('failures') or summary.get('unreachable'))
+        else:
+            failed = any(task['outcome'] in ('failed', 'unreachable') for task in self._tasks)
+
+        secrets = sorted(self._secrets, key=len, reverse=True)
+        tasks = []
+        for index, task in enumerate(self._tasks, 1):
+            entry = dict(index=index, play=task['play'], role=task['role'], name=task['name'], host=task['host'],
+                         action=task['action'], start=_iso(task['_start']), end=_iso(task['_end']),
+                         duration_s=_seconds(task['_end'] - task['_start']), outcome=task['outcome'],
+                         changed=task['changed'], check_mode=task['check_mode'],
+                         censored=task['censored_results'], args=task['args'], key_results=task['key_results'],
+                         msg=task['msg'])
+            entry = scrub_data(entry, secrets)
+            entry.update(_start=task['_start'], _end=task['_end'], censored_results=task['censored_results'])
+            tasks.append(entry)
+
+        report = dict(
+            report_version=REPORT_VERSION,
+            playbook=dict(name='+'.join(names), files=scrub_data(self._playbooks, secrets),
+                          plays=scrub_data(self._plays, secrets)),
+            started=_iso(started), ended=_iso(ended), duration_s=_seconds(ended - started),
+            check_mode=check_mode, outcome='failed' if failed else 'succeeded', incident=bool(incident),
+            derived=derive_times(started, tasks, check_mode), hosts=hosts, tasks=tasks, postmortem=None,
+            _started=started, _ended=ended,
+        )
+        if incident:
+            report['postmortem'] = dict(summary=None, impact=None, resolution=None, action_items=[],
+                                        timeline=timeline(report))
+        return report
+
+    @staticmethod
+    def public(report):
+        """The report without the private keys of the report and its tasks (what the .json holds)."""
+        out = dict((k, v) for k, v in report.items() if k not in PRIVATE_KEYS)
+        out['tasks'] = [dict((k, v) for k, v in task.items() if k not in PRIVATE_KEYS) for task in report['tasks']]
+        return out
+
+    def write_report(self, report, directory):
+        """Write <directory>/<time>-<name>.md and .json (0600, atomically, never over another report)."""
+        if not os.path.isdir(directory):
+            os.makedirs(directory, 0o700)
+            os.chmod(directory, 0o700)
+        stamp = datetime.fromtimestamp(report['_started'], timezone.utc).strftime('%Y%m%dT%H%M%SZ')
+        name = re.sub(r'[^A-Za-z0-9_.+-]', '_', report['playbook']['name'])[:80] or 'playbook'
+        texts = (('.json', json.dumps(self.public(report), indent=2, sort_keys=False) + '\n'),
+                 ('.md', render_markdown(report)))
+        secrets = sorted(self._secrets, key=len, reverse=True)
+        temps = []
+        try:
+            for suffix, text in texts:
+                for secret in secrets:  # last line of defence: no known secret value leaves the process
+                    text = text.replace(secret, MASK).replace(json.dumps(secret)[1:-1], MASK)
+                fd, temp = tempfile.mkstemp(prefix='.%s-' % name, suffix=suffix + '.tmp', dir=directory)
+                temps.append((suffix, temp))
+                with os.fdopen(fd, 'w', encoding='utf-8') as handle:
+                    handle.write(text)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            for attempt in range(100):
+                base = os.path.join(directory, '%s-%s%s' % (stamp, name, '-%d' % attempt if attempt else ''))
+                if any(os.path.lexists(base + suffix) for suffix, _temp in temps):
+                    continue
+                try:
+                    os.link(temps[0][1], base + temps[0][0])  # claims the name; fails when it exists
+                except FileExistsError:
+                    continue
+                except OSError:  # no hard links on this file system
+                    os.replace(temps[0][1], base + temps[0][0])
+                for suffix, temp in temps[1:]:
+                    os.replace(temp, base + suffix)
+                return base
+            raise OSError('no free report name for %s-%s' % (stamp, name))
+        finally:
+            for _suffix, temp in temps:
+                if os.path.lexists(temp):
+                    os.unlink(temp)
+
+    def v2_playbook_on_stats(self, stats):
+        if not self._active or self._written:
+            return
+        self._written = True
+        directory = None
+        try:
+            directory = self.get_option('reports_dir') or 'reports'
+            report = self.build_report(stats)
+            base = self.write_report(report, directory)
+            self._display.display('Run report: %s.md (and .json)' % base)
+        except Exception as exc:  # pylint: disable=broad-except
+            self._display.warning('runbook_report: could not write the run report to %s: %s'
+                                  % (directory, scrub(exc, self._secrets)))

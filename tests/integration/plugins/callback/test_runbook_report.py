@@ -1,0 +1,274 @@
+"""End-to-end runs of ansible-playbook with the repo's ansible.cfg (which enables the runbook_report callback):
+the report files a run leaves in POURTRAIT_REPORTS_DIR, their structure, timings, outcomes, key results of real
+runbooks, the postmortem skeleton of incident playbooks, and that no secret ever reaches them."""
+
+import glob
+import json
+import os
+import stat
+import subprocess
+import sys
+from datetime import datetime
+
+from tests.conftest import COLLECTIONS, ROOT, clean_env, ensure_collection_link
+
+ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
+TOP_KEYS = ['report_version', 'playbook', 'started', 'ended', 'duration_s', 'check_mode', 'outcome', 'incident',
+            'derived', 'hosts', 'tasks', 'postmortem']
+TASK_KEYS = ['index', 'play', 'role', 'name', 'host', 'action', 'start', 'end', 'duration_s', 'outcome', 'changed',
+             'check_mode', 'censored', 'args', 'key_results', 'msg']
+
+
+def run(playbook, reports, env=None, inventory=None, args=()):
+    """ansible-playbook from the repo root with the repo's ansible.cfg; returns (rc, output)."""
+    ensure_collection_link()
+    environ = clean_env(env)
+    environ.update(ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
+                   ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', POURTRAIT_REPORTS_DIR=str(reports))
+    environ.pop('POURTRAIT_RUNBOOK_REPORT', None)
+    environ.update(env or {})
+    cmd = [ANSIBLE_PLAYBOOK, '-i', inventory or os.path.join(ROOT, 'inventory', 'local'), str(playbook)] + list(args)
+    proc = subprocess.run(cmd, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120, check=False)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def read_report(reports, name):
+    """(json dict, markdown text, base path) of the one report of playbook `name`."""
+    found = glob.glob(os.path.join(str(reports), '*-%s.json' % name))
+    assert len(found) == 1, os.listdir(str(reports)) if os.path.isdir(str(reports)) else 'no reports dir'
+    base = found[0][:-len('.json')]
+    stamp = os.path.basename(base)[:-len('-' + name)]
+    datetime.strptime(stamp, '%Y%m%dT%H%M%SZ')
+    with open(base + '.json') as handle:
+        data = json.load(handle)
+    with open(base + '.md') as handle:
+        text = handle.read()
+    for path in (base + '.json', base + '.md'):
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(str(reports)).st_mode) == 0o700
+    return data, text, base
+
+
+def iso(value):
+    return datetime.strptime(value, '%Y-%m-%dT%H:%M:%S.%fZ').timestamp()
+
+
+def assert_times(data):
+    starts = []
+    for task in data['tasks']:
+        start, end = iso(task['start']), iso(task['end'])
+        assert start <= end
+        assert abs((end - start) - task['duration_s']) < 0.002, task
+        assert iso(data['started']) <= start and end <= iso(data['ended'])
+        starts.append(start)
+    assert starts == sorted(starts)
+    assert abs(iso(data['ended']) - iso(data['started']) - data['duration_s']) < 0.002
+
+
+def assert_absent(texts, *secrets):
+    for secret in secrets:
+        assert secret
+        for text in texts:
+            assert secret not in text
+
+
+INCIDENT = """\
+- name: Canary incident
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Say hello
+      ansible.builtin.debug:
+        msg: hello
+    - name: Sleep a little
+      ansible.builtin.command: sleep 0.3
+      changed_when: false
+    - name: Hidden fact
+      ansible.builtin.set_fact:
+        hidden: CANARY-nolog-1
+      no_log: true
+    - name: Literal secrets in arguments
+      ansible.builtin.set_fact:
+        login_password: CANARY-pw-2
+        api_token: CANARY-token-3
+        headers:
+          Authorization: Bearer CANARY-bearer-4
+    - name: Read the database with a literal password
+      pourtrait.ops.postgres_diagnostics:
+        login_host: 127.0.0.1
+        login_port: {port}
+        login_user: {user}
+        login_password: {password}
+        db: {db}
+        gather_subset: [connections]
+    - name: Read the database through a literal URL
+      pourtrait.ops.postgres_diagnostics:
+        database_url: {url}
+        gather_subset: [database]
+    - name: Turn the feature flag on
+      pourtrait.ops.vercel_env:
+        key: FEATURE_NEW_CHECKOUT
+        value: CANARY-env-value-5
+        target: [production]
+        api_token: {token}
+        api_url: {api_url}
+        project: {project}
+        team_id: "{team}"
+    - name: A command that fails
+      ansible.builtin.command: "false"
+      ignore_errors: true
+    - name: Never runs
+      ansible.builtin.debug:
+        msg: never
+      when: false
+"""
+
+
+def test_incident_playbook_report_structure_timings_redaction_and_postmortem(db, vercel, tmp_path):
+    server = db.server
+    token = vercel.env['VERCEL_TOKEN']
+    playbook = tmp_path / 'incident_canary.yml'
+    playbook.write_text(INCIDENT.format(port=server.port, user=server.user, password=server.password, db=db.name,
+                                        url=db.url, token=token, api_url=vercel.env['VERCEL_API_URL'],
+                                        project=vercel.env['VERCEL_PROJECT'], team=vercel.env['VERCEL_TEAM_ID']))
+    reports = tmp_path / 'reports'
+    # the modules get no credential from the environment: only the literal ones in the playbook
+    rc, out = run(playbook, reports, env={'VERCEL_TOKEN': '', 'PGPASSWORD': ''})
+    assert rc == 0, out
+    assert [e['value'] for e in vercel.env_vars() if e['key'] == 'FEATURE_NEW_CHECKOUT'] == ['CANARY-env-value-5']
+
+    data, text, base = read_report(reports, 'incident_canary')
+    assert 'Run report: %s.md (and .json)' % base in out
+    assert list(data) == TOP_KEYS
+    assert data['report_version'] == 1 and data['outcome'] == 'succeeded' and data['check_mode'] is False
+    assert data['playbook'] == {'name': 'incident_canary', 'files': [str(playbook)], 'plays': ['Canary incident']}
+    assert data['hosts'] == {'localhost': {'ok': 8, 'changed': 2, 'failures': 0, 'unreachable': 0, 'skipped': 1,
+                                           'rescued': 0, 'ignored': 1}}
+    tasks = {t['name']: t for t in data['tasks']}
+    assert [t['name'] for t in data['tasks']] == [
+        'Say hello', 'Sleep a little', 'Hidden fact', 'Literal secrets in arguments',
+        'Read the database with a literal password', 'Read the database through a literal URL',
+        'Turn the feature flag on', 'A command that fails', 'Never runs']
+    for task in data['tasks']:
+        assert list(task) == TASK_KEYS and task['host'] == 'localhost' and task['play'] == 'Canary incident'
+    assert {name: t['outcome'] for name, t in tasks.items()} == {
+        'Say hello': 'ok', 'Sleep a little': 'ok', 'Hidden fact': 'ok', 'Literal secrets in arguments': 'ok',
+        'Read the database with a literal password': 'ok', 'Read the database through a literal URL': 'ok',
+        'Turn the feature flag on': 'changed', 'A command that fails': 'ignored', 'Never runs': 'skipped'}
+    assert_times(data)
+    assert tasks['Sleep a little']['duration_s'] >= 0.3
+    assert tasks['Say hello']['duration_s'] < 0.3
+
+    # actions, arguments, key results
+    assert tasks['Sleep a little']['action'] == 'ansible.builtin.command'
+    assert tasks['Sleep a little']['args'] == {'_raw_params': 'sleep 0.3'}
+    assert tasks['Hidden fact']['args'] == 'censored' and tasks['Hidden fact']['censored'] is True
+    assert tasks['Literal secrets in arguments']['args'] == {
+        'login_password': '********', 'api_token': '********', 'headers': {'Authorization': '********'}}
+    assert tasks['Read the database with a literal password']['args']['login_password'] == '********'
+    assert tasks['Read the database with a literal password']['args']['db'] == db.name
+    assert tasks['Read the database through a literal URL']['args']['database_url'] == '********'
+    flag = tasks['Turn the feature flag on']
+    assert flag['action'] == 'pourtrait.ops.vercel_env'
+    assert flag['args']['value'] == '********' and flag['args']['api_token'] == '********'
+    assert flag['args']['key'] == 'FEATURE_NEW_CHECKOUT'
+    assert flag['key_results']['env.key'] == 'FEATURE_NEW_CHECKOUT' and flag['key_results']['value_changed'] is True
+    assert tasks['A command that fails']['msg'] == 'non-zero return code'
+    assert tasks['A command that fails']['key_results'] == {}     # unknown module: changed/failed/msg only
+
+    # derived times: the feature flag change mitigates; nothing verifies
+    derived = data['derived']
+    assert derived['mitigated_by'] == {'task': 'Turn the feature flag on', 'host': 'localhost', 'at': flag['end']}
+    assert abs(derived['time_to_mitigate_s'] - (iso(flag['end']) - iso(data['started']))) < 0.002
+    assert derived['time_to_verify_s'] is None and derived['verified_by'] is None
+
+    # postmortem skeleton, timeline filled in
+    assert data['incident'] is True
+    assert data['postmortem']['summary'] is None and len(data['postmortem']['timeline']) == 11
+    headings = [line for line in text.splitlines() if line.startswith('#')]
+    assert headings[:7] == ['# Run report: incident_canary', '## Postmortem', '### Summary', '### Impact',
+                            '### Timeline', '### Resolution', '### Action items']
+    timeline = text.split('### Timeline')[1].split('### Resolution')[0]
+    assert 'localhost: Sleep a little [ansible.builtin.command] - ok in' in timeline
+    assert 'localhost: Turn the feature flag on [pourtrait.ops.vercel_env] - changed' in timeline
+    assert '- Mitigated at: %s' % flag['end'] in text
+
+    # no secret in either file (nor its JSON-escaped form)
+    texts = [text, open(base + '.json').read()]
+    assert_absent(texts, 'CANARY', server.password, token)
+
+
+def test_rollback_runbook_report_key_results_and_derived_times(vercel, tmp_path):
+    previous = vercel.live()['uid']
+    broken = vercel.seed_deployment(health='broken', live=True, created_offset_s=-60)['uid']
+    reports = tmp_path / 'reports'
+    rc, out = run(os.path.join(ROOT, 'playbooks', 'rollback.yml'), reports, env=vercel.env,
+                  inventory=os.path.join(ROOT, 'inventory', 'production'),
+                  args=['-e', 'rollback_poll_interval=0.1', '-e', 'rollback_health_interval=0.2'])
+    assert rc == 0, out
+    assert vercel.live()['uid'] == previous
+    data, text, base = read_report(reports, 'rollback')
+    assert data['incident'] is False and data['postmortem'] is None and '## Postmortem' not in text
+    assert_times(data)
+    rollback = [t for t in data['tasks'] if t['action'] == 'pourtrait.ops.vercel_rollback']
+    assert len(rollback) == 1 and rollback[0]['outcome'] == 'changed' and rollback[0]['role'] == 'pourtrait.ops.rollback'
+    assert rollback[0]['key_results']['from.id'] == broken
+    assert rollback[0]['key_results']['to.id'] == previous
+    assert rollback[0]['key_results']['job_status'] == 'succeeded'
+    health = [t for t in data['tasks'] if t['action'] == 'pourtrait.ops.app_health']
+    assert len(health) == 1 and health[0]['key_results']['healthy'] is True
+    derived = data['derived']
+    assert derived['mitigated_by']['task'] == rollback[0]['name']
+    assert derived['verified_by']['task'] == health[0]['name']
+    assert 0 < derived['time_to_mitigate_s'] < derived['time_to_verify_s'] <= data['duration_s']
+    assert '| Time to mitigate | %.2f s (%s) |' % (derived['time_to_mitigate_s'], rollback[0]['name']) in text
+    assert '%s | pourtrait.ops.vercel_rollback | changed | from.id=%s, to.id=%s' % (
+        rollback[0]['name'], broken, previous) in text
+    assert_absent([text, open(base + '.json').read()], vercel.env['VERCEL_TOKEN'])
+
+
+def test_backup_runbook_report_has_the_backup_path_and_checksum(db, tmp_path):
+    reports = tmp_path / 'reports'
+    backups = tmp_path / 'backups'
+    rc, out = run(os.path.join(ROOT, 'playbooks', 'backup.yml'), reports, env=db.env,
+                  inventory=os.path.join(ROOT, 'inventory', 'production'),
+                  args=['-e', 'db_backup_dir=%s' % backups, '-e', 'db_backup_format=custom', '-e', 'db_backup_verify=toc'])
+    assert rc == 0, out
+    data, text, base = read_report(reports, 'backup')
+    dump = [t for t in data['tasks'] if t['action'] == 'pourtrait.ops.postgres_dump']
+    assert len(dump) == 1 and dump[0]['outcome'] == 'changed', data['tasks']
+    key = dump[0]['key_results']
+    assert os.path.isfile(key['path']) and key['path'].startswith(str(backups))
+    assert os.path.isfile(key['manifest_path'])
+    with open(key['manifest_path']) as handle:
+        assert key['sha256'] in handle.read()
+    assert key['size'] == os.path.getsize(key['path']) and key['verification.ok'] is True
+    assert data['derived']['time_to_mitigate_s'] is None and data['derived']['time_to_verify_s'] is None
+    assert '   - path: `%s`' % key['path'] in text and '   - sha256: `%s`' % key['sha256'] in text
+    assert_absent([text, open(base + '.json').read()], db.server.password)
+
+
+TINY = """\
+- name: Tiny
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Hello
+      ansible.builtin.debug:
+        msg: hello
+"""
+
+
+def test_disabled_or_unwritable_never_fails_the_run(tmp_path):
+    playbook = tmp_path / 'tiny.yml'
+    playbook.write_text(TINY)
+    rc, out = run(playbook, tmp_path / 'off', env={'POURTRAIT_RUNBOOK_REPORT': 'false'})
+    assert rc == 0, out
+    assert not (tmp_path / 'off').exists() and 'Run report' not in out
+
+    blocker = tmp_path / 'a-file'
+    blocker.write_text('')
+    rc, out = run(playbook, blocker / 'reports')
+    assert rc == 0, out
+    assert '[WARNING]: runbook_report: could not write the run report to %s' % (blocker / 'reports') in out
+    assert 'ok=1' in out

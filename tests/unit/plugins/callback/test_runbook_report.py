@@ -1,0 +1,319 @@
+"""Unit tests of the runbook_report callback: redaction, key results, derived times, rendering, writing."""
+
+import json
+import os
+import stat
+import sys
+import types
+
+import pytest
+
+from tests.conftest import COLLECTIONS, ensure_collection_link
+
+ensure_collection_link()
+if COLLECTIONS not in sys.path:
+    sys.path.insert(0, COLLECTIONS)
+
+from ansible_collections.pourtrait.ops.plugins.callback import runbook_report as rr  # noqa: E402
+
+MASK = rr.MASK
+
+
+# --- redaction -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('name, family, secret', [
+    ('api_token', 'vercel_rollback', True),
+    ('token', 'vercel_env', True),                 # alias of api_token
+    ('access_token', 'supabase_project_info', True),
+    ('login_password', 'postgres_dump', True),
+    ('password', 'postgres_dump', True),           # alias of login_password
+    ('database_url', 'postgres_restore', True),    # holds the password
+    ('value', 'vercel_env', True),
+    ('SUPABASE_SERVICE_ROLE_KEY', 'command', True),
+    ('webhook_url', 'uri', True),
+    ('client_secret', 'x', True),
+    ('Authorization', 'uri', True),
+    ('key', 'vercel_env', False),                  # the variable's name
+    ('key', 'apt_key', True),                      # anywhere else: conservative
+    ('url', 'app_health', False),                  # shown without credentials
+    ('target', 'vercel_rollback', False),
+    ('backup_dir', 'postgres_dump', False),
+    ('description', 'vercel_rollback', False),
+])
+def test_secret_names(name, family, secret):
+    assert rr.is_secret_name(name, family) is secret
+
+
+def test_redact_args_masks_secret_names_at_any_depth_and_collects_their_values():
+    secrets = set()
+    args = {
+        'key': 'FEATURE_CHECKOUT', 'value': 'canary-env-value-1', 'api_token': 'canary-token-2',
+        'target': ['production'], '_ansible_check_mode': False,
+        'nested': {'login_password': 'canary-pw-3', 'db': 'pourtrait', 'list': [{'access_token': 'canary-at-4'}]},
+        'headers': {'x-vercel-protection-bypass': 'canary-header-5', 'Accept': 'application/json',
+                    'Authorization': 'Bearer canary-header-8'},
+        'url': 'https://user:canary-url-6@app.example.com/health?token=canary-q-7#frag',
+        'database_url': '{{ lookup("env", "DATABASE_URL") }}',
+        'empty_password': '',
+    }
+    out = rr.redact_args(args, 'vercel_env', secrets)
+    assert out == {
+        'key': 'FEATURE_CHECKOUT', 'value': MASK, 'api_token': MASK, 'target': ['production'],
+        'nested': {'login_password': MASK, 'db': 'pourtrait', 'list': [{'access_token': MASK}]},
+        'headers': {'x-vercel-protection-bypass': MASK, 'Accept': MASK, 'Authorization': MASK},
+        'url': 'https://app.example.com/health?' + MASK,
+        'database_url': MASK,
+        'empty_password': '',
+    }
+    # literal values of clearly secret names are remembered (to be masked anywhere else); template expressions
+    # and values that are only redacted out of caution (any header) are not
+    assert secrets == {'canary-env-value-1', 'canary-token-2', 'canary-pw-3', 'canary-at-4', 'Bearer canary-header-8'}
+    assert 'canary' not in json.dumps(out)
+    assert args['value'] == 'canary-env-value-1'  # the task's own args are left alone
+
+
+def test_redact_args_of_non_dict_is_empty():
+    assert rr.redact_args(None) == {}
+    assert rr.redact_args('free form') == {}
+
+
+@pytest.mark.parametrize('text, expected', [
+    ('pg_dump postgresql://app:s3cretpw@db.example.com:5432/postgres',
+     'pg_dump postgresql://app:' + MASK + '@db.example.com:5432/postgres'),
+    ('curl -H "Authorization: Bearer abcdef123456" https://x', 'curl -H "Authorization: Bearer ' + MASK + '" https://x'),
+    ('PGPASSWORD=hunter22 psql -c "select 1"', 'PGPASSWORD=' + MASK + ' psql -c "select 1"'),
+    ('VERCEL_TOKEN=abc123xyz vercel ls', 'VERCEL_TOKEN=' + MASK + ' vercel ls'),
+    ('mytool --password=hunter22 --db x', 'mytool --password=' + MASK + ' --db x'),
+    ('mytool --api-key hunter22 --db x', 'mytool --api-key ' + MASK + ' --db x'),
+    ('rolled back from dpl_1 to dpl_2', 'rolled back from dpl_1 to dpl_2'),
+])
+def test_scrub_masks_free_text_credentials(text, expected):
+    assert rr.scrub(text) == expected
+
+
+def test_scrub_masks_known_secret_values_and_scrub_data_cuts_long_values():
+    assert rr.scrub('connected with canary-42 ok', {'canary-42'}) == 'connected with %s ok' % MASK
+    data = rr.scrub_data({'msg': 'x' * 5000, 'list': list(range(80)), 'n': 3, 'ok': True, 'none': None})
+    assert len(data['msg']) == rr.MAX_STRING + 3
+    assert data['list'][-1] == '... 30 more' and len(data['list']) == rr.MAX_ITEMS + 1
+    assert (data['n'], data['ok'], data['none']) == (3, True, None)
+
+
+# --- key results --------------------------------------------------------------------------------
+
+def test_rollback_key_results():
+    result = {'changed': True, 'from': {'id': 'dpl_broken', 'url': 'x'}, 'to': {'id': 'dpl_prev'},
+              'job_status': 'succeeded', 'duration_s': 1.25, 'auto_assign_paused': True, 'note': 'n',
+              'msg': 'rolled production back from dpl_broken to dpl_prev'}
+    key, msg = rr.extract_key_results('vercel_rollback', result)
+    assert key == {'from.id': 'dpl_broken', 'to.id': 'dpl_prev', 'job_status': 'succeeded', 'duration_s': 1.25,
+                   'auto_assign_paused': True}
+    assert msg == 'rolled production back from dpl_broken to dpl_prev'
+
+
+def test_backup_migration_terminate_verify_health_key_results():
+    dump = {'path': '/b/db-1.dump', 'manifest_path': '/b/db-1.dump.manifest.json', 'format': 'custom', 'size': 1234,
+            'sha256': 'ab' * 32, 'verification': {'method': 'toc', 'ok': True, 'details': {}}, 'removed': [],
+            'duration': 0.5, 'command': ['pg_dump']}
+    assert rr.extract_key_results('postgres_dump', dump)[0] == {
+        'path': '/b/db-1.dump', 'manifest_path': '/b/db-1.dump.manifest.json', 'format': 'custom', 'size': 1234,
+        'sha256': 'ab' * 32, 'verification.method': 'toc', 'verification.ok': True, 'removed': [], 'duration': 0.5}
+    migration = {'applied': [{'version': '20260101000000', 'name': 'a'}, {'version': '20260102000000'}],
+                 'pending': ['20260101000000', '20260102000000'], 'local': ['x']}
+    assert rr.extract_key_results('supabase_migration', migration)[0] == {
+        'applied[].version': ['20260101000000', '20260102000000'], 'pending': ['20260101000000', '20260102000000']}
+    assert rr.extract_key_results('postgres_terminate', {'terminated': [101], 'cancelled': [102], 'candidates': []})[0] \
+        == {'terminated': [101], 'cancelled': [102]}
+    assert rr.extract_key_results('deployment_verify', {'verdict': 'fail', 'reason': 'errors', 'measurements': []})[0] \
+        == {'verdict': 'fail', 'reason': 'errors'}
+    assert rr.extract_key_results('app_health', {'healthy': False, 'unhealthy_services': ['database (down)'],
+                                                 'body': {'big': 1}})[0] \
+        == {'healthy': False, 'unhealthy_services': ['database (down)']}
+    # a null intermediate value is simply absent
+    assert rr.extract_key_results('supabase_backup_restore', {'kind': 'pitr', 'backup': None})[0] == {'kind': 'pitr'}
+
+
+def test_fqcn_and_short_names_share_the_table():
+    assert rr.action_family('pourtrait.ops.vercel_promote') == 'vercel_promote'
+    assert rr.action_family('vercel_promote') == 'vercel_promote'
+
+
+def test_unknown_modules_give_only_the_message():
+    key, msg = rr.extract_key_results('command', {'changed': True, 'stdout': 'secret output', 'rc': 0, 'msg': ''})
+    assert (key, msg) == ({}, None)
+    key, msg = rr.extract_key_results('debug', {'msg': ['line 1', 'line 2']})
+    assert (key, msg) == ({}, 'line 1\nline 2')
+
+
+def test_loop_results_give_one_entry_per_item():
+    result = {'results': [{'terminated': [1], 'item': 'a'}, {'terminated': [], 'cancelled': [2], 'item': 'b'},
+                          {'skipped': True}], 'msg': 'All items completed'}
+    key, _msg = rr.extract_key_results('postgres_terminate', result)
+    assert key == {'items': [{'terminated': [1]}, {'terminated': [], 'cancelled': [2]}]}
+
+
+# --- derived times ------------------------------------------------------------------------------
+
+def task(action, outcome, end, name=None, **key):
+    return {'action': action, 'outcome': outcome, '_end': end, 'name': name or action, 'host': 'localhost',
+            'end': 'T%s' % end, 'key_results': key}
+
+
+def test_time_to_mitigate_is_the_first_successful_mitigation_and_verify_the_last_successful_check():
+    tasks = [
+        task('pourtrait.ops.vercel_deployment_info', 'ok', 101.0),
+        task('pourtrait.ops.vercel_rollback', 'failed', 102.0, 'first try'),
+        task('pourtrait.ops.vercel_rollback', 'changed', 105.5, 'rollback'),
+        task('pourtrait.ops.app_health', 'ok', 106.0, 'health 1', healthy=True),
+        task('vercel_promote', 'changed', 107.0, 'promote'),
+        task('pourtrait.ops.deployment_verify', 'ok', 110.0, 'verify', verdict='pass'),
+        task('pourtrait.ops.app_health', 'ok', 111.0, 'health bad', healthy=False),
+        task('pourtrait.ops.deployment_verify', 'ok', 112.0, 'verify inconclusive', verdict='inconclusive'),
+        task('pourtrait.ops.supabase_project_info', 'failed', 113.0, 'supabase'),
+    ]
+    derived = rr.derive_times(100.0, tasks)
+    assert derived['time_to_mitigate_s'] == 5.5
+    assert derived['mitigated_by'] == {'task': 'rollback', 'host': 'localhost', 'at': 'T105.5'}
+    assert derived['time_to_verify_s'] == 10.0
+    assert derived['verified_by']['task'] == 'verify'
+
+
+def test_derived_times_are_null_when_not_applicable():
+    assert rr.derive_times(0.0, [task('ansible.builtin.debug', 'ok', 1.0)]) == {
+        'time_to_mitigate_s': None, 'mitigated_by': None, 'time_to_verify_s': None, 'verified_by': None}
+    # in check mode nothing was mitigated
+    derived = rr.derive_times(0.0, [task('vercel_rollback', 'ok', 1.0), task('app_health', 'ok', 2.0)],
+                              check_mode=True)
+    assert derived['time_to_mitigate_s'] is None and derived['time_to_verify_s'] == 2.0
+
+
+# --- recording, rendering, writing -------------------------------------------------------------------
+
+class FakeTask:
+    def __init__(self, uuid, action, args, no_log=False, name=''):
+        self._uuid = uuid
+        self.action = self.resolved_action = action
+        self.args = args
+        self.no_log = no_log
+        self._role = None
+        self.name = name
+
+    def get_name(self):
+        return self.name or self.action
+
+
+def fake_result(task, data, no_log=False):
+    return types.SimpleNamespace(task=task, host=types.SimpleNamespace(name='localhost'), result=data,
+                                 task_fields={'no_log': no_log}, task_name=task.get_name())
+
+
+def callback(tmp_path, **options):
+    cb = rr.CallbackModule()
+    cb._plugin_options = dict({'enabled': True, 'reports_dir': str(tmp_path / 'reports'),
+                               'postmortem_prefixes': ['incident', 'security']}, **options)
+    cb._check_mode = False
+    return cb
+
+
+def run_tasks(cb, playbook='/p/playbooks/rollback.yml', play_vars=None):
+    play = types.SimpleNamespace(get_name=lambda: 'Roll back', get_vars=lambda: play_vars or {},
+                                 get_variable_manager=lambda: types.SimpleNamespace(extra_vars={}))
+    cb.v2_playbook_on_start(types.SimpleNamespace(_file_name=playbook))
+    cb.v2_playbook_on_play_start(play)
+    tasks = [
+        (FakeTask('u1', 'pourtrait.ops.vercel_rollback', {'target': 'previous', 'api_token': 'CANARY-token-1'},
+                  name='Roll back'),
+         {'changed': True, 'from': {'id': 'dpl_bad'}, 'to': {'id': 'dpl_good'}, 'job_status': 'succeeded',
+          'msg': 'rolled back; token was CANARY-token-1'}, False),
+        (FakeTask('u2', 'ansible.builtin.set_fact', {'login_password': 'CANARY-pw-2'}, no_log=True),
+         {'censored': "the output has been hidden due to the fact that 'no_log: true' was specified",
+          '_ansible_no_log': True, 'changed': False}, True),
+        # no_log decided by a template: the result says so
+        (FakeTask('u3', 'pourtrait.ops.vercel_env', {'key': 'FLAG', 'env_value_copy': 'CANARY-env-3'},
+                  no_log='{{ hide }}'),
+         {'censored': 'hidden', '_ansible_no_log': True, 'changed': True}, True),
+        (FakeTask('u4', 'pourtrait.ops.app_health', {'url': 'https://app/health', '_raw_params': 'curl https://app/health'},
+                  name='Health'),
+         {'healthy': True, 'status': 'healthy', 'changed': False}, False),
+    ]
+    for fake, data, no_log in tasks:
+        cb.v2_playbook_on_task_start(fake, False)
+        cb.v2_runner_on_start(types.SimpleNamespace(name='localhost'), fake)
+        cb.v2_runner_on_ok(fake_result(fake, data, no_log))
+    return cb
+
+
+def test_no_log_tasks_show_censored_args_and_no_results(tmp_path):
+    cb = run_tasks(callback(tmp_path))
+    report = cb.build_report(None)
+    tasks = {t['index']: t for t in report['tasks']}
+    assert tasks[1]['args'] == {'target': 'previous', 'api_token': MASK}
+    assert tasks[1]['msg'] == 'rolled back; token was ' + MASK    # its redacted value is masked elsewhere too
+    assert tasks[1]['key_results'] == {'from.id': 'dpl_bad', 'to.id': 'dpl_good', 'job_status': 'succeeded'}
+    for index in (2, 3):
+        assert tasks[index]['args'] == 'censored' and tasks[index]['censored'] is True
+        assert tasks[index]['key_results'] == {} and tasks[index]['msg'] is None
+    assert tasks[3]['outcome'] == 'changed'
+    assert report['derived']['mitigated_by']['task'] == 'Roll back'
+    assert report['derived']['verified_by']['task'] == 'Health'
+    assert report['incident'] is False and report['postmortem'] is None
+    text = json.dumps(cb.public(report)) + rr.render_markdown(report)
+    assert 'CANARY' not in text
+    assert '## Postmortem' not in text
+
+
+@pytest.mark.parametrize('playbook, play_vars', [
+    ('/p/playbooks/incident_response.yml', None),
+    ('/p/playbooks/security_incident.yml', None),
+    ('/p/playbooks/rollback.yml', {'runbook_report_postmortem': True}),
+])
+def test_postmortem_skeleton_for_incident_playbooks(tmp_path, playbook, play_vars):
+    cb = run_tasks(callback(tmp_path), playbook, play_vars)
+    report = cb.build_report(None)
+    assert report['incident'] is True
+    md = rr.render_markdown(report)
+    headings = [line for line in md.splitlines() if line.startswith('#')]
+    assert headings[:7] == ['# Run report: %s' % os.path.splitext(os.path.basename(playbook))[0], '## Postmortem',
+                            '### Summary', '### Impact', '### Timeline', '### Resolution', '### Action items']
+    timeline = report['postmortem']['timeline']
+    assert len(timeline) == 6  # start, four tasks, end
+    assert 'localhost: Roll back [pourtrait.ops.vercel_rollback] - changed' in timeline[1]
+    assert 'from.id=dpl_bad, to.id=dpl_good' in timeline[1]
+    assert all('- %s' % line in md for line in timeline)
+
+
+def test_write_report_files_are_private_atomic_and_never_overwritten(tmp_path):
+    cb = run_tasks(callback(tmp_path))
+    report = cb.build_report(None)
+    directory = str(tmp_path / 'reports' / 'sub')
+    first = cb.write_report(report, directory)
+    second = cb.write_report(report, directory)   # same start second, same playbook
+    assert second == first + '-1'
+    assert oct(stat.S_IMODE(os.stat(directory).st_mode)) == '0o700'
+    names = sorted(os.listdir(directory))
+    assert len(names) == 4 and not [n for n in names if n.startswith('.')]   # no temporary file left
+    for name in names:
+        assert oct(stat.S_IMODE(os.stat(os.path.join(directory, name)).st_mode)) == '0o600'
+    assert os.path.basename(first).endswith('-rollback')
+    data = json.load(open(first + '.json'))
+    assert [t['index'] for t in data['tasks']] == [1, 2, 3, 4]
+    assert not [k for k in data if k.startswith('_')] and '_start' not in data['tasks'][0]
+    assert 'censored_results' not in data['tasks'][0]
+    assert data['tasks'][3]['args'] == {'url': 'https://app/health', '_raw_params': 'curl https://app/health'}
+
+
+def test_a_report_that_cannot_be_written_only_warns(tmp_path):
+    blocker = tmp_path / 'file'
+    blocker.write_text('not a directory')
+    warnings = []
+    cb = run_tasks(callback(tmp_path, reports_dir=str(blocker / 'reports')))
+    cb._display = types.SimpleNamespace(warning=warnings.append, display=lambda msg: None)
+    cb.v2_playbook_on_stats(None)   # no exception
+    assert len(warnings) == 1 and 'could not write the run report' in warnings[0]
+
+
+def test_disabled_writes_nothing(tmp_path):
+    cb = run_tasks(callback(tmp_path, enabled=False))
+    cb.v2_playbook_on_stats(None)
+    assert not (tmp_path / 'reports').exists()
+    assert cb._tasks == []
