@@ -111,6 +111,9 @@ NOT_SECRET = {
 # Every value of a dict of this name is redacted (HTTP headers carry credentials under any name).
 HEADERS = re.compile(r'headers$', re.I)
 
+# A path segment that looks like a key: 16 or more letters, digits, - or _, with at least one digit and one letter.
+_OPAQUE = re.compile(r'^(?=[^/]*[0-9])(?=[^/]*[A-Za-z])[A-Za-z0-9_-]{16,}$')
+
 # Free-text forms of credentials, masked in every string written.
 _SCRUB = (
     (re.compile(r'(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*):[^/\s@]*@'), r'\1:' + MASK + '@'),
@@ -150,6 +153,9 @@ MITIGATION_ACTIONS = frozenset(('vercel_rollback', 'vercel_promote', 'vercel_env
                                 'postgres_restore'))
 VERIFICATION_ACTIONS = frozenset(('app_health', 'deployment_verify', 'supabase_project_info'))
 SUCCESS = frozenset(('ok', 'changed'))
+# role plumbing left out of the postmortem timeline (still in the task list)
+TIMELINE_SKIP = frozenset(('validate_argument_spec', 'include_role', 'include_tasks', 'import_role', 'import_tasks',
+                           'meta'))
 _MISSING = object()
 # bookkeeping of the report and its tasks, not written to the .json
 PRIVATE_KEYS = frozenset(('_started', '_ended', '_start', '_end', 'censored_results'))
@@ -169,12 +175,14 @@ def is_secret_name(name, family=''):
 
 
 def _safe_url(value):
-    """A URL without user info, query string or fragment (those can carry credentials)."""
+    """A URL without user info, query string, fragment or opaque path segments (webhook URLs carry their secret in
+    the path)."""
     text = to_text(value)
-    match = re.match(r'(?i)^([a-z][a-z0-9+.-]*://)(?:[^/@\s]*@)?([^?#\s]*)([?#].*)?$', text)
+    match = re.match(r'(?i)^([a-z][a-z0-9+.-]*://)(?:[^/@\s]*@)?([^/?#\s]*)([^?#\s]*)([?#].*)?$', text)
     if not match:
         return text
-    return match.group(1) + match.group(2) + (('?' + MASK) if match.group(3) else '')
+    path = '/'.join(MASK if _OPAQUE.match(part) else part for part in match.group(3).split('/'))
+    return match.group(1) + match.group(2) + path + (('?' + MASK) if match.group(4) else '')
 
 
 def redact_args(args, family='', secrets=None):
@@ -220,6 +228,8 @@ def redact_args(args, family='', secrets=None):
 
     if not isinstance(args, dict):
         return {}
+    if family == 'validate_argument_spec':  # a role's whole argument spec is noise; what it was given is not
+        args = dict((k, v) for k, v in args.items() if k != 'argument_spec')
     return walk(args)
 
 
@@ -375,10 +385,12 @@ def _duration_text(value):
 
 
 def timeline(report):
-    """One line per task, in order, for the postmortem."""
+    """One line per task that ran (not skipped, not role plumbing), in order, for the postmortem."""
     started = report['_started']
     lines = ['%s (t+%.1f s) %s started' % (_clock(started), 0.0, report['playbook']['name'])]
     for task in report['tasks']:
+        if task['outcome'] == 'skipped' or action_family(task['action']) in TIMELINE_SKIP:
+            continue
         line = '%s (t+%.1f s) %s: %s [%s] - %s in %s' % (
             _clock(task['_start']), task['_start'] - started, task['host'], task['name'], task['action'],
             task['outcome'], _duration_text(task['duration_s']))
@@ -467,9 +479,8 @@ def render_markdown(report):
             out += task['msg'].replace('```', "'''").splitlines() + ['```', '']
     out += ['## Arguments', '', '_As written in the playbook; secrets redacted._', '']
     for task in report['tasks']:
-        args = task['args']
-        out += ['%d. %s (%s): `%s`' % (task['index'], task['name'], task['action'],
-                                        json.dumps(args, sort_keys=True).replace('`', "'"))]
+        args = json.dumps(task['args'], sort_keys=True).replace('`', "'")
+        out.append('%d. %s (%s): `%s`' % (task['index'], task['name'], task['action'], args))
     out.append('')
     return '\n'.join(out)
 

@@ -44,7 +44,8 @@ A deployment snapshots the project's env vars when it is created, as a Vercel
 build does: the variables whose ``target`` covers the deployment's target
 (``production``, else ``preview``), key -> value. Changing a variable later
 changes no existing deployment; a new build (or a redeploy) picks it up, and an
-instant rollback serves the old build's snapshot. The app stand-in reads the
+instant rollback serves the old build's snapshot. A redeploy (``deploymentId``)
+keeps its source's health profile (same code) unless ``next_builds`` says otherwise. The app stand-in reads the
 snapshot (``MAINTENANCE_MODE``: see app.py); the admin state lists it per
 deployment as ``env``.
 
@@ -817,7 +818,9 @@ class VercelService(Service):
             raise _bad('Invalid request: provide `gitSource` or `deploymentId` (or `files`).', code='missing_files')
         outcome = model.next_builds.pop(0) if model.next_builds else {}
         now = time.time()
-        dep = model._new_deployment(int(now * 1000), target, new_meta, outcome.get('health', 'healthy'),
+        # a redeploy rebuilds the same code: it is as healthy (or broken) as its source unless queued otherwise
+        default_health = source_dep['health'] if body.get('deploymentId') else 'healthy'
+        dep = model._new_deployment(int(now * 1000), target, new_meta, outcome.get('health', default_health),
                                     source=source, git=git)
         dep['fail'] = bool(outcome.get('fail'))
         dep['queued_until'] = now + model.timings['queued_s']

@@ -11,8 +11,10 @@ import hashlib
 import json
 import os
 import re
+import signal
 import stat
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -240,6 +242,31 @@ def test_playbook_ansible_cannot_load_exits_3_with_its_error(tmp_path):
     assert last.startswith('pourtrait-ops: error: ') and 'no_such_module' in last, run.stderr
     error = list(run.junit().iter('error'))
     assert len(error) == 1 and 'no_such_module' in error[0].get('message')
+
+
+def test_interrupt_stops_every_process_of_the_run_and_exits_130(tmp_path):
+    marker = '41.%d' % os.getpid()  # a sleep no other process runs
+    (tmp_path / 'tmp').mkdir()
+    env = clean_env(dict(CANARIES))
+    env.update(TMPDIR=str(tmp_path / 'tmp'), POURTRAIT_REPORTS_DIR=str(tmp_path / 'reports'))
+    proc = subprocess.Popen([COMMAND, 'run', os.path.join(PLAYBOOKS, 'cli_sleep.yml'), '-i', LOCAL,
+                             '-e', 'cli_test_sleep=%s' % marker, '--json-summary', str(tmp_path / 's.json')],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def sleeping():
+        return subprocess.run(['pgrep', '-f', 'sleep %s' % marker], capture_output=True, text=True,
+                              check=False).stdout.split()
+    deadline = time.monotonic() + 60
+    while not sleeping():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out + err
+    assert 'INTERRUPTED' in err and '(exit 130)' in err
+    assert json.loads((tmp_path / 's.json').read_text())['status'] == 'interrupted'
+    assert sleeping() == []  # the module's own process is gone too, not orphaned
+    assert glob.glob(str(tmp_path / 'tmp' / 'pourtrait-ops-*')) == []  # the private data dir is removed
 
 
 @pytest.mark.parametrize('args, expected', [

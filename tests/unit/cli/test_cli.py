@@ -128,9 +128,9 @@ DEPLOY_EVENTS = [
     event('runner_on_start', 'Fail the play'),
     event('runner_on_failed', 'Fail the play', duration=0.02, res={'msg': 'Deploy failed; rolled back'}),
     event('runner_on_start', 'Never finished'),
-    {'event': 'playbook_on_stats', 'event_data': {'ok': {'localhost': 2}, 'changed': {'localhost': 1},
-                                                   'failures': {'localhost': 1}, 'rescued': {'localhost': 1},
-                                                   'ignored': {'localhost': 1}}},
+    {'event': 'playbook_on_stats',
+     'event_data': {'ok': {'localhost': 2}, 'changed': {'localhost': 1}, 'failures': {'localhost': 1},
+                    'rescued': {'localhost': 1}, 'ignored': {'localhost': 1}}},
 ]
 
 

@@ -162,8 +162,8 @@ def classify(rc, runner_status, recorder, stdout=''):
         return 'ok', EXIT_OK, ''
     if failed:
         first = failed[0]
-        return 'failed', EXIT_TASK_FAILED, "task '%s' failed on %s: %s" % (first.label, first.host,
-                                                                          first.msg or 'no message')
+        message = "task '%s' failed on %s: %s" % (first.label, first.host, first.msg or 'no message')
+        return 'failed', EXIT_TASK_FAILED, message
     if rc in (2, 8):
         return 'failed', EXIT_TASK_FAILED, 'ansible-playbook reported failed hosts (rc %s)' % rc
     errors = error_lines(stdout) or recorder.errors
@@ -249,9 +249,8 @@ def cmd_run(args, out, err):
         inventory = resolve_inventory(root, args.inventory)
         outcome.inventory = os.path.relpath(inventory, root) if inventory else None
         extra, outcome.extra_var_names = prepare_extra_vars(args.extra_vars)
-        out('pourtrait-ops: running %s%s%s' % (outcome.playbook_path,
-                                              ' on ' + outcome.inventory if outcome.inventory else '',
-                                              ' (check mode)' if args.check else ''))
+        where = ' on ' + outcome.inventory if outcome.inventory else ''
+        out('pourtrait-ops: running %s%s%s' % (outcome.playbook_path, where, ' (check mode)' if args.check else ''))
         with Interrupt() as interrupt:
             job = PlaybookRun(root, path, ansible_arguments(args, inventory, extra), recorder.handle,
                               keep_artifacts=args.keep_artifacts, cancel_callback=interrupt)
@@ -276,10 +275,11 @@ def cmd_run(args, out, err):
         return EXIT_CONFIG
     if outcome.exit_code == EXIT_OK:
         out('pourtrait-ops: %s ok in %.1fs (exit 0)' % (outcome.playbook, outcome.duration))
+    elif outcome.status == 'error':
+        err('pourtrait-ops: error: %s' % outcome.message)
     else:
-        err('pourtrait-ops: error: %s' % outcome.message if outcome.status == 'error' else
-            'pourtrait-ops: %s %s in %.1fs (exit %d): %s' % (outcome.playbook, outcome.status.upper(),
-                                                              outcome.duration, outcome.exit_code, outcome.message))
+        err('pourtrait-ops: %s %s in %.1fs (exit %d): %s' % (outcome.playbook, outcome.status.upper(), outcome.duration,
+                                                             outcome.exit_code, outcome.message))
     return outcome.exit_code
 
 

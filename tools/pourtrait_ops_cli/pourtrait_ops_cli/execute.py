@@ -14,10 +14,13 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import stat
+import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 from ansible_runner.config.runner import RunnerConfig
 from ansible_runner.exceptions import ConfigurationError
@@ -67,6 +70,57 @@ def ensure_collection_link(root):
         if os.path.islink(link):
             os.unlink(link)
         os.symlink(root, link)
+
+
+def process_table():
+    """[(pid, parent pid)] of every process (from /proc, else ps)."""
+    table = []
+    if os.path.isdir('/proc'):
+        for entry in os.listdir('/proc'):
+            if not entry.isdigit():
+                continue
+            try:
+                with open('/proc/%s/stat' % entry, 'rb') as handle:
+                    fields = handle.read().rsplit(b')', 1)[1].split()
+                table.append((int(entry), int(fields[1])))
+            except (OSError, IndexError, ValueError):
+                continue
+        return table
+    try:
+        out = subprocess.run(['ps', '-A', '-o', 'pid=', '-o', 'ppid='], capture_output=True, text=True, timeout=10,
+                             check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return table
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+            table.append((int(parts[0]), int(parts[1])))
+    return table
+
+
+def descendants(root_pid):
+    """Every process below root_pid. ansible-playbook's workers start sessions of their own, so the
+    process-group kill ansible-runner does on cancel misses them and the modules they run."""
+    children = {}
+    for pid, ppid in process_table():
+        children.setdefault(ppid, []).append(pid)
+    found, stack = [], [root_pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def signal_all(pids, signum):
+    alive = []
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+            alive.append(pid)
+        except OSError:
+            continue
+    return alive
 
 
 class Channel(object):
@@ -125,6 +179,26 @@ class PlaybookRun(object):
         self.rc = None
         self.status = None
         self.stdout = ''
+        self._stopping = None
+
+    def _cancel(self):
+        """runner's cancel_callback: on an interrupt, SIGTERM every process the run started (modules get to
+        clean up), then let runner kill the child; stragglers get SIGKILL after the run."""
+        if self.cancel_callback is None or not self.cancel_callback():
+            return False
+        if self._stopping is None:
+            self._stopping = signal_all(descendants(os.getpid()), signal.SIGTERM)
+        return True
+
+    def _reap(self, grace=3.0):
+        if not self._stopping:
+            return
+        deadline = time.monotonic() + grace
+        alive = list(self._stopping)
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.1)
+            alive = signal_all(alive, 0)
+        signal_all(alive, signal.SIGKILL)
 
     def overrides(self):
         """Settings every run gets: the checkout's ansible.cfg and collections, no colour in events."""
@@ -149,13 +223,17 @@ class PlaybookRun(object):
             cmdline += self.ansible_args + [self.playbook_path]
             config = RunnerConfig(private_data_dir=self.data_dir, project_dir=self.root, binary=sys.executable,
                                   cmdline=' '.join(shlex.quote(a) for a in cmdline), ident=RUN_IDENT,
-                                  envvars=self.overrides(), quiet=True, suppress_env_files=True, settings={})
+                                  envvars=self.overrides(), quiet=True, suppress_env_files=True,
+                                  settings={'pexpect_timeout': 0.5})
             config.prepare()  # seeds config.env from os.environ, adds its callback settings
             visible, hidden = split_environment(config.env, self.environ)
             config.env = visible
             channel = Channel(self.data_dir, hidden)
-            runner = Runner(config, event_handler=self.event_handler, cancel_callback=self.cancel_callback)
-            runner.run()
+            runner = Runner(config, event_handler=self.event_handler, cancel_callback=self._cancel)
+            try:
+                runner.run()
+            finally:
+                self._reap()
             self.rc, self.status = runner.rc, runner.status
             self.stdout = self._read_artifact('stdout')
         except ConfigurationError as exc:

@@ -97,13 +97,17 @@ def resolve_playbook(root, name, cwd=None):
             path = os.path.abspath(os.path.join(base, name))
             if os.path.isfile(path):
                 return os.path.splitext(os.path.basename(path))[0], path
-        raise ConfigError('playbook file %s not found (relative to %s or %s)' % (name, cwd, root))
+        raise ConfigError('playbook file %s not found (relative to %s)' % (name, _where(cwd, root)))
     known = list_playbooks(root)
     for base, rel, _desc in known:
         if base == name:
             return base, os.path.join(root, rel)
     raise ConfigError("unknown playbook '%s'; known playbooks: %s (see pourtrait-ops list)"
                       % (name, ', '.join(base for base, _rel, _desc in known) or 'none'))
+
+
+def _where(cwd, root):
+    return cwd if os.path.abspath(cwd) == os.path.abspath(root) else '%s or %s' % (cwd, root)
 
 
 def resolve_inventory(root, inventory, cwd=None):
@@ -119,8 +123,8 @@ def resolve_inventory(root, inventory, cwd=None):
     choices = sorted(os.path.join('inventory', d) for d in os.listdir(os.path.join(root, 'inventory'))
                      if os.path.isdir(os.path.join(root, 'inventory', d))) if os.path.isdir(
         os.path.join(root, 'inventory')) else []
-    raise ConfigError('inventory %s not found (relative to %s or %s)%s'
-                      % (inventory, cwd, root, '; available: ' + ', '.join(choices) if choices else ''))
+    raise ConfigError('inventory %s not found (relative to %s)%s'
+                      % (inventory, _where(cwd, root), '; available: ' + ', '.join(choices) if choices else ''))
 
 
 def prepare_extra_vars(values, cwd=None):

@@ -184,7 +184,8 @@ def test_incident_playbook_report_structure_timings_redaction_and_postmortem(db,
 
     # postmortem skeleton, timeline filled in
     assert data['incident'] is True
-    assert data['postmortem']['summary'] is None and len(data['postmortem']['timeline']) == 11
+    # start, the 8 tasks that ran (not the skipped one), end
+    assert data['postmortem']['summary'] is None and len(data['postmortem']['timeline']) == 10
     headings = [line for line in text.splitlines() if line.startswith('#')]
     assert headings[:7] == ['# Run report: incident_canary', '## Postmortem', '### Summary', '### Impact',
                             '### Timeline', '### Resolution', '### Action items']
@@ -192,6 +193,7 @@ def test_incident_playbook_report_structure_timings_redaction_and_postmortem(db,
     assert 'localhost: Sleep a little [ansible.builtin.command] - ok in' in timeline
     assert 'localhost: Turn the feature flag on [pourtrait.ops.vercel_env] - changed' in timeline
     assert '- Mitigated at: %s' % flag['end'] in text
+    assert 'Never runs' not in timeline
 
     # no secret in either file (nor its JSON-escaped form)
     texts = [text, open(base + '.json').read()]

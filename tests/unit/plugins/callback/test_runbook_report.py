@@ -72,6 +72,25 @@ def test_redact_args_masks_secret_names_at_any_depth_and_collects_their_values()
     assert args['value'] == 'canary-env-value-1'  # the task's own args are left alone
 
 
+@pytest.mark.parametrize('url, shown', [
+    ('https://app.example.com/health', 'https://app.example.com/health'),
+    ('http://127.0.0.1:8080/api/monitoring/errors', 'http://127.0.0.1:8080/api/monitoring/errors'),
+    ('https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXX1234',
+     'https://hooks.slack.com/services/T00000000/B00000000/' + MASK),
+    ('https://u:p@host/x?sig=abc#f', 'https://host/x?' + MASK),
+    ('{{ app_url }}/health', '{{ app_url }}/health'),
+])
+def test_urls_are_shown_without_credentials(url, shown):
+    assert rr.redact_args({'url': url}) == {'url': shown}
+
+
+def test_role_argument_validation_keeps_only_what_was_provided():
+    args = {'argument_spec': {'rollback_to': {'type': 'str'}},
+            'provided_arguments': {'rollback_to': 'dpl_1', 'health_check_vercel_token': 'canary-77'}}
+    assert rr.redact_args(args, 'validate_argument_spec') == {
+        'provided_arguments': {'rollback_to': 'dpl_1', 'health_check_vercel_token': MASK}}
+
+
 def test_redact_args_of_non_dict_is_empty():
     assert rr.redact_args(None) == {}
     assert rr.redact_args('free form') == {}
@@ -277,6 +296,8 @@ def test_postmortem_skeleton_for_incident_playbooks(tmp_path, playbook, play_var
                             '### Summary', '### Impact', '### Timeline', '### Resolution', '### Action items']
     timeline = report['postmortem']['timeline']
     assert len(timeline) == 6  # start, four tasks, end
+    assert timeline[0].endswith(' %s started' % os.path.splitext(os.path.basename(playbook))[0])
+    assert timeline[-1].endswith(' run ended: succeeded')
     assert 'localhost: Roll back [pourtrait.ops.vercel_rollback] - changed' in timeline[1]
     assert 'from.id=dpl_bad, to.id=dpl_good' in timeline[1]
     assert all('- %s' % line in md for line in timeline)

@@ -1,0 +1,1 @@
+../migrations/20260111090000_wine_average_score.sql

@@ -1,0 +1,1 @@
+../migrations/20260110090000_wine_tasting_notes.sql

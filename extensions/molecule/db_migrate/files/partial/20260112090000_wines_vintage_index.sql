@@ -1,0 +1,1 @@
+../migrations/20260112090000_wines_vintage_index.sql

@@ -1,0 +1,160 @@
+"""End-to-end runs of playbooks/incident.yml with ansible-playbook against the
+test's own Vercel, app, Supabase and webhook stand-ins (inventory/production:
+the modules read VERCEL_*, SUPABASE_* and SLACK_WEBHOOK_URL from the
+environment). A broken release is live; each mitigation is played through and
+judged by what production serves afterwards."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import COLLECTIONS, ROOT, clean_env, ensure_collection_link
+
+ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
+FAST = ['-e', 'incident_response_poll_interval=0.1', '-e', 'incident_response_verify_interval=0.2',
+        '-e', 'rollback_poll_interval=0.1', '-e', 'rollback_health_interval=0.2',
+        '-e', 'maintenance_window_poll_interval=0.1', '-e', 'maintenance_window_health_interval=0.2']
+
+
+def playbook(name, vercel, *args, supabase=None, reports_dir=None):
+    """Run playbooks/<name>.yml against inventory/production; returns (rc, stdout + stderr)."""
+    ensure_collection_link()
+    env = clean_env(vercel.env)
+    for key in ('OPENAI_API_KEY', 'GOOGLE_VISION_API_KEY', 'RESEND_API_KEY', 'SUPABASE_ACCESS_TOKEN',
+                'SUPABASE_PROJECT_REF', 'SUPABASE_API_URL'):
+        env.pop(key, None)
+    env.update(supabase.env if supabase else {})
+    env.update(ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
+               ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', SLACK_WEBHOOK_URL=vercel.webhook_url)
+    if reports_dir:
+        env['POURTRAIT_REPORTS_DIR'] = str(reports_dir)
+    argv = [ANSIBLE_PLAYBOOK, '-i', os.path.join(ROOT, 'inventory', 'production'),
+            os.path.join(ROOT, 'playbooks', name + '.yml')] + FAST + list(args)
+    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    out = proc.stdout + proc.stderr
+    assert vercel.webhook_url.rsplit('/', 1)[1] not in out, out
+    return proc.returncode, out
+
+
+def seed_broken_release(vercel):
+    previous = vercel.live()
+    broken = vercel.seed_deployment(health='broken', live=True, created_offset_s=-600, sha='bad' * 13 + 'b')
+    return broken, previous
+
+
+def health(vercel):
+    status, body, _headers = vercel.app('/health')
+    return status, body.get('status') if isinstance(body, dict) else body
+
+
+def test_p1_rollback_acknowledges_assesses_mitigates_and_verifies(vercel, supabase, tmp_path):
+    broken, previous = seed_broken_release(vercel)
+    rc, out = playbook('incident', vercel, '-e', 'incident_response_severity=P1',
+                       '-e', 'incident_response_title="INC-7 wines API 500s"',
+                       '-e', 'incident_response_mitigation=rollback', supabase=supabase, reports_dir=tmp_path)
+    assert rc == 0, out
+    # the timeline, phase by phase
+    for name in ('Acknowledge: incident - P1 INC-7 wines API 500s', 'Acknowledge: the last Vercel deployments',
+                 'Assess: error rate and latency of production', 'Mitigate: roll production back',
+                 'Verify: watch production - 3 rounds 0.2 s apart', 'Report: the incident so far'):
+        assert 'TASK [' in out and name in out, name
+    # acknowledge: the snapshot saw the broken release, Supabase, and skipped what is not configured
+    assert 'app health: FAILED' in out
+    assert 'supabase: project %s is ACTIVE_HEALTHY' % supabase.project_ref in out, out
+    assert 'OpenAI: skipped: no token' in out
+    assert 'database: skipped' in out
+    # assess: the error rate and what changed, with the commit
+    assert 'Errors: 483 of 1150 requests (42.0 %); p95 3000 ms' in out, out
+    assert '%s production READY sha badbadb at ' % broken['uid'] in out, out
+    # mitigate + verify: production is the previous build again, and healthy
+    assert vercel.live()['uid'] == previous['uid']
+    assert health(vercel) == (200, 'healthy')
+    assert 'Mitigation: rolled production back from %s to %s' % (broken['uid'], previous['uid']) in out
+    assert 'Verification: pass after 3 round(s)' in out
+    texts = [m['text'] for m in vercel.webhook_messages()]
+    assert len(texts) == 2, texts
+    assert texts[0].startswith('[production] P1 incident acknowledged: INC-7 wines API 500s')
+    assert texts[1] == '[production] P1 INC-7 wines API 500s: mitigation rollback - verification pass.'
+    reports = glob.glob(str(tmp_path / '*incident.md'))
+    if reports:  # the runbook_report callback writes the timeline
+        with open(reports[0]) as handle:
+            assert 'Mitigate: roll production back' in handle.read()
+
+
+def test_check_mode_mitigates_nothing(vercel):
+    broken, previous = seed_broken_release(vercel)
+    rc, out = playbook('incident', vercel, '--check', '-e', 'incident_response_severity=P2',
+                       '-e', 'incident_response_mitigation=rollback')
+    assert rc == 0, out
+    assert 'Mitigation: would roll production back from %s to %s' % (broken['uid'], previous['uid']) in out, out
+    assert 'Verification: not run in check mode.' in out
+    assert 'supabase: skipped: no Supabase credentials' in out
+    assert vercel.live()['uid'] == broken['uid']
+    assert [r for r in vercel.requests(method='POST') if '/rollback/' in r['path']] == []
+    assert vercel.webhook_messages() == []
+
+
+def test_maintenance_mitigation_stays_on_until_the_window_is_closed(vercel):
+    seed_broken_release(vercel)
+    rc, out = playbook('incident', vercel, '-e', 'incident_response_severity=P0',
+                       '-e', 'incident_response_mitigation=maintenance')
+    assert rc == 0, out
+    assert 'It stays on while the incident lasts: end it with ansible-playbook playbooks/maintenance_window.yml ' \
+           '-e maintenance_window_action=close' in out, out
+    assert vercel.env_value('MAINTENANCE_MODE') == 'true'
+    assert health(vercel) == (503, 'maintenance')
+    assert vercel.live()['env']['MAINTENANCE_MODE'] == 'true'
+    # only the incident's own two messages
+    assert len(vercel.webhook_messages()) == 2
+
+    rc, out = playbook('maintenance_window', vercel, '-e', 'maintenance_window_action=close')
+    # the broken release is still live: maintenance mode is off, and the play says production is not healthy
+    assert rc == 2, out
+    assert vercel.env_value('MAINTENANCE_MODE') == 'false'
+    assert vercel.live()['env']['MAINTENANCE_MODE'] == 'false'
+    assert health(vercel) == (503, 'unhealthy')
+    assert 'Maintenance mode is off (MAINTENANCE_MODE=false, production' in out
+    assert 'but production does not answer healthy' in out
+
+
+def test_feature_flag_is_set_and_redeployed_once(vercel):
+    flag = ['-e', 'incident_response_severity=P2', '-e', 'incident_response_mitigation=feature_flag',
+            '-e', json.dumps({'incident_response_feature_flag': {'key': 'FEATURE_RECS_V2', 'value': 'false'}})]
+    before = vercel.live()['uid']
+    rc, out = playbook('incident', vercel, *flag)
+    assert rc == 0, out
+    assert vercel.env_value('FEATURE_RECS_V2') == 'false'
+    live = vercel.live()
+    assert live['uid'] != before and live['env']['FEATURE_RECS_V2'] == 'false'
+    assert 'Mitigation: set FEATURE_RECS_V2=false for production and redeployed as %s.' % live['uid'] in out, out
+
+    rc, out = playbook('incident', vercel, *flag)
+    assert rc == 0, out
+    assert 'FEATURE_RECS_V2=false for production (it already was).' in out, out
+    assert vercel.live()['uid'] == live['uid']
+    assert len(vercel.requests(method='POST', path_prefix='/v13/deployments')) == 1
+
+
+def test_unknown_severity_or_mitigation_is_refused(vercel):
+    rc, out = playbook('incident', vercel, '-e', 'incident_response_severity=P5')
+    assert rc == 2, out
+    assert 'value of incident_response_severity must be one of: P0, P1, P2, P3, got: P5' in out, out
+
+    rc, out = playbook('incident', vercel, '-e', 'incident_response_severity=P1',
+                       '-e', 'incident_response_mitigation=reboot')
+    assert rc == 2, out
+    assert 'value of incident_response_mitigation must be one of: rollback, maintenance, feature_flag, none, ' \
+           'got: reboot' in out, out
+
+    rc, out = playbook('incident', vercel)
+    assert rc == 2, out
+    assert 'missing required arguments: incident_response_severity' in out, out
+
+    rc, out = playbook('incident', vercel, '-e', 'incident_response_severity=P1',
+                       '-e', 'incident_response_mitigation=feature_flag')
+    assert rc == 2, out
+    assert 'incident_response_mitigation=feature_flag needs incident_response_feature_flag=' in out, out
+    assert vercel.requests(method='POST') == [] and vercel.requests(method='PATCH') == []
+    assert vercel.webhook_messages() == []
