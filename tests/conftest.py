@@ -16,6 +16,10 @@ sys.path.insert(0, ROOT)
 
 from tests.sandbox.pg import PgServer  # noqa: E402
 
+# Playbook runs in tests write their run reports (runbook_report callback) to a
+# throwaway directory, not into the checkout's reports/.
+os.environ.setdefault('POURTRAIT_REPORTS_DIR', tempfile.mkdtemp(prefix='pourtrait-test-reports-'))
+
 COLLECTIONS = os.path.join(ROOT, '.collections')
 MODULES = os.path.join(ROOT, 'plugins', 'modules')
 TEMPLATE_DB = 'pourtrait_template'

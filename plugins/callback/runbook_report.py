@@ -147,7 +147,7 @@ KEY_RESULTS = {
     'postgres_terminate': ('terminated', 'cancelled', 'still_running'),
     'postgres_maintenance': ('tables[].table', 'tables[].status'),
     'postgres_retention': ('table', 'function', 'deleted', 'batches', 'complete', 'cutoff'),
-    'postgres_diagnostics': ('diagnostics.connections',),
+    'postgres_diagnostics': ('diagnostics.connections.total', 'diagnostics.long_running[].pid'),
 }
 MITIGATION_ACTIONS = frozenset(('vercel_rollback', 'vercel_promote', 'vercel_env', 'supabase_backup_restore',
                                 'postgres_restore'))

@@ -170,7 +170,10 @@ class JsonSession(object):
         if not msg:
             msg = '%s %s: %s answered HTTP %s' % (method, path, self.service, status)
         if status in RETRY_STATUSES and attempts > 1:
-            msg = '%s (still failing after %d attempts; wait and rerun, or raise retries)' % (msg, attempts)
+            if 'raise retries' in msg:
+                msg = '%s (still failing after %d attempts)' % (msg, attempts)
+            else:
+                msg = '%s (still failing after %d attempts; wait and rerun, or raise retries)' % (msg, attempts)
         return msg
 
     def _connection_message(self, exc, method, path, attempts):

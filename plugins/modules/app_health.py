@@ -205,8 +205,8 @@ class AppHealth(object):
                     healthy, status, services, unhealthy = answer.status < 400, None, {}, []
                     problem = '' if healthy else 'HTTP %s' % answer.status
                 else:
-                    healthy, status, services, unhealthy, problem = evaluate_health(answer, p['expected_status'],
-                                                                                   p['services'])
+                    healthy, status, services, unhealthy, problem = evaluate_health(
+                        answer, p['expected_status'], p['services'])
                 result.update(healthy=healthy, status=status, services=services, unhealthy_services=unhealthy,
                               http_status=answer.status, timing=answer.timing)
                 body = answer.json()

@@ -356,8 +356,8 @@ class PostgresCompare(PostgresModule):
             keys = [k for k in keys if k not in excluded]
             reader = dict(application_name=app, checksum=p['checksum'], lock_timeout=p['lock_timeout'],
                           statement_timeout=p['statement_timeout'])
-            source = Reader(self.conn_params, source_db, **reader).read(keys, p['jobs'], snapshot=snapshot,
-                                                                       present=source_tables)
+            source = Reader(self.conn_params, source_db, **reader).read(
+                keys, p['jobs'], snapshot=snapshot, present=source_tables)
             source_conn.rollback()
         finally:
             source_conn.close()

@@ -15,7 +15,8 @@ from tests.conftest import COLLECTIONS, ROOT, clean_env, ensure_collection_link
 ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
 FAST = ['-e', 'incident_response_poll_interval=0.1', '-e', 'incident_response_verify_interval=0.2',
         '-e', 'rollback_poll_interval=0.1', '-e', 'rollback_health_interval=0.2',
-        '-e', 'maintenance_window_poll_interval=0.1', '-e', 'maintenance_window_health_interval=0.2']
+        '-e', 'maintenance_window_poll_interval=0.1', '-e', 'maintenance_window_health_interval=0.2',
+        '-e', 'maintenance_window_health_wait_timeout=2']
 
 
 def playbook(name, vercel, *args, supabase=None, reports_dir=None):

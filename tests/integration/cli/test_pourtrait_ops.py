@@ -116,12 +116,11 @@ def ok_run(tmp_path_factory):
 def test_passing_run_exits_0_with_a_progress_line_per_task_start_and_finish(ok_run):
     assert ok_run.rc == 0, ok_run.output
     progress = ok_run.progress()
-    tasks = ['Say hello', 'The token reached the play through the environment', 'Run a command',
-             'Change something in check-aware way', 'Never runs']
+    tasks = ['Say hello', 'The token reached the play through the environment', 'Change something in check-aware way',
+             'Never runs']
     assert [(s, h) for s, h, _rest in progress] == [
         ('START', 'localhost'), ('OK', 'localhost'), ('START', 'localhost'), ('OK', 'localhost'),
-        ('START', 'localhost'), ('OK', 'localhost'), ('START', 'localhost'), ('CHANGED', 'localhost'),
-        ('START', 'localhost'), ('SKIPPED', 'localhost')], ok_run.stdout
+        ('START', 'localhost'), ('CHANGED', 'localhost'), ('START', 'localhost'), ('SKIPPED', 'localhost')], ok_run.stdout
     assert [rest for _s, _h, rest in progress[::2]] == tasks
     for _status, _host, rest in progress[1::2]:
         assert re.search(r'  \d+\.\d\ds$', rest), rest  # the duration
@@ -137,10 +136,10 @@ def test_passing_run_json_summary(ok_run):
     assert summary['playbook'] == 'cli_ok'
     assert summary['playbook_path'] == 'tests/integration/cli/playbooks/cli_ok.yml'
     assert summary['inventory'] == 'tests/integration/cli/inventory/local.yml'
-    assert summary['hosts'] == {'localhost': {'ok': 4, 'changed': 1, 'failures': 0, 'skipped': 1, 'unreachable': 0,
+    assert summary['hosts'] == {'localhost': {'ok': 3, 'changed': 1, 'failures': 0, 'skipped': 1, 'unreachable': 0,
                                               'rescued': 0, 'ignored': 0}}
     assert [(t['name'], t['status']) for t in summary['tasks']] == [
-        ('Say hello', 'ok'), ('The token reached the play through the environment', 'ok'), ('Run a command', 'ok'),
+        ('Say hello', 'ok'), ('The token reached the play through the environment', 'ok'),
         ('Change something in check-aware way', 'changed'), ('Never runs', 'skipped')]
     assert all(t['duration_s'] >= 0 and t['host'] == 'localhost' for t in summary['tasks'])
     assert summary['failures'] == []
@@ -153,11 +152,11 @@ def test_passing_run_junit(ok_run):
     root = ok_run.junit()
     assert root.tag == 'testsuites'
     suite = root.find('testsuite')
-    assert (suite.get('tests'), suite.get('failures'), suite.get('errors'), suite.get('skipped')) == ('5', '0', '0', '1')
+    assert (suite.get('tests'), suite.get('failures'), suite.get('errors'), suite.get('skipped')) == ('4', '0', '0', '1')
     cases = suite.findall('testcase')
     assert [c.get('name') for c in cases][0] == 'Say hello'
     assert all(c.get('classname') == 'cli_ok.localhost' and float(c.get('time')) >= 0 for c in cases)
-    assert cases[4].find('skipped') is not None
+    assert cases[3].find('skipped') is not None
     assert not list(root.iter('failure')) and not list(root.iter('error'))
 
 
@@ -182,11 +181,12 @@ def test_ansible_runner_files_hold_no_secret_and_the_data_dir_is_private(ok_run)
 
 def test_check_mode_changes_nothing(tmp_path):
     run = pourtrait_ops(tmp_path, 'run', os.path.join(PLAYBOOKS, 'cli_ok.yml'), '-i', LOCAL, '--check', '--diff',
-                        '-e', 'cli_test_dir=%s' % tmp_path)
+                        '--limit', 'localhost', '-e', 'cli_test_dir=%s' % tmp_path)
     assert run.rc == 0, run.output
-    assert ('CHANGED', 'localhost', ) == run.progress()[7][:2]
+    assert run.progress()[5][:2] == ('CHANGED', 'localhost')  # would change
     assert not (tmp_path / 'out.txt').exists()
-    assert run.summary()['check'] is True and run.summary()['diff'] is True
+    summary = run.summary()
+    assert (summary['check'], summary['diff'], summary['limit']) == (True, True, 'localhost')
     # without --keep-artifacts the private data dir is gone
     assert run.data_dirs() == []
 
@@ -221,7 +221,8 @@ def test_failed_task_exits_2_with_a_junit_failure_carrying_the_one_line_message(
 
 
 def test_unreachable_host_exits_3(tmp_path):
-    run = pourtrait_ops(tmp_path, 'run', os.path.join(PLAYBOOKS, 'cli_ok.yml'), '-i', UNREACHABLE)
+    run = pourtrait_ops(tmp_path, 'run', os.path.join(PLAYBOOKS, 'cli_ok.yml'), '-i', UNREACHABLE,
+                        '-e', 'cli_test_dir=%s' % tmp_path)  # the copy task connects to the host
     assert run.rc == 3, run.output
     assert re.search(r'^pourtrait-ops: cli_ok UNREACHABLE in [0-9.]+s \(exit 3\): host ghost is unreachable: .+$',
                      run.stderr, re.M), run.stderr
