@@ -24,7 +24,7 @@ def playbook(name, db, *args, inventory='production'):
                ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
     cmd = [ANSIBLE_PLAYBOOK, '-i', os.path.join(ROOT, 'inventory', inventory),
            os.path.join(ROOT, 'playbooks', name + '.yml')] + list(args)
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     return proc.returncode, proc.stdout + proc.stderr
 
 

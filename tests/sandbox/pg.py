@@ -95,8 +95,7 @@ class PgServer(object):
         kwargs.setdefault('stderr', subprocess.STDOUT)
         kwargs.setdefault('text', True)
         kwargs.setdefault('cwd', self.base_dir)
-        kwargs.setdefault('check', False)
-        result = subprocess.run(args, **kwargs)
+        result = subprocess.run(args, check=False, **kwargs)
         if result.returncode != 0:
             raise HarnessError('%s failed: %s' % (os.path.basename(args[0]), (result.stdout or '').strip()[-2000:]))
         return result
