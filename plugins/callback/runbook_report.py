@@ -102,7 +102,7 @@ SECRET_NAME_END = re.compile(r'(token|tokens|password|passwd|passphrase|pwd|secr
                              r'url|urls|uri|dsn|auth|authorization|cookie|cookies|credential|credentials)$', re.I)
 SECRET_NAME_PART = re.compile(r'password|passwd|secret|token|credential|private|apikey|api_key|auth', re.I)
 # Names that look secret but are known not to be, per action family ('*': every action). URLs among them are
-# shown without user info, query string or fragment.
+# shown without user info, query string, fragment or key-like path segments.
 NOT_SECRET = {
     '*': frozenset(('url', 'urls', 'api_url', 'vercel_api_url', 'supabase_api_url', 'app_url', 'health_url')),
     'vercel_env': frozenset(('key',)),

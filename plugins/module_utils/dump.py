@@ -42,6 +42,7 @@ from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
     one_line,
     psycopg2,
     resolve_tables,
+    set_timeouts,
     split_qualified,
     sql,
 )
@@ -784,6 +785,134 @@ def count_rows(conn_params, dbname, tables, workers=2, snapshot=None, applicatio
     return counts
 
 
+# -- table checksums ---------------------------------------------------------
+# One implementation for postgres_dump (table_checksums, computed in the dump's
+# snapshot and kept in the manifest) and postgres_compare (both sides, or a
+# database against a manifest), so equal data always gives equal checksums.
+
+TABLE_CHECKSUM_METHOD = "sum of ('x' || left(md5(ROW(t.*)::text), 16))::bit(64)::bigint over the rows"
+# Same text form of every value on every side, whatever the login role's defaults are.
+CHECKSUM_SESSION_SETTINGS = (('TimeZone', 'UTC'), ('DateStyle', 'ISO, YMD'), ('IntervalStyle', 'postgres'),
+                             ('extra_float_digits', '3'), ('bytea_output', 'hex'))
+
+
+def checksum_query(schema, table, checksum=True):
+    """(row count, checksum text or None) of one table; the table is an identifier, never SQL text."""
+    if not checksum:
+        return sql.SQL('SELECT count(*), NULL::text FROM {}').format(sql.Identifier(schema, table))
+    return sql.SQL("SELECT count(*), coalesce(sum(('x' || left(md5(ROW(t.*)::text), 16))::bit(64)::bigint), 0)::text "
+                   "FROM {} AS t").format(sql.Identifier(schema, table))
+
+
+def checksum_tables(conn):
+    """Ordinary and partitioned tables outside the system schemas, as (schema, table): the tables
+    whose checksums are taken and compared."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c "
+            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p') AND n.nspname <> ALL(%s) AND n.nspname NOT LIKE 'pg\\_temp%%' "
+            "AND n.nspname NOT LIKE 'pg\\_toast%%' ORDER BY 1, 2", (list(SYSTEM_SCHEMAS),))
+        return [(r[0], r[1]) for r in cur.fetchall()]
+
+
+def database_size(conn):
+    with conn.cursor() as cur:
+        cur.execute('SELECT pg_catalog.pg_database_size(current_database())')
+        return cur.fetchone()[0]
+
+
+class ChecksumReader(object):
+    """Reads (row count, checksum) of tables of one database on up to ``jobs`` sessions, optionally all
+    in one exported snapshot. A table missing on that side (not in ``present``) reads as None."""
+
+    def __init__(self, conn_params, dbname, application_name='pourtrait.ops', checksum=True,
+                 lock_timeout=COUNT_LOCK_TIMEOUT, statement_timeout='0'):
+        self.conn_params = conn_params
+        self.dbname = dbname
+        self.application_name = application_name
+        self.checksum = checksum
+        self.lock_timeout = lock_timeout
+        self.statement_timeout = statement_timeout
+
+    def prepare(self, cur, snapshot=None):
+        if snapshot:
+            cur.execute('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY')
+            cur.execute('SET TRANSACTION SNAPSHOT %s', (snapshot,))
+        for name, value in CHECKSUM_SESSION_SETTINGS:
+            cur.execute('SELECT set_config(%s, %s, true)', (name, value))
+        set_timeouts(cur, lock_timeout=self.lock_timeout, statement_timeout=self.statement_timeout, local=True)
+
+    def read(self, tables, jobs, snapshot=None, present=None):
+        """{(schema, table): (rows, checksum text or None) or None}."""
+        lock = threading.Lock()
+        queue = list(tables)
+        out = {}
+        errors = []
+
+        def worker():
+            conn = None
+            try:
+                conn = connect(self.conn_params, dbname=self.dbname, application_name=self.application_name)
+                with conn.cursor() as cur:
+                    self.prepare(cur, snapshot)
+                    while True:
+                        with lock:
+                            if not queue or errors:
+                                break
+                            key = queue.pop(0)
+                        if present is not None and key not in present:
+                            out[key] = None
+                            continue
+                        cur.execute(checksum_query(key[0], key[1], self.checksum))
+                        rows, digest = cur.fetchone()
+                        out[key] = (rows, digest)
+                conn.rollback()
+            except Exception as exc:  # pylint: disable=broad-except  # re-raised in the caller
+                with lock:
+                    errors.append(exc)
+            finally:
+                if conn is not None:
+                    conn.close()
+
+        threads = [threading.Thread(target=worker) for dummy in range(max(1, min(jobs, len(queue))))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            exc = errors[0]
+            if isinstance(exc, PgModuleError):
+                raise exc
+            raise PgModuleError('reading the tables of database "%s" failed: %s; check lock_timeout and '
+                                'statement_timeout' % (self.dbname, describe_db_error(exc)))
+        return out
+
+
+def dumped_tables(conn, tables=(), schemas=(), exclude_schemas=(), exclude_tables=()):
+    """The tables (schema, table) whose data pg_dump dumps with these filters, as pg_dump selects them:
+    ``tables`` (already resolved) win over the schema filters; ``exclude_tables`` always apply."""
+    excluded = set(exclude_tables or ())
+    if tables:
+        known = set(checksum_tables(conn))
+        chosen = [k for k in dict.fromkeys(tables) if k in known]
+    else:
+        chosen = checksum_tables(conn)
+        if schemas:
+            chosen = [k for k in chosen if k[0] in schemas]
+        chosen = [k for k in chosen if k[0] not in (exclude_schemas or ())]
+    return [k for k in chosen if k not in excluded]
+
+
+def record_table_checksums(conn_params, conn, snapshot, tables, jobs, application_name):
+    """Manifest entries {"schema.table": {schema, table, rows, checksum}} of ``tables``, read in
+    ``snapshot`` (the dump's)."""
+    reader = ChecksumReader(conn_params, conn.get_dsn_parameters().get('dbname'), application_name=application_name)
+    found = reader.read(tables, jobs, snapshot=snapshot)
+    return dict(('%s.%s' % key, dict(schema=key[0], table=key[1], rows=found[key][0], checksum=found[key][1]))
+                for key in tables)
+
+
 def other_sessions(conn, dbname):
     """Client sessions connected to ``dbname`` other than ours: [(pid, usename, application_name)]."""
     with conn.cursor() as cur:
@@ -1002,6 +1131,8 @@ def validate_dump_options(opts):
         raise PgModuleError('max_age_days must be 0 or more, got %s' % opts['max_age_days'])
     if opts.get('verify') == 'restore' and opts.get('data_only'):
         raise PgModuleError('verify=restore needs the schema in the dump; use verify=toc with data_only')
+    if opts.get('table_checksums') and opts.get('schema_only'):
+        raise PgModuleError('table_checksums needs the data in the dump; drop schema_only or set table_checksums=false')
     name = opts.get('name')
     if name is not None and (not name or '/' in name or name.startswith('.')):
         raise PgModuleError('name "%s" must be a plain file name (no "/", not starting with "."); '
@@ -1021,12 +1152,19 @@ def take_dump(conn_params, opts, check_mode=False, application_name='pourtrait.o
     ``manifest_extra`` (more manifest keys) and ``scan_insert`` (note INSERT
     targets as tables with data).
 
+    With ``opts['table_checksums']`` the dump runs in an exported snapshot and, in that same snapshot,
+    the row count and checksum of every dumped table is recorded in the manifest (``table_checksums``,
+    ``table_checksum_method``), for postgres_compare to check a restore against the moment of the dump.
+
     Returns the module result (without ``changed``'s caller-specific parts)."""
     validate_dump_options(opts)
     started = time.time()
     fmt = opts.get('format') or 'directory'
     if (build_argv is not None or edit is not None) and fmt != 'plain':
         raise PgModuleError('a custom argument list or stream edit needs the plain format, not %s' % fmt)
+    with_checksums = bool(opts.get('table_checksums'))
+    if with_checksums and build_argv is not None:
+        raise PgModuleError('table_checksums needs pg_dump run in an exported snapshot, not a custom argument list')
     jobs = opts.get('jobs') or default_jobs()
     compression = 1 if opts.get('compression') is None else opts['compression']
     verify = opts.get('verify') or 'toc'
@@ -1096,7 +1234,9 @@ def take_dump(conn_params, opts, check_mode=False, application_name='pourtrait.o
 
         ensure_backup_dir(backup_dir)
         snapshot = None
-        if verify == 'restore':
+        if verify == 'restore' or with_checksums:
+            # One exported snapshot for pg_dump, the table checksums and the row counts of verify=restore;
+            # this transaction stays open (and the snapshot valid) until they are all read.
             conn.set_session(isolation_level='REPEATABLE READ', readonly=True)
             with conn.cursor() as cur:
                 cur.execute('SELECT pg_catalog.pg_export_snapshot()')
@@ -1114,6 +1254,19 @@ def take_dump(conn_params, opts, check_mode=False, application_name='pourtrait.o
             sha256, size = plain_digest.hexdigest(), plain_digest.size
         dump_seconds = time.time() - dump_started
         try:
+            checksum_extra = {}
+            if with_checksums:
+                checksum_started = time.time()
+                checksummed = dumped_tables(conn, tables=tables, schemas=opts.get('schemas'),
+                                            exclude_schemas=opts.get('exclude_schemas'),
+                                            exclude_tables=exclude_tables)
+                checksum_extra = dict(
+                    table_checksums=record_table_checksums(conn_params, conn, snapshot, checksummed, jobs,
+                                                           application_name),
+                    table_checksum_method=TABLE_CHECKSUM_METHOD,
+                    table_checksum_settings=dict(CHECKSUM_SESSION_SETTINGS),
+                    checksum_seconds=round(time.time() - checksum_started, 3),
+                    database_size=database_size(conn))
             verification, data_tables = _verify_dump(
                 conn_params, conn, fmt, tmp_path, verify, plain_digest, pg_restore, psql, jobs, env,
                 dbname, snapshot, application_name, edit=edit)
@@ -1151,6 +1304,7 @@ def take_dump(conn_params, opts, check_mode=False, application_name='pourtrait.o
                 tables=estimates,
                 verification=verification,
             )
+            manifest.update(checksum_extra)
             if kind is not None:
                 manifest['kind'] = kind
             manifest.update(manifest_extra or {})

@@ -9,18 +9,22 @@ __metaclass__ = type
 
 DOCUMENTATION = r'''
 module: postgres_compare
-short_description: Compare the tables of two PostgreSQL databases by row count and per-table checksum
+short_description: Compare a PostgreSQL database with another, or with a dump's table checksums
 version_added: 1.0.0
 description:
   - Compares every table of the login database (the source, O(login_db), O(database_url) or E(PGDATABASE)) with the
     table of the same name in O(target_db) on the same server - the check of a disaster-recovery drill after a dump
     was restored into a scratch database.
+  - With O(manifest) the source is instead the row counts and checksums a dump recorded in its manifest, read in the
+    dump's own snapshot (M(pourtrait.ops.postgres_dump) with
+    O(pourtrait.ops.postgres_dump#module:table_checksums=true)); only O(target_db) is read then. This compares a
+    restore with the database as it was at the moment of the dump, whatever was written to it since.
   - For each table it computes, in SQL on both sides, the exact row count and a checksum - the sum, as a 64-bit
     number, of the first 16 hex digits of the md5 of each row's text. The checksum does not depend on row order or
     on a primary key, needs no sort, and changes when any value of any row changes.
-  - The source is read in one snapshot (C(REPEATABLE READ), exported to the O(jobs) parallel sessions), so its
-    tables are compared as of one moment. Rows written to the source after the dump was taken differ from the
-    restored copy; compare a quiet source, or leave such tables out (O(exclude_tables)).
+  - Without O(manifest) the source is read in one snapshot (C(REPEATABLE READ), exported to the O(jobs) parallel
+    sessions), so its tables are compared as of one moment - the moment of the comparison. Rows written to the source
+    after a dump was taken then differ from its restored copy; use O(manifest) to compare with the dump's moment.
   - Both sides are read with the same session settings (C(TimeZone=UTC), C(DateStyle=ISO), C(extra_float_digits),
     C(bytea_output)), so equal data gives equal checksums.
   - Read-only. Fails when the databases differ only with O(fail_on_mismatch=true), with a message naming the tables.
@@ -30,10 +34,20 @@ options:
       - The database to compare with the source, on the same server and with the same login.
     type: str
     required: true
+  manifest:
+    description:
+      - Compare O(target_db) with the table checksums recorded in this dump's manifest instead of with the login
+        database. The manifest (C(<dump>.manifest.json)) or the dump itself (its manifest is the one beside it).
+      - The dump must have been taken with O(pourtrait.ops.postgres_dump#module:table_checksums=true), otherwise the
+        module fails saying so. The login database is not read; the connection only needs to reach O(target_db),
+        which may then be the login database itself.
+      - Tables in the manifest but not in O(target_db) and tables of O(target_db) the dump did not record are
+        differences.
+    type: path
   tables:
     description:
       - Compare only these tables, as C(table) (in C(public)) or C(schema.table). Empty means every table of the
-        source and of O(target_db) outside the system schemas.
+        source (or of the O(manifest)) and of O(target_db) outside the system schemas.
     type: list
     elements: str
     default: []
@@ -103,13 +117,28 @@ EXAMPLES = r'''
     target_db: postgres_copy
     tables: [public.wines, public.user_profiles]
     checksum: false
+
+- name: Compare a restored scratch database with the dump it came from, as of the moment of the dump
+  pourtrait.ops.postgres_compare:
+    target_db: pourtrait_dr_test_20260101
+    manifest: /var/backups/pourtrait/dr-test/pourtrait-20260101T020000Z.dir.manifest.json
+    fail_on_mismatch: true
 '''
 
 RETURN = r'''
 source_db:
-  description: The source database (the login database).
+  description: The source database - the login database, or with O(manifest) the database the dump was taken of.
   returned: always
   type: str
+manifest_path:
+  description: The manifest whose table checksums were the source.
+  returned: when O(manifest) is set
+  type: str
+source_time:
+  description: When the dump was taken (the manifest's C(created), UTC).
+  returned: when O(manifest) is set
+  type: str
+  sample: '2026-01-01T02:00:00Z'
 target_db:
   description: The database compared with it.
   returned: always
@@ -140,7 +169,7 @@ tables:
   sample: [{table: public.wines, source_rows: 1200, target_rows: 1200, source_checksum: '8812...',
             target_checksum: '8812...', equal: true}]
 source_size:
-  description: Size of the source database in bytes (C(pg_database_size)).
+  description: Size of the source database in bytes (C(pg_database_size)); with O(manifest) its size at the dump.
   returned: always
   type: int
 target_size:
@@ -157,122 +186,33 @@ duration:
   type: float
 '''
 
-import threading
+import json
+import os
 import time
 
+from ansible_collections.pourtrait.ops.plugins.module_utils.dump import (
+    MANIFEST_SUFFIX,
+    TABLE_CHECKSUM_METHOD,
+    ChecksumReader,
+    checksum_tables,
+    database_size,
+    manifest_path_for,
+)
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
     PgModuleError,
     PostgresModule,
-    connect,
-    describe_db_error,
-    set_timeouts,
+    one_line,
     split_qualified,
-    sql,
 )
-
-SYSTEM_SCHEMAS = ('pg_catalog', 'information_schema', 'pg_toast')
-CHECKSUM_METHOD = "sum of ('x' || left(md5(ROW(t.*)::text), 16))::bit(64)::bigint over the rows"
-# Same text form of every value on both sides, whatever the login role's defaults are.
-SESSION_SETTINGS = (('TimeZone', 'UTC'), ('DateStyle', 'ISO, YMD'), ('IntervalStyle', 'postgres'),
-                    ('extra_float_digits', '3'), ('bytea_output', 'hex'))
-
-
-def checksum_query(schema, table, checksum=True):
-    """(row count, checksum text or None) of one table; the table is an identifier, never SQL text."""
-    if not checksum:
-        return sql.SQL('SELECT count(*), NULL::text FROM {}').format(sql.Identifier(schema, table))
-    return sql.SQL("SELECT count(*), coalesce(sum(('x' || left(md5(ROW(t.*)::text), 16))::bit(64)::bigint), 0)::text "
-                   "FROM {} AS t").format(sql.Identifier(schema, table))
-
-
-def list_tables(conn):
-    """Ordinary and partitioned tables outside the system schemas, as (schema, table)."""
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c "
-            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE c.relkind IN ('r', 'p') AND n.nspname <> ALL(%s) AND n.nspname NOT LIKE 'pg\\_temp%%' "
-            "AND n.nspname NOT LIKE 'pg\\_toast%%' ORDER BY 1, 2", (list(SYSTEM_SCHEMAS),))
-        return [(r[0], r[1]) for r in cur.fetchall()]
-
-
-def database_size(conn):
-    with conn.cursor() as cur:
-        cur.execute('SELECT pg_catalog.pg_database_size(current_database())')
-        return cur.fetchone()[0]
-
-
-class Reader(object):
-    """Reads (count, checksum) of tables of one database on up to ``jobs`` sessions, optionally all in one
-    exported snapshot. A table missing on that side reads as None."""
-
-    def __init__(self, conn_params, dbname, application_name, checksum, lock_timeout, statement_timeout):
-        self.conn_params = conn_params
-        self.dbname = dbname
-        self.application_name = application_name
-        self.checksum = checksum
-        self.lock_timeout = lock_timeout
-        self.statement_timeout = statement_timeout
-
-    def prepare(self, cur, snapshot=None):
-        if snapshot:
-            cur.execute('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY')
-            cur.execute('SET TRANSACTION SNAPSHOT %s', (snapshot,))
-        for name, value in SESSION_SETTINGS:
-            cur.execute('SELECT set_config(%s, %s, true)', (name, value))
-        set_timeouts(cur, lock_timeout=self.lock_timeout, statement_timeout=self.statement_timeout, local=True)
-
-    def read(self, tables, jobs, snapshot=None, present=None):
-        lock = threading.Lock()
-        queue = list(tables)
-        out = {}
-        errors = []
-
-        def worker():
-            conn = None
-            try:
-                conn = connect(self.conn_params, dbname=self.dbname, application_name=self.application_name)
-                with conn.cursor() as cur:
-                    self.prepare(cur, snapshot)
-                    while True:
-                        with lock:
-                            if not queue or errors:
-                                break
-                            key = queue.pop(0)
-                        if present is not None and key not in present:
-                            out[key] = None
-                            continue
-                        cur.execute(checksum_query(key[0], key[1], self.checksum))
-                        rows, digest = cur.fetchone()
-                        out[key] = (rows, digest)
-                conn.rollback()
-            except Exception as exc:  # pylint: disable=broad-except  # re-raised in the caller
-                with lock:
-                    errors.append(exc)
-            finally:
-                if conn is not None:
-                    conn.close()
-
-        threads = [threading.Thread(target=worker) for dummy in range(max(1, min(jobs, len(queue))))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        if errors:
-            exc = errors[0]
-            if isinstance(exc, PgModuleError):
-                raise exc
-            raise PgModuleError('reading the tables of database "%s" failed: %s; check lock_timeout and '
-                                'statement_timeout' % (self.dbname, describe_db_error(exc)))
-        return out
 
 
 def describe(key):
     return '%s.%s' % key
 
 
-def compare(source, target, checksum):
-    """(table dicts, mismatch lines) from {key: (rows, checksum) or None} of both sides."""
+def compare(source, target, checksum, source_name='source'):
+    """(table dicts, mismatch lines) from {key: (rows, checksum) or None} of both sides; ``source_name``
+    names the source side in the lines (the source, or the dump)."""
     tables = []
     mismatches = []
     for key in sorted(set(source) | set(target)):
@@ -283,11 +223,11 @@ def compare(source, target, checksum):
         if src is None and dst is None:
             problem = 'missing on both sides'
         elif src is None:
-            problem = 'missing in the source'
+            problem = 'missing in the %s' % source_name
         elif dst is None:
             problem = 'missing in the target'
         elif src[0] != dst[0]:
-            problem = '%s rows in the source, %s in the target' % (src[0], dst[0])
+            problem = '%s rows in the %s, %s in the target' % (src[0], source_name, dst[0])
         elif checksum and src[1] != dst[1]:
             problem = 'checksum differs (%s rows on both sides)' % src[0]
         item['equal'] = problem is None
@@ -298,10 +238,54 @@ def compare(source, target, checksum):
     return tables, mismatches
 
 
+def load_manifest(path):
+    """(manifest path, manifest) of a dump, from the manifest's path or the dump's; the manifest must hold
+    table checksums of this method."""
+    path = path.rstrip(os.sep) or path
+    mpath = path if path.endswith(MANIFEST_SUFFIX) else manifest_path_for(path)
+    if not os.path.isfile(mpath):
+        raise PgModuleError('manifest %s does not exist; set manifest to a dump\'s <dump>%s or to the dump itself'
+                            % (mpath, MANIFEST_SUFFIX))
+    try:
+        with open(mpath) as handle:
+            data = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise PgModuleError('cannot read manifest %s: %s; restore it from the backup set' % (mpath, one_line(exc)))
+    if not isinstance(data, dict) or 'sha256' not in data:
+        raise PgModuleError('%s is not a dump manifest written by pourtrait.ops; set manifest to a dump\'s '
+                            '<dump>%s' % (mpath, MANIFEST_SUFFIX))
+    if not isinstance(data.get('table_checksums'), dict):
+        raise PgModuleError('manifest %s has no table_checksums: dump taken without table_checksums: true; take the '
+                            'dump with postgres_dump table_checksums=true, or leave manifest unset to compare with '
+                            'the live source' % mpath)
+    method = data.get('table_checksum_method')
+    if method != TABLE_CHECKSUM_METHOD:
+        raise PgModuleError('manifest %s has table checksums computed as "%s", this module computes "%s"; take a new '
+                            'dump with table_checksums=true' % (mpath, method, TABLE_CHECKSUM_METHOD))
+    return mpath, data
+
+
+def manifest_checksums(mpath, data):
+    """{(schema, table): (rows, checksum)} from a manifest's table_checksums."""
+    found = {}
+    for name, entry in data['table_checksums'].items():
+        try:
+            if 'schema' in entry and 'table' in entry:
+                key = (entry['schema'], entry['table'])
+            else:
+                key = tuple(name.split('.', 1))
+            found[key] = (int(entry['rows']), entry.get('checksum'))
+        except (AttributeError, KeyError, TypeError, ValueError):
+            raise PgModuleError('manifest %s has an unreadable table_checksums entry "%s"; take a new dump with '
+                                'table_checksums=true' % (mpath, name))
+    return found
+
+
 class PostgresCompare(PostgresModule):
     name = 'postgres_compare'
     argument_spec = dict(
         target_db=dict(type='str', required=True),
+        manifest=dict(type='path'),
         tables=dict(type='list', elements='str', default=[]),
         exclude_tables=dict(type='list', elements='str', default=[]),
         checksum=dict(type='bool', default=True),
@@ -311,68 +295,106 @@ class PostgresCompare(PostgresModule):
         statement_timeout=dict(type='str', default='0'),
     )
 
-    def run(self):
-        started = time.time()
+    def connect_target(self, target):
+        try:
+            return self.connect(dbname=target)
+        except PgModuleError as exc:
+            if 'does not exist' in str(exc):
+                raise PgModuleError('target database "%s" does not exist; check target_db' % target)
+            raise
+
+    def select(self, source_tables, target_tables, source_label):
+        """The tables to compare, as (schema, table)."""
         p = self.params
-        if p['jobs'] < 1:
-            raise PgModuleError('jobs must be 1 or more, got %s' % p['jobs'])
-        target = p['target_db']
         wanted = [split_qualified(t) for t in p['tables']]
         excluded = set(split_qualified(t) for t in p['exclude_tables'])
-        app = 'pourtrait.ops/%s' % self.name
+        if wanted:
+            keys = list(dict.fromkeys(wanted))
+            unknown = [k for k in keys if k not in source_tables and k not in target_tables]
+            if unknown:
+                raise PgModuleError('table %s exists in neither %s nor "%s"; check tables (schema.table)'
+                                    % (', '.join('"%s"' % describe(k) for k in unknown), source_label,
+                                       p['target_db']))
+        else:
+            keys = sorted(set(source_tables) | set(target_tables))
+        return [k for k in keys if k not in excluded]
 
+    def reader(self, dbname):
+        p = self.params
+        return ChecksumReader(self.conn_params, dbname, application_name='pourtrait.ops/%s' % self.name,
+                              checksum=p['checksum'], lock_timeout=p['lock_timeout'],
+                              statement_timeout=p['statement_timeout'])
+
+    def read_target(self, target):
+        """(set of the target's tables, its size)."""
+        target_conn = self.connect_target(target)
+        try:
+            return set(checksum_tables(target_conn)), database_size(target_conn)
+        finally:
+            target_conn.close()
+
+    def read_live_source(self, target):
+        """The login database read in one snapshot: (source_db, {key: (rows, checksum)}, keys, size, target
+        tables, target size)."""
+        p = self.params
         source_conn = self.connect()
         try:
             source_db = source_conn.get_dsn_parameters().get('dbname')
             if source_db == target:
                 raise PgModuleError('target_db "%s" is the source database itself; name the other database'
                                     % target)
-            try:
-                target_conn = self.connect(dbname=target)
-            except PgModuleError as exc:
-                if 'does not exist' in str(exc):
-                    raise PgModuleError('target database "%s" does not exist; check target_db' % target)
-                raise
-            try:
-                target_tables = set(list_tables(target_conn))
-                target_size = database_size(target_conn)
-            finally:
-                target_conn.close()
+            target_tables, target_size = self.read_target(target)
             # One snapshot for every read of the source: the coordinator keeps it open while the workers read.
             source_conn.set_session(isolation_level='REPEATABLE READ', readonly=True)
             with source_conn.cursor() as cur:
                 cur.execute('SELECT pg_catalog.pg_export_snapshot()')
                 snapshot = cur.fetchone()[0]
-                source_size = database_size(source_conn)
-                source_tables = set(list_tables(source_conn))
-            if wanted:
-                keys = list(dict.fromkeys(wanted))
-                unknown = [k for k in keys if k not in source_tables and k not in target_tables]
-                if unknown:
-                    raise PgModuleError('table %s exists in neither "%s" nor "%s"; check tables (schema.table)'
-                                        % (', '.join('"%s"' % describe(k) for k in unknown), source_db, target))
-            else:
-                keys = sorted(source_tables | target_tables)
-            keys = [k for k in keys if k not in excluded]
-            reader = dict(application_name=app, checksum=p['checksum'], lock_timeout=p['lock_timeout'],
-                          statement_timeout=p['statement_timeout'])
-            source = Reader(self.conn_params, source_db, **reader).read(
-                keys, p['jobs'], snapshot=snapshot, present=source_tables)
+            source_size = database_size(source_conn)
+            source_tables = set(checksum_tables(source_conn))
+            keys = self.select(source_tables, target_tables, '"%s"' % source_db)
+            source = self.reader(source_db).read(keys, p['jobs'], snapshot=snapshot, present=source_tables)
             source_conn.rollback()
         finally:
             source_conn.close()
-        target_rows = Reader(self.conn_params, target, **reader).read(keys, p['jobs'], present=target_tables)
-        tables, mismatches = compare(source, target_rows, p['checksum'])
+        return source_db, source, keys, source_size, target_tables, target_size
+
+    def run(self):
+        started = time.time()
+        p = self.params
+        if p['jobs'] < 1:
+            raise PgModuleError('jobs must be 1 or more, got %s' % p['jobs'])
+        target = p['target_db']
+        extra = {}
+        if p['manifest']:
+            # The source is the dump as it was taken: only target_db is read.
+            mpath, data = load_manifest(p['manifest'])
+            source = manifest_checksums(mpath, data)
+            if p['checksum'] and any(v[1] is None for v in source.values()):
+                raise PgModuleError('manifest %s has row counts but no checksums; set checksum=false or take a new '
+                                    'dump with table_checksums=true' % mpath)
+            source_db = data.get('database')
+            source_size = data.get('database_size')
+            target_tables, target_size = self.read_target(target)
+            keys = self.select(set(source), target_tables, 'the dump\'s manifest %s' % mpath)
+            source = dict((k, source.get(k)) for k in keys)
+            extra = dict(manifest_path=mpath, source_time=data.get('created'))
+            between = 'the dump %s (of "%s" at %s)' % (mpath, source_db, data.get('created'))
+        else:
+            source_db, source, keys, source_size, target_tables, target_size = self.read_live_source(target)
+            between = '"%s"' % source_db
+        target_rows = self.reader(target).read(keys, p['jobs'], present=target_tables)
+        tables, mismatches = compare(source, target_rows, p['checksum'],
+                                     source_name='dump' if p['manifest'] else 'source')
         result = dict(changed=False, source_db=source_db, target_db=target, equal=not mismatches,
                       compared=len(tables), rows=sum(t['source_rows'] or 0 for t in tables),
                       mismatches=mismatches, tables=tables, source_size=source_size, target_size=target_size,
-                      checksum_method=CHECKSUM_METHOD if p['checksum'] else None,
-                      duration=round(time.time() - started, 3))
+                      checksum_method=TABLE_CHECKSUM_METHOD if p['checksum'] else None,
+                      duration=round(time.time() - started, 3), **extra)
         if mismatches and p['fail_on_mismatch']:
             shown = '; '.join(mismatches[:5]) + ('; ...' if len(mismatches) > 5 else '')
             result.pop('changed')
-            raise PgModuleError('%d of %d table(s) differ between "%s" and "%s": %s'
-                                % (len(mismatches), len(tables), source_db, target, shown), **result)
+            raise PgModuleError('%d of %d table(s) differ between %s and "%s": %s'
+                                % (len(mismatches), len(tables), between, target, shown), **result)
         return result
 
 

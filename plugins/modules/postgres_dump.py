@@ -98,6 +98,18 @@ options:
     type: str
     choices: [none, toc, restore]
     default: toc
+  table_checksums:
+    description:
+      - Run the dump in an exported snapshot and, in that same snapshot, record the exact row count and a checksum
+        of every dumped table in the manifest (C(table_checksums), keyed C(schema.table), and
+        C(table_checksum_method)) - the same checksum M(pourtrait.ops.postgres_compare) computes.
+      - M(pourtrait.ops.postgres_compare) with O(pourtrait.ops.postgres_compare#module:manifest) then checks a
+        restore of this dump against the database as it was at the moment of the dump, however busy the source
+        is meanwhile.
+      - Reads every dumped table once more (on O(jobs) sessions), and the snapshot is held until then. Cannot be
+        combined with O(schema_only). O(verify=restore) reuses the same snapshot.
+    type: bool
+    default: false
   keep:
     description:
       - Retention - keep the N newest dumps of this database in O(backup_dir) (the new one included).
@@ -154,6 +166,12 @@ EXAMPLES = r'''
     format: custom
     verify: restore
   register: backup
+
+- name: Dump for a disaster-recovery drill, with the tables' checksums as of the dump
+  pourtrait.ops.postgres_dump:
+    backup_dir: /var/backups/pourtrait/dr-test
+    table_checksums: true
+  register: drill_dump
 '''
 
 RETURN = r'''
@@ -194,7 +212,11 @@ removed:
   type: list
   elements: str
 manifest:
-  description: The manifest written beside the dump (empty in check mode).
+  description:
+    - The manifest written beside the dump (empty in check mode).
+    - With O(table_checksums=true) it also holds C(table_checksums) (C({"schema.table" - {schema, table, rows,
+      checksum}}), read in the dump's snapshot), C(table_checksum_method), C(table_checksum_settings),
+      C(checksum_seconds) and C(database_size).
   returned: always
   type: dict
 command:
@@ -223,6 +245,7 @@ class PostgresDump(PostgresModule):
         tables=dict(type='list', elements='str', default=[]),
         exclude_tables=dict(type='list', elements='str', default=[]),
         verify=dict(type='str', choices=['none', 'toc', 'restore'], default='toc'),
+        table_checksums=dict(type='bool', default=False),
         keep=dict(type='int'),
         max_age_days=dict(type='int'),
         bin_dir=dict(type='path'),

@@ -148,7 +148,7 @@ def _standins_env(info):
             'VERCEL_TEAM_ID': info['team_id'], 'APP_URL': info['app_url'], 'SANDBOX_ADMIN_URL': info['admin_url'],
             'SUPABASE_API_URL': info['supabase_api_url'], 'SUPABASE_API_URL_HTTPS': info['supabase_https_url'],
             'SUPABASE_CA_PATH': info['ca_path'], 'SUPABASE_ACCESS_TOKEN': info['supabase_token'],
-            'SUPABASE_PROJECT_REF': info['supabase_project_ref']}
+            'SUPABASE_PROJECT_REF': info['supabase_project_ref'], 'SLACK_WEBHOOK_URL': info['webhook_url']}
 
 
 def _save_state(state):
@@ -168,7 +168,7 @@ def up():
     state = _load_state()
     if state and _pg_alive(state):
         # a sandbox started before the Supabase stand-in existed is restarted too
-        if _standins_alive(state) and 'supabase_api_url' in state['standins']:
+        if _standins_alive(state) and all(k in state['standins'] for k in ('supabase_api_url', 'webhook_url')):
             print('sandbox already running; environment in %s' % os.path.relpath(ENV_FILE, ROOT))
             return 0
         _stop_standins(state.get('standins') or {})

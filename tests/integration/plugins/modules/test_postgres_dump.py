@@ -5,8 +5,12 @@ import hashlib
 import json
 import os
 import stat
+import threading
+import time
+import uuid
 
 import pytest
+from psycopg2 import sql
 
 from tests.conftest import assert_one_line_error, run_module
 from tests.sandbox.pg import free_port
@@ -279,3 +283,107 @@ def test_empty_database_dumps_and_verifies(pg_server, tmp_path):
         assert os.path.exists(result['path'])
     finally:
         pg_server.drop_database(name)
+
+
+# -- table_checksums ---------------------------------------------------------
+
+CHECKSUM_SQL = ("SELECT set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO, YMD', true), "
+                "set_config('IntervalStyle', 'postgres', true), set_config('extra_float_digits', '3', true), "
+                "set_config('bytea_output', 'hex', true); "
+                "SELECT count(*), coalesce(sum(('x' || left(md5(ROW(t.*)::text), 16))::bit(64)::bigint), 0)::text "
+                "FROM {} AS t")
+
+
+def live_checksum(server, dbname, schema, table):
+    """(rows, checksum) of a table computed here, independently of the modules."""
+    conn = server.connect(dbname, autocommit=False)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL(CHECKSUM_SQL).format(sql.Identifier(schema, table)))
+            rows, checksum = cur.fetchone()
+        conn.rollback()
+    finally:
+        conn.close()
+    return rows, checksum
+
+
+def test_table_checksums_are_taken_in_the_dumps_snapshot(db, tmp_path):
+    """A writer commits to public.wines the whole time the dump runs: the checksums recorded in the manifest
+    must be those of the dumped data (equal after a restore), not of the source a moment later."""
+    wine = db.scalar('SELECT min(id) FROM public.wines')
+    stop = threading.Event()
+    commits = []
+
+    def writer():
+        conn = db.connect()
+        try:
+            with conn.cursor() as cur:
+                while not stop.is_set():
+                    cur.execute('UPDATE public.wines SET price_cents = price_cents + 1 WHERE id = %s', (wine,))
+                    commits.append(1)
+                    time.sleep(0.002)
+        finally:
+            conn.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        time.sleep(0.1)
+        result = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(tmp_path), format='custom',
+                                                  table_checksums=True, jobs=2))
+        during = len(commits)
+    finally:
+        stop.set()
+        thread.join()
+    assert not result.get('failed'), result
+    assert during > 10, 'the writer did not run during the dump'
+    manifest = json.load(open(result['manifest_path']))
+    assert manifest == result['manifest']
+    recorded = manifest['table_checksums']
+    assert manifest['table_checksum_method'].startswith("sum of ('x' || left(md5(ROW(t.*)::text), 16))")
+    assert manifest['database_size'] > 0
+    user_tables = db.query("SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n "
+                           "ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN "
+                           "('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%'")
+    assert set(recorded) == set(r[0] for r in user_tables) and 'auth.users' in recorded
+    # every table nobody wrote to: exactly what SQL computes on the source now
+    for name, entry in recorded.items():
+        assert name == '%s.%s' % (entry['schema'], entry['table'])
+        if name != 'public.wines':
+            assert (entry['rows'], entry['checksum']) == live_checksum(db.server, db.name, entry['schema'],
+                                                                       entry['table']), name
+    # public.wines moved on after the dump; its recorded checksum is the dumped data's
+    assert (recorded['public.wines']['rows'], recorded['public.wines']['checksum']) != \
+        live_checksum(db.server, db.name, 'public', 'wines')
+    restored = 'r_' + uuid.uuid4().hex[:12]
+    try:
+        done = run_module('postgres_restore', dict(db.conn_args(), path=result['path'], target_db=restored,
+                                                   create=True, no_owner=True, jobs=2))
+        assert not done.get('failed'), done
+        for name in ('public.wines', 'public.notifications', 'auth.users'):
+            entry = recorded[name]
+            assert (entry['rows'], entry['checksum']) == live_checksum(db.server, restored, entry['schema'],
+                                                                       entry['table']), name
+    finally:
+        db.server.drop_database(restored)
+
+
+def test_table_checksums_follow_the_filters_and_share_the_restore_snapshot(db, tmp_path):
+    result = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(tmp_path), format='plain',
+                                              tables=['wines', 'public.notifications'], exclude_tables=['notifications'],
+                                              verify='restore', table_checksums=True, jobs=2))
+    assert not result.get('failed'), result
+    assert result['verification']['method'] == 'restore' and result['verification']['ok'] is True, result
+    assert '--snapshot=' in ' '.join(result['command'])
+    assert list(result['manifest']['table_checksums']) == ['public.wines']
+    entry = result['manifest']['table_checksums']['public.wines']
+    assert (entry['rows'], entry['checksum']) == live_checksum(db.server, db.name, 'public', 'wines')
+    plain = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(tmp_path), name='plain'))
+    assert 'table_checksums' not in plain['manifest'] and '--snapshot=' not in ' '.join(plain['command'])
+
+
+def test_table_checksums_need_the_data(db, tmp_path):
+    result = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(tmp_path), schema_only=True,
+                                              table_checksums=True))
+    assert_one_line_error(result, 'table_checksums needs the data in the dump', 'schema_only')
+    assert os.listdir(str(tmp_path)) == []
