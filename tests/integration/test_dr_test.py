@@ -12,7 +12,7 @@ import subprocess
 import sys
 import uuid
 
-from tests.conftest import COLLECTIONS, ROOT, clean_env, ensure_collection_link
+from tests.conftest import COLLECTIONS, ROOT, clean_env, ensure_collection_link, run_module
 
 ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
 
@@ -139,3 +139,41 @@ def test_changed_row_in_scratch_fails_naming_the_table(pg_server, db, tmp_path):
     assert line['scratch_dropped'] is True and scratch_databases(pg_server, prefix) == []
     assert drill_dirs(tmp_path) == []
     assert "DR drill FAILED at 'Compare the scratch database with the source': 1 of" in out, out
+
+
+def test_source_written_after_the_dump_is_no_difference(pg_server, db, tmp_path):
+    """The drill compares with the source as dumped: writes to the (busy) source between the dump and the
+    comparison are not differences. Comparing with the live source after the restore would fail here."""
+    busy = hook(tmp_path, 'busy.yml', """---
+- name: Keep writing to the source after the dump
+  ansible.builtin.command:
+    argv: [psql, -X, -q, -v, ON_ERROR_STOP=1, -d, "%s", -c,
+           "UPDATE public.wines SET price_cents = price_cents + 1 WHERE id = (SELECT min(id) FROM public.wines);
+            DELETE FROM public.notifications WHERE id = (SELECT max(id) FROM public.notifications);
+            INSERT INTO public.error_logs (message) VALUES ('written after the dump')"]
+  changed_when: true
+""" % db.name)
+    before = db.scalar('SELECT count(*) FROM public.notifications')
+    rc, out, prefix = drill(db.env, tmp_path, '-e', 'dr_test_after_dump_tasks=%s' % busy)
+    assert rc == 0, out
+    assert db.scalar('SELECT count(*) FROM public.notifications') == before - 1  # the source did change
+    [line] = log_lines(tmp_path)
+    assert line['result'] == 'passed' and line['mismatches'] == [], line
+    assert line['tables_compared'] >= 9 and line['rows_compared'] > 5000 and line['checksums'] is True
+    assert line['source_time'] and line['source_time'] <= line['finished']
+    assert scratch_databases(pg_server, prefix) == [] and drill_dirs(tmp_path) == []
+
+
+def test_existing_dump_without_checksums_fails_before_the_restore(pg_server, db, tmp_path):
+    dumped = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(tmp_path / 'nightly'), format='custom'))
+    assert not dumped.get('failed'), dumped
+    rc, out, prefix = drill(db.env, tmp_path, '-e', 'dr_test_dump_path=%s' % dumped['path'])
+    assert rc == 2, out
+    [line] = log_lines(tmp_path)
+    assert line['result'] == 'failed', line
+    assert line['failed_step'] == "Check the existing dump recorded its tables' checksums", line
+    assert ('%s has no table_checksums: dump taken without table_checksums: true' % dumped['manifest_path']
+            in line['reason']), line
+    assert line['restore_seconds'] is None and line['dump_kept'] is True
+    assert scratch_databases(pg_server, prefix) == []
+    assert os.path.exists(dumped['path'])  # never removed
