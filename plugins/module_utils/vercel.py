@@ -31,6 +31,9 @@ TOKEN_RE = re.compile(r'\A[A-Za-z0-9]{24}\Z')
 READY = 'READY'
 BUILD_STATES = ['QUEUED', 'INITIALIZING', 'BUILDING', 'READY', 'ERROR', 'CANCELED', 'DELETED']
 FINAL_JOB_STATES = ('succeeded', 'failed', 'skipped')
+# Plain production variable the security_incident role writes after a secret rotation (ISO 8601 UTC): older
+# builds carry the rotated secret, so vercel_rollback refuses them unless forced.
+ROTATION_ENV_KEY = 'POURTRAIT_SECRET_ROTATED_AT'
 PAUSED_NOTE = ('domain auto-assignment is now paused: new production builds stay STAGED until one is promoted '
                '(vercel_promote, or vercel_deployment which promotes explicitly)')
 
@@ -515,6 +518,46 @@ def candidate_problem(dep, project_id, not_before_ms=None, exclude_refs=None):
     if dep.get('isRollbackCandidate') is False:
         return 'deployment %s is not a rollback candidate for Vercel; pick another target' % dep_id
     return None
+
+
+def rotation_floor(client, project):
+    """Epoch ms of the last secret rotation recorded on the project, or None.
+
+    The ``security_incident`` role writes it as the plain production variable
+    ``POURTRAIT_SECRET_ROTATED_AT`` (ISO 8601 UTC): the creation time of the
+    first build without the rotated secret. The project JSON's ``env`` is used
+    when it holds the variable with a readable value; otherwise one list call
+    (without decryption) reads it.
+    """
+    def mine(envs):
+        return [e for e in envs or [] if isinstance(e, dict) and e.get('key') == ROTATION_ENV_KEY
+                and not e.get('gitBranch') and 'production' in (e.get('target') or ['production'])]
+
+    def readable(env):
+        return env.get('value') not in (None, '') and (env.get('type') == 'plain' or env.get('decrypted') is True)
+
+    found = mine(project.get('env')) if isinstance(project.get('env'), list) else []
+    if not found or not all(readable(e) for e in found):
+        try:
+            found = mine(client.list_env(project['id'], decrypt=False))
+        except VercelError as exc:
+            raise VercelError('%s - reading %s (the secret rotation guard) failed; rerun, or set '
+                              'respect_rotation=false to skip the guard' % (exc, ROTATION_ENV_KEY), **exc.extra)
+    floor = None
+    for env in found:
+        value = env.get('value')
+        if not readable(env):
+            value = (client.get('/v1/projects/%s/env/%s' % (project['id'], env['id'])) or {}).get('value')
+        try:
+            stamp = parse_time_ms(value, option=ROTATION_ENV_KEY)
+        except VercelError:
+            stamp = None
+        if stamp is None:
+            raise VercelError('%s=%r on project %s is not a time; set it to the rotation time (ISO 8601 UTC such as '
+                              '2026-01-31T14:00:00Z) with vercel_env, or set respect_rotation=false'
+                              % (ROTATION_ENV_KEY, one_line(value or '')[:40], project.get('name') or project['id']))
+        floor = stamp if floor is None else max(floor, stamp)
+    return floor
 
 
 def rollback_candidates(client, project, not_before=None, exclude=None, limit=100):

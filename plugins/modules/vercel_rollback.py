@@ -21,8 +21,11 @@ description:
   - Idempotent - when the target is already live nothing is sent.
   - A rollback pauses the project's domain auto-assignment - later production builds stay STAGED until one is
     promoted (M(pourtrait.ops.vercel_promote)); the result says so.
-  - An instant rollback reuses the old build with the environment variables it was built with; after a secret
-    rotation set O(not_before) to the rotation time (or list the unsafe builds in O(exclude)).
+  - An instant rollback reuses the old build with the environment variables it was built with, so a build made before
+    a secret rotation still carries the rotated (leaked) secret. The project variable C(POURTRAIT_SECRET_ROTATED_AT)
+    (ISO 8601 UTC, written by the P(pourtrait.ops.security_incident#role) role after a rotation) is the floor - with
+    O(target=previous) older builds are skipped, a named older target is refused, unless O(force=true). O(not_before)
+    and O(exclude) add floors and exclusions of your own.
   - The rollback request is sent once; when its answer is lost the project's C(lastAliasRequest) is read before
     anything is sent again.
 notes:
@@ -52,6 +55,19 @@ options:
     description:
       - Reason recorded with the rollback in Vercel.
     type: str
+  respect_rotation:
+    description:
+      - Read the project's C(POURTRAIT_SECRET_ROTATED_AT) variable (one list call when the project does not carry it)
+        and refuse targets built before that secret rotation.
+      - C(false) skips the read and the guard.
+    type: bool
+    default: true
+  force:
+    description:
+      - Roll back to a target built before the recorded secret rotation anyway (it serves the rotated secret again);
+        the result warns. O(not_before) and O(exclude) still apply.
+    type: bool
+    default: false
   wait:
     description:
       - Wait until the rollback job has finished.
@@ -98,6 +114,11 @@ EXAMPLES = r'''
     target: previous
     not_before: "2026-01-31T14:00:00Z"
     exclude: [dpl_7yq3kNbP2h1s]
+
+- name: Go back to a build made before the last secret rotation, knowingly (it carries the rotated secret)
+  pourtrait.ops.vercel_rollback:
+    target: dpl_5Hk2mQx9Lr3v
+    force: true
 '''
 
 RETURN = r'''
@@ -127,6 +148,16 @@ note:
   description: What the operator must know afterwards (auto-assignment paused; promote to resume).
   returned: always
   type: str
+rotated_at:
+  description: The last secret rotation recorded on the project (C(POURTRAIT_SECRET_ROTATED_AT), ISO 8601 UTC), null
+    when none is recorded or O(respect_rotation=false).
+  returned: always
+  type: str
+  sample: "2026-01-31T14:00:00.000Z"
+forced:
+  description: True when O(force=true) let the rollback go to a build made before the recorded secret rotation.
+  returned: always
+  type: bool
 msg:
   description: One-line summary.
   returned: always
@@ -136,9 +167,15 @@ msg:
 import time
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.vercel import (
-    PAUSED_NOTE, VercelError, VercelModule, candidate_problem, parse_time_ms, rollback_candidates,
-    summarize_deployment,
+    PAUSED_NOTE, VercelError, VercelModule, candidate_problem, iso_ms, parse_time_ms, rollback_candidates,
+    rotation_floor, summarize_deployment,
 )
+
+ROTATION_HINT = 'every older build carries the rotated secret - set force=true to roll back anyway'
+
+
+def created_ms(dep):
+    return dep.get('createdAt') or dep.get('created') or 0
 
 
 class Rollback(VercelModule):
@@ -150,7 +187,24 @@ class Rollback(VercelModule):
         wait=dict(type='bool', default=True),
         wait_timeout=dict(type='int', default=300),
         poll_interval=dict(type='float', default=2),
+        respect_rotation=dict(type='bool', default=True),
+        force=dict(type='bool', default=False),
     )
+
+    rotated_ms = None
+    forced = False
+
+    def guard(self, dep, live_id):
+        """Refuse (or, forced, warn about) a target built before the recorded secret rotation."""
+        if not self.rotated_ms or created_ms(dep) >= self.rotated_ms or dep.get('id') == live_id:
+            return
+        if not self.params['force']:
+            raise VercelError('rollback target %s was built at %s, before the secret rotation at %s; %s'
+                              % (dep.get('id'), iso_ms(created_ms(dep)), iso_ms(self.rotated_ms), ROTATION_HINT))
+        self.forced = True
+        self.warnings.append('force=true: %s was built at %s, before the secret rotation at %s, and carries the rotated '
+                             'secret; rotate again or deploy a fix soon'
+                             % (dep.get('id'), iso_ms(created_ms(dep)), iso_ms(self.rotated_ms)))
 
     def resolve(self, proj):
         p = self.params
@@ -166,12 +220,20 @@ class Rollback(VercelModule):
                 raise VercelError('no rollback candidate: no READY production deployment older than the live one %s%s; '
                                   'name a target or deploy a fix'
                                   % (client.live_id(proj), (' (%s)' % ', '.join(extra)) if extra else ''))
-            return client.deployment(found[0].get('uid'))
+            if self.rotated_ms and not p['force']:
+                found = [d for d in found if created_ms(d) >= self.rotated_ms]
+                if not found:
+                    raise VercelError('no rollback target built after the secret rotation at %s; %s'
+                                      % (iso_ms(self.rotated_ms), ROTATION_HINT))
+            dep = client.deployment(found[0].get('uid'))
+            self.guard(dep, client.live_id(proj))
+            return dep
         dep = client.deployment(p['target'], not_found='rollback target %r not found in project %s; check the id or '
                                 'URL (vercel_deployment_info lists rollback_candidates)' % (p['target'], proj['name']))
         problem = candidate_problem(dep, proj['id'], parse_time_ms(p['not_before']), p['exclude'])
         if problem and dep.get('id') != self.client.live_id(proj):
             raise VercelError(problem)
+        self.guard(dep, self.client.live_id(proj))
         return dep
 
     def run(self):
@@ -180,10 +242,13 @@ class Rollback(VercelModule):
         proj = self.project()
         live_id = client.live_id(proj)
         live = (proj.get('targets') or {}).get('production') or {}
+        if p['respect_rotation']:
+            self.rotated_ms = rotation_floor(client, proj)
         target = self.resolve(proj)
         before = summarize_deployment(live)
         after = summarize_deployment(target)
-        result = dict(changed=False, job_status='none', duration_s=0.0, **{'from': before, 'to': after})
+        result = dict(changed=False, job_status='none', duration_s=0.0, rotated_at=iso_ms(self.rotated_ms),
+                      forced=self.forced, **{'from': before, 'to': after})
         if self.diff_mode:
             result['diff'] = dict(before=dict(production=live_id), after=dict(production=target['id']))
         paused = not proj.get('autoAssignCustomDomains', True)

@@ -145,3 +145,97 @@ def test_https_with_ca_path_and_env_fallbacks(vercel):
     bad = run_module('vercel_rollback', dict(poll_interval=0.1, ca_path='/etc/ssl/certs/ca-certificates.crt',
                                              retries=0), env=env)
     assert_one_line_error(bad, 'TLS verification', 'VERCEL_CA_PATH')
+
+
+# -- the secret rotation guard (POURTRAIT_SECRET_ROTATED_AT) ------------------------------------------------------
+
+ROTATED_KEY = 'POURTRAIT_SECRET_ROTATED_AT'
+
+
+def iso(ms, shift_s=0):
+    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(ms / 1000.0 + shift_s))
+
+
+def record_rotation(vercel, value, kind='plain', target=('production',)):
+    """The project variable the security_incident role writes after a rotation, set through the API."""
+    status, body, _headers = vercel.api('POST', '/v10/projects/%s/env' % vercel.project_id, params={'upsert': 'true'},
+                                        body={'key': ROTATED_KEY, 'value': value, 'type': kind, 'target': list(target)})
+    assert status == 201 and not body['failed'], body
+
+
+def env_reads(vercel):
+    return [r for r in vercel.requests(method='GET') if r['path'].endswith('/env') or '/env/' in r['path']]
+
+
+def test_rotation_refuses_previous_built_before_it(vercel):
+    deps = vercel.deployments()
+    live, previous = deps[0], deps[1]
+    rotated = iso(previous['created'], +1)
+    record_rotation(vercel, rotated)
+
+    for check_mode in (True, False):
+        refused = run_module('vercel_rollback', conn(vercel), check_mode=check_mode)
+        assert_one_line_error(refused, 'no rollback target built after the secret rotation at %s' % rotated[:19],
+                              'every older build carries the rotated secret', 'set force=true to roll back anyway')
+    assert rollback_posts(vercel) == [] and vercel.live()['uid'] == live['uid']
+
+    forced = run_module('vercel_rollback', conn(vercel, force=True))
+    assert forced['changed'] and forced['to']['id'] == previous['uid'], forced
+    assert forced['forced'] is True and forced['rotated_at'].startswith(rotated[:19])
+    assert any('force=true' in w and previous['uid'] in w and 'carries the rotated secret' in w
+               for w in forced['warnings']), forced
+    assert vercel.live()['uid'] == previous['uid'] and len(rollback_posts(vercel)) == 1
+
+    # the same forced run again: already live, nothing sent, no warning about the rotation
+    again = run_module('vercel_rollback', conn(vercel, force=True))
+    assert again['changed'] is False and again['forced'] is False, again
+    assert len(rollback_posts(vercel)) == 1
+
+
+def test_rotation_refuses_a_named_older_target_and_allows_newer(vercel):
+    deps = vercel.deployments()
+    live, previous, oldest = deps[0], deps[1], deps[2]
+    rotated = iso(oldest['created'], +1)
+    record_rotation(vercel, rotated)
+
+    refused = run_module('vercel_rollback', conn(vercel, target=oldest['uid']))
+    assert_one_line_error(refused, 'rollback target %s was built at' % oldest['uid'],
+                          'before the secret rotation at %s' % rotated[:19], 'set force=true to roll back anyway')
+    assert rollback_posts(vercel) == []
+
+    # previous was built after the rotation: allowed, and the rotation is reported
+    done = run_module('vercel_rollback', conn(vercel, target=previous['uid']))
+    assert done['changed'] and done['forced'] is False and done['rotated_at'].startswith(rotated[:19]), done
+    assert not any('force=true' in w for w in done.get('warnings', []))
+    assert vercel.live()['uid'] == previous['uid']
+    assert live['uid'] != previous['uid']
+
+
+def test_rotation_marker_read_once_skippable_and_checked(vercel):
+    deps = vercel.deployments()
+    previous = deps[1]
+    # no marker: one env list call (no decryption), the rollback goes ahead, rotated_at null
+    planned = run_module('vercel_rollback', conn(vercel), check_mode=True)
+    assert planned['to']['id'] == previous['uid'] and planned['rotated_at'] is None, planned
+    reads = env_reads(vercel)
+    assert len(reads) == 1 and 'decrypt=false' in reads[0]['query'], reads
+
+    # respect_rotation=false: no env read at all, and a marker is ignored
+    record_rotation(vercel, iso(deps[0]['created'], +1))
+    vercel.clear_requests()
+    ignored = run_module('vercel_rollback', conn(vercel, respect_rotation=False), check_mode=True)
+    assert ignored['to']['id'] == previous['uid'] and ignored['rotated_at'] is None, ignored
+    assert env_reads(vercel) == []
+
+
+def test_rotation_marker_encrypted_or_malformed(vercel):
+    previous = vercel.deployments()[1]
+    # an encrypted marker older than previous is read (decrypted, one variable) and allows it
+    record_rotation(vercel, iso(previous['created'], -60), kind='encrypted')
+    planned = run_module('vercel_rollback', conn(vercel), check_mode=True)
+    assert planned['to']['id'] == previous['uid'] and planned['rotated_at'], planned
+
+    record_rotation(vercel, 'yesterday', kind='plain')
+    bad = run_module('vercel_rollback', conn(vercel))
+    assert_one_line_error(bad, "%s='yesterday'" % ROTATED_KEY, 'is not a time', 'respect_rotation=false')
+    assert rollback_posts(vercel) == []
