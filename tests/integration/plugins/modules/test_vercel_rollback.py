@@ -56,7 +56,7 @@ def test_rollback_to_named_deployment_by_url(vercel):
 def test_exactly_one_rollback_despite_faults(vercel):
     # 30% of all API calls fail (429, 5xx, resets, hangs). 'before': a faulted call is not processed;
     # 'after': it is processed and then its answer is lost. The seeds make the rollback POST itself hit.
-    for when, seed in (('after', 11), ('before', 7)):
+    for when, seed in (('after', 4), ('before', 4)):
         vercel.reset()
         live, previous = vercel.deployments()[0], vercel.deployments()[1]
         vercel.set_faults(rate=0.3, seed=seed, when=when, hang_s=1, retry_after='0')
@@ -182,8 +182,8 @@ def test_rotation_refuses_previous_built_before_it(vercel):
     forced = run_module('vercel_rollback', conn(vercel, force=True))
     assert forced['changed'] and forced['to']['id'] == previous['uid'], forced
     assert forced['forced'] is True and forced['rotated_at'].startswith(rotated[:19])
-    assert any('force=true' in w and previous['uid'] in w and 'carries the rotated secret' in w
-               for w in forced['warnings']), forced
+    warnings = [str(w) for w in forced['warnings']]
+    assert any('force=true' in w and previous['uid'] in w and 'carries the rotated secret' in w for w in warnings), forced
     assert vercel.live()['uid'] == previous['uid'] and len(rollback_posts(vercel)) == 1
 
     # the same forced run again: already live, nothing sent, no warning about the rotation
@@ -206,7 +206,7 @@ def test_rotation_refuses_a_named_older_target_and_allows_newer(vercel):
     # previous was built after the rotation: allowed, and the rotation is reported
     done = run_module('vercel_rollback', conn(vercel, target=previous['uid']))
     assert done['changed'] and done['forced'] is False and done['rotated_at'].startswith(rotated[:19]), done
-    assert not any('force=true' in w for w in done.get('warnings', []))
+    assert not any('force=true' in str(w) for w in done.get('warnings', []))
     assert vercel.live()['uid'] == previous['uid']
     assert live['uid'] != previous['uid']
 
