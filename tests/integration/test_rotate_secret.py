@@ -53,6 +53,14 @@ def add_env(vercel, key, value, kind='encrypted', target=('production', 'preview
     assert status == 201 and not body['failed'], body
 
 
+def leaked(vercel):
+    """The key in the project, and a live production build made with it (the situation the runbook starts from)."""
+    add_env(vercel, KEY, OLD)
+    live = vercel.seed_deployment(live=True, created_offset_s=-120)
+    assert live['env'][KEY] == OLD
+    return live
+
+
 def env_entries(vercel, key):
     return [e for e in vercel.env_vars() if e['key'] == key]
 
@@ -64,8 +72,7 @@ def assert_no_secret(*texts):
 
 
 def test_rotation_overlap_verify_drop_and_rerun(vercel):
-    add_env(vercel, KEY, OLD)
-    before = vercel.live()
+    before = leaked(vercel)
     count = len(vercel.deployments())
 
     rc, out, reports = playbook(vercel, '--check', *FAST)
@@ -123,8 +130,7 @@ def test_rotation_overlap_verify_drop_and_rerun(vercel):
 
 
 def test_failed_redeploy_keeps_new_value_and_drops_nothing(vercel):
-    add_env(vercel, KEY, OLD)
-    before = vercel.live()
+    before = leaked(vercel)
     vercel.next_build(fail=True)
     rc, out, reports = playbook(vercel, *FAST)
     assert rc != 0, out
@@ -149,8 +155,7 @@ def test_failed_redeploy_keeps_new_value_and_drops_nothing(vercel):
 
 
 def test_unhealthy_rebuild_is_rolled_back(vercel):
-    add_env(vercel, KEY, OLD)
-    before = vercel.live()
+    before = leaked(vercel)
     vercel.next_build(health='broken')
     rc, out, _reports = playbook(vercel, *FAST)
     assert rc != 0, out
@@ -160,23 +165,55 @@ def test_unhealthy_rebuild_is_rolled_back(vercel):
     assert env_entries(vercel, MARKER) == []
 
 
-def test_sensitive_key_without_overlap_and_bans(vercel, supabase):
+def test_sensitive_key_without_overlap_then_unban_and_end_sessions(vercel, supabase, db):
     # OPENAI_API_KEY is sensitive in the stand-in: its value cannot be read back, so there is no overlap copy
     banned = supabase.bans()
+    assert len(banned) >= 2
     before = vercel.live()
-    rc, out, reports = playbook(vercel, *FAST, key='OPENAI_API_KEY',
-                                extra_env=dict(supabase.env),
-                                new_value='sk-NEWCANARY-sensitive-0123456789')
-    assert rc == 0, out
-    assert 'No overlap copy: Vercel never gives back the value of a sensitive variable' in out, out
-    assert vercel.env_value('OPENAI_API_KEY', 'production') in ('', None) or True
-    assert env_entries(vercel, 'OPENAI_API_KEY_PREVIOUS') == []
-    builds = [d for d in vercel.deployments() if d['meta'].get('pourtraitProcedure') == 'security_incident']
-    assert len(builds) == 1 and vercel.live()['uid'] == builds[0]['uid'] != before['uid']
-    assert builds[0]['env']['OPENAI_API_KEY'] == 'sk-NEWCANARY-sensitive-0123456789'
-    assert env_entries(vercel, MARKER)
-    assert_no_secret(out, reports)
-    assert banned == supabase.bans()
+    role = 'leaky_%s' % db.name[2:]  # roles are cluster-wide: one per test database
+    db.query("CREATE ROLE %s LOGIN PASSWORD 'leaky-pass'" % role)
+    import psycopg2
+    args = dict(db.server.conn_kwargs(db.name), user=role, password='leaky-pass')
+    victim = psycopg2.connect(**args)
+    victim.cursor().execute('SELECT 1')  # now idle in transaction
+    bystander = db.connect()
+    bystander.autocommit = False
+    bystander.cursor().execute('SELECT 1')  # the admin role, idle in transaction too: left alone
+    try:
+        rc, out, reports = playbook(
+            vercel, *FAST, '-e', json.dumps({'security_incident_unban_ips': [banned[0]],
+                                             'security_incident_terminate_roles': [role],
+                                             'security_incident_terminate_databases': [db.name]}),
+            key='OPENAI_API_KEY', new_value='sk-NEWCANARY-sensitive-0123456789',
+            extra_env=dict(supabase.env, **db.env))
+        assert rc == 0, out
+        assert 'No overlap copy: Vercel never gives back the value of a sensitive variable' in out, out
+        assert env_entries(vercel, 'OPENAI_API_KEY_PREVIOUS') == []
+        builds = [d for d in vercel.deployments() if d['meta'].get('pourtraitProcedure') == 'security_incident']
+        assert len(builds) == 1 and vercel.live()['uid'] == builds[0]['uid'] != before['uid']
+        assert builds[0]['env']['OPENAI_API_KEY'] == 'sk-NEWCANARY-sensitive-0123456789'
+        assert env_entries(vercel, MARKER)
+        assert_no_secret(out, reports)
+        assert supabase.bans() == banned[1:]
+        assert 'Supabase network bans: lifted %s' % banned[0] in out
+        assert 'Database sessions of %s: ended 1 ' % role in out, out
+        assert victim.closed or _dead(victim)
+        bystander.cursor().execute('SELECT 1')
+    finally:
+        for conn in (victim, bystander):
+            try:
+                conn.close()
+            except Exception:  # pylint: disable=broad-except
+                pass
+        db.query('DROP ROLE IF EXISTS %s' % role)
+
+
+def _dead(conn):
+    try:
+        conn.cursor().execute('SELECT 1')
+    except Exception:  # pylint: disable=broad-except
+        return True
+    return False
 
 
 def test_bad_input_changes_nothing(vercel):
