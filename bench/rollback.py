@@ -54,6 +54,8 @@ s.headers['Authorization'] = 'Bearer ' + token
 scope = {'teamId': team} if team else {}
 proj = s.get('%s/v9/projects/%s' % (api, project), params=scope, timeout=30).json()
 live = proj['targets']['production']
+# the rotation guard's read (vercel_rollback refuses builds older than the last secret rotation)
+s.get('%s/v10/projects/%s/env' % (api, proj['id']), params=scope, timeout=30).raise_for_status()
 items = s.get('%s/v6/deployments' % api, timeout=30, params=dict(scope, projectId=proj['id'], target='production',
               state='READY', limit=100, until=live['createdAt'])).json()['deployments']
 target = [d for d in items if d['uid'] != live['id'] and d.get('isRollbackCandidate') is not False][0]['uid']
