@@ -51,17 +51,13 @@ test-unit: setup
 	$(BIN)/pytest -q tests/unit
 
 test-integration: setup
-	$(BIN)/pytest -q tests/integration tests/contract
+	$(BIN)/pytest -q -n 3 tests/integration tests/contract
 
 test-reliability: setup
 	$(BIN)/pytest -q tests/reliability
 
-test-molecule: sandbox-up
-	@set -e; for scenario in $$(ls extensions/molecule 2>/dev/null | grep -v '^default$$'); do \
-	  [ -f extensions/molecule/$$scenario/molecule.yml ] || continue; \
-	  echo "== molecule $$scenario"; \
-	  (cd extensions && ../$(BIN)/molecule test -s $$scenario); \
-	done
+test-molecule: setup
+	@bash tests/molecule/run.sh
 
 lint: setup
 	$(BIN)/ansible-lint --offline --profile production

@@ -32,7 +32,10 @@ def ensure_collection_link():
     link = os.path.join(COLLECTIONS, 'ansible_collections', 'pourtrait', 'ops')
     if not os.path.exists(link):
         os.makedirs(os.path.dirname(link), exist_ok=True)
-        os.symlink(ROOT, link)
+        try:
+            os.symlink(ROOT, link)
+        except FileExistsError:  # another test worker made it meanwhile
+            pass
 
 
 def clean_env(extra=None):

@@ -33,7 +33,9 @@ sys.path.insert(0, ROOT)
 
 from tests.sandbox.pg import HarnessError, PgServer  # noqa: E402
 
-SANDBOX_DIR = os.path.join(ROOT, '.sandbox')
+# POURTRAIT_SANDBOX_DIR runs a second, independent sandbox (make test runs the
+# molecule scenarios on two at once); inventory/local reads the same variable.
+SANDBOX_DIR = os.path.join(ROOT, os.environ.get('POURTRAIT_SANDBOX_DIR') or '.sandbox')
 ENV_FILE = os.path.join(SANDBOX_DIR, 'env')
 STATE_FILE = os.path.join(SANDBOX_DIR, 'state.json')
 STANDINS_DIR = os.path.join(SANDBOX_DIR, 'standins')

@@ -44,8 +44,10 @@ def test_retries_until_healthy_within_the_deadline(vercel):
         result = run_module('app_health', dict(url=dep['app_base_url'] + '/health', wait_timeout=10, interval=0.3))
     finally:
         fixer.join()
+    # it saw the broken release and retried until it was fixed (attempts >= 2); no lower timing
+    # bound: on a loaded machine the module may start late
     assert result['healthy'] is True and result['attempts'] >= 2, result
-    assert 0.9 <= result['elapsed_s'] < 10
+    assert 0 < result['elapsed_s'] < 10
 
 
 def test_https_timing_and_tls_errors(vercel):

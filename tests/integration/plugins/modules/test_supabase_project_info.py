@@ -58,7 +58,8 @@ def test_wait_polls_until_healthy_inside_one_call(supabase):
             timer.join()
     assert not result.get('failed'), result
     assert result['healthy'] is True and result['status'] == 'ACTIVE_HEALTHY'
-    assert 1.0 <= result['waited_s'] < 10
+    assert 0 < result['waited_s'] < 10
+    # it saw the project coming up and polled (no timing bound: a loaded machine starts the module late)
     assert len(supabase.requests(method='GET', path_prefix='/v1/projects/%s' % supabase.project_ref)) > 3
 
 

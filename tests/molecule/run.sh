@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Run every molecule scenario in extensions/molecule (those with a
+# molecule.yml), on MOLECULE_LANES sandboxes at once (default 2): the
+# scenarios reset and seed the sandbox they run against, so each lane has its
+# own (lane 1 is the checkout's .sandbox, lane N is .sandbox-laneN, chosen
+# with POURTRAIT_SANDBOX_DIR, which sandboxctl and inventory/local read).
+# A scenario's output is printed in full when it fails, in one line when it
+# passes. Exits non-zero when any scenario failed.
+#   bash tests/molecule/run.sh [scenario ...]
+set -u
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+ROOT=$PWD
+LANES=${MOLECULE_LANES:-2}
+PY=${PYTHON:-$ROOT/.venv/bin/python}
+[ -x "$PY" ] || PY=python3
+
+if [ $# -gt 0 ]; then
+  scenarios=("$@")
+else
+  scenarios=()
+  for dir in extensions/molecule/*/; do
+    [ -f "$dir/molecule.yml" ] && scenarios+=("$(basename "$dir")")
+  done
+fi
+[ ${#scenarios[@]} -gt 0 ] || { echo "no molecule scenarios found"; exit 1; }
+
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+
+lane_dir() {
+  if [ "$1" -eq 1 ]; then echo "$ROOT/.sandbox"; else echo "$ROOT/.sandbox-lane$1"; fi
+}
+
+run_lane() {
+  local lane=$1; shift
+  local dir; dir=$(lane_dir "$lane")
+  if ! POURTRAIT_SANDBOX_DIR="$dir" "$PY" tests/sandbox/sandboxctl.py up > "$logs/lane$lane.up" 2>&1; then
+    echo "== lane $lane: the sandbox did not start"; cat "$logs/lane$lane.up"
+    for s in "$@"; do echo "$s" >> "$logs/failed"; done
+    return
+  fi
+  for s in "$@"; do
+    local start=$SECONDS
+    if (cd extensions && POURTRAIT_SANDBOX_DIR="$dir" molecule test -s "$s") > "$logs/$s.log" 2>&1; then
+      echo "== molecule $s: passed in $((SECONDS - start)) s (lane $lane)"
+    else
+      echo "== molecule $s: FAILED after $((SECONDS - start)) s (lane $lane)"
+      cat "$logs/$s.log"
+      echo "$s" >> "$logs/failed"
+    fi
+  done
+}
+
+pids=()
+for ((lane = 1; lane <= LANES; lane++)); do
+  mine=()
+  for ((i = lane - 1; i < ${#scenarios[@]}; i += LANES)); do mine+=("${scenarios[$i]}"); done
+  [ ${#mine[@]} -gt 0 ] || continue
+  run_lane "$lane" "${mine[@]}" &
+  pids+=($!)
+done
+for pid in "${pids[@]}"; do wait "$pid"; done
+
+# The extra lanes' sandboxes are stopped; lane 1 (.sandbox) stays up, as after make sandbox-up.
+for ((lane = 2; lane <= LANES; lane++)); do
+  POURTRAIT_SANDBOX_DIR=$(lane_dir "$lane") "$PY" tests/sandbox/sandboxctl.py down > /dev/null 2>&1
+done
+
+if [ -s "$logs/failed" ]; then
+  echo "molecule: $(wc -l < "$logs/failed") of ${#scenarios[@]} scenario(s) failed: $(tr '\n' ' ' < "$logs/failed")"
+  exit 1
+fi
+echo "molecule: all ${#scenarios[@]} scenarios passed"

@@ -1,0 +1,499 @@
+"""Bad input (issue 6): every invalid input is answered by a one-line error, no traceback, nothing changed.
+
+One table, ``MODULE_ROWS``, of invalid inputs across the modules (PostgreSQL,
+Vercel, Supabase, supabase_migration, app_health, deployment_verify), each run
+as Ansible runs a module (tests/conftest.py ``run_module``, about 0.3 s), and
+a short one, ``ROLE_ROWS``, of invalid role variables caught by the roles'
+argument specs or first checks, each a real ``ansible-playbook -i
+inventory/production`` run. For each row: the run failed, with a single-line
+message holding the expected fragments (the problem and, mostly, the fix),
+and nothing changed:
+
+* PostgreSQL: the row counts of every table of the test database, its list of
+  tables and the server's list of databases are the same before and after;
+* Vercel / Supabase: the stand-in served no POST/PUT/PATCH/DELETE that
+  succeeded (a write refused by the API is fine), production still points at
+  the same deployment and the env vars and Supabase restores are unchanged;
+* files: nothing appeared or disappeared under the rows' scratch directory.
+
+Rows marked ``bug`` are real defects found here: they are strict xfails whose
+reason says what is wrong; fixing the defect turns them into failures (XPASS)
+until the mark is removed.
+"""
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from tests.conftest import TEMPLATE_DB, assert_one_line_error, run_module
+from tests.reliability.conftest import playbook_argv, playbook_env, vars_file
+
+T = 'public.notifications'
+DPL = 'dpl_nope000000000000'
+WRITES = ('POST', 'PUT', 'PATCH', 'DELETE')
+
+
+class Row(object):
+    def __init__(self, ident, module, args, kind, fragments, bug=None, setup=None, slow_below=None):
+        self.ident = ident
+        self.module = module
+        self.args = args
+        self.kind = kind            # pg (connection options added), vercel, supabase (env), none
+        self.fragments = fragments
+        self.bug = bug              # reason of a strict xfail
+        self.setup = setup          # callable(ctx) run before, e.g. turning PITR off
+        self.slow_below = slow_below  # the error must come within this many seconds
+
+    def param(self):
+        marks = [pytest.mark.xfail(strict=True, reason=self.bug)] if self.bug else []
+        return pytest.param(self, id=self.ident, marks=marks)
+
+
+def pitr_off(ctx):
+    ctx.sandbox.admin('PUT', '/supabase/backups', {'pitr_enabled': False, 'walg_enabled': True, 'backups': None,
+                                                   'earliest_unix': None, 'latest_unix': None})
+
+
+def one_hour_ago():
+    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(time.time() - 3600))
+
+
+MODULE_ROWS = [
+    # -- postgres_maintenance
+    Row('maint-injection-in-name', 'postgres_maintenance', {'operation': 'analyze', 'tables': ['wines; DROP TABLE wines']},
+        'pg', ['"public.wines; drop table wines" does not exist', 'check the name (schema.table)']),
+    Row('maint-missing-table', 'postgres_maintenance', {'operation': 'analyze', 'tables': ['public.no_such_table']},
+        'pg', ['table "public.no_such_table" does not exist in database', 'check the name']),
+    Row('maint-missing-schema', 'postgres_maintenance', {'operation': 'analyze', 'tables': ['nosuchschema.wines']},
+        'pg', ['table "nosuchschema.wines" does not exist']),
+    Row('maint-bad-lock-timeout', 'postgres_maintenance', {'operation': 'analyze', 'tables': [T], 'lock_timeout': '5 parsecs'},
+        'pg', ['lock_timeout', '"5 parsecs"', 'use a duration such as 5s']),
+    Row('maint-negative-statement-timeout', 'postgres_maintenance',
+        {'operation': 'vacuum', 'tables': [T], 'statement_timeout': '-1'},
+        'pg', ['statement_timeout', 'outside the valid range', 'use a duration']),
+    Row('maint-bad-operation', 'postgres_maintenance', {'operation': 'bogus', 'tables': [T]},
+        'pg', ['value of operation must be one of: analyze, vacuum, vacuum_analyze, reindex, got: bogus']),
+    Row('maint-reindex-full', 'postgres_maintenance', {'operation': 'reindex', 'tables': [T], 'full': True},
+        'pg', ['full: true is VACUUM FULL and needs operation vacuum or vacuum_analyze', 'drop full']),
+    Row('maint-ratio-above-one', 'postgres_maintenance', {'operation': 'vacuum', 'tables': [T], 'dead_tuple_ratio': 2},
+        'pg', ['dead_tuple_ratio is 2.0', 'use a fraction from 0 to below 1']),
+    Row('maint-no-tables', 'postgres_maintenance', {'operation': 'vacuum', 'tables': []},
+        'pg', ['tables is empty', 'list tables (schema.table) or use tables: auto']),
+    # -- postgres_retention
+    Row('ret-missing-days', 'postgres_retention', {'table': T}, 'pg', ['required by', 'older_than_days']),
+    Row('ret-missing-function', 'postgres_retention', {'function': 'public.no_such_fn'},
+        'pg', ['function "public.no_such_fn()" does not exist', 'check the name']),
+    Row('ret-table-and-function', 'postgres_retention',
+        {'table': T, 'older_than_days': 30, 'function': 'public.cleanup_monitoring_data'},
+        'pg', ['mutually exclusive', 'table|function']),
+    Row('ret-bad-column', 'postgres_retention', {'table': 'public.wines', 'timestamp_column': 'nope', 'older_than_days': 30},
+        'pg', ['column "nope" does not exist in table "public.wines"', 'check timestamp_column']),
+    Row('ret-batch-zero', 'postgres_retention', {'table': T, 'older_than_days': 30, 'batch_size': 0},
+        'pg', ['batch_size must be 1 or more (got 0)']),
+    Row('ret-negative-days', 'postgres_retention', {'table': T, 'older_than_days': -5},
+        'pg', ['older_than_days must be 0 or more (got -5)']),
+    Row('ret-three-part-name', 'postgres_retention', {'table': 'a.b.c', 'older_than_days': 30},
+        'pg', ['"a.b.c" is not a table name', 'use table or schema.table']),
+    Row('ret-bad-match-column', 'postgres_retention', {'table': T, 'older_than_days': 30, 'match': {'no_col': 1}},
+        'pg', ['column "no_col" does not exist', 'check timestamp_column and match']),
+    Row('ret-nothing-to-do', 'postgres_retention', {}, 'pg', ['one of the following is required: table, function']),
+    Row('ret-bad-lock-timeout', 'postgres_retention', {'table': T, 'older_than_days': 30, 'lock_timeout': 'soon'},
+        'pg', ['lock_timeout', '"soon"', 'use a duration']),
+    # -- postgres_terminate / postgres_diagnostics
+    Row('term-negative-active', 'postgres_terminate', {'active_seconds': -1}, 'pg', ['active_seconds must be 0 or more']),
+    Row('term-bad-action', 'postgres_terminate', {'action': 'kill'}, 'pg', ['value of action must be one of', 'got: kill']),
+    Row('term-negative-grace', 'postgres_terminate', {'grace_seconds': -1}, 'pg', ['grace_seconds must be 0 or more']),
+    Row('diag-bad-subset', 'postgres_diagnostics', {'gather_subset': ['bogus']},
+        'pg', ['unknown subset "bogus"', 'use all, slow_queries']),
+    Row('diag-limit-zero', 'postgres_diagnostics', {'limit': 0}, 'pg', ['limit is 0', '1 or more']),
+    # -- postgres_dump
+    Row('dump-name-escapes-dir', 'postgres_dump', {'backup_dir': '@TMP/d', 'name': '../escape'},
+        'pg', ['must be a plain file name', 'put the directory in backup_dir']),
+    Row('dump-schema-and-data-only', 'postgres_dump', {'backup_dir': '@TMP/d', 'schema_only': True, 'data_only': True},
+        'pg', ['schema_only and data_only are mutually exclusive']),
+    Row('dump-compression-12', 'postgres_dump', {'backup_dir': '@TMP/d', 'compression': 12},
+        'pg', ['compression must be between 0 and 9, got 12']),
+    Row('dump-missing-table', 'postgres_dump', {'backup_dir': '@TMP/d', 'tables': ['public.no_such']},
+        'pg', ['table "public.no_such" does not exist']),
+    Row('dump-negative-keep', 'postgres_dump', {'backup_dir': '@TMP/d', 'keep': -1}, 'pg', ['keep must be 1 or more']),
+    Row('dump-bad-bin-dir', 'postgres_dump', {'backup_dir': '@TMP/d', 'bin_dir': '/nonexistent'},
+        'pg', ['pg_dump not found in bin_dir /nonexistent', 'set bin_dir to the directory holding']),
+    Row('dump-backup-dir-is-a-file', 'postgres_dump', {'backup_dir': '@TMP/afile'},
+        'pg', ['exists and is not a directory', 'point backup_dir at a directory']),
+    Row('dump-bad-format', 'postgres_dump', {'backup_dir': '@TMP/d', 'format': 'tar'},
+        'pg', ['value of format must be one of: custom, directory, plain']),
+    Row('dump-table-both-in-and-out', 'postgres_dump',
+        {'backup_dir': '@TMP/d', 'tables': ['public.wines'], 'exclude_tables': ['public.wines']},
+        'pg', ['found no entries', 'the dump is empty']),
+    # -- postgres_restore / postgres_compare / postgres_database
+    Row('restore-missing-dump', 'postgres_restore', {'path': '@TMP/missing.dump', 'target_db': '@DB'},
+        'pg', ['does not exist; check path']),
+    Row('restore-not-a-dump', 'postgres_restore', {'path': '@TMP/emptymig', 'target_db': '@DB'},
+        'pg', ['is a directory without toc.dat', 'not a pg_dump directory-format dump']),
+    Row('compare-missing-db', 'postgres_compare', {'target_db': 'no_such_db'},
+        'pg', ['target database "no_such_db" does not exist', 'check target_db']),
+    Row('compare-missing-manifest', 'postgres_compare', {'target_db': '@DB', 'manifest': '@TMP/missing.json'},
+        'pg', ['does not exist', 'set manifest to']),
+    Row('compare-jobs-zero', 'postgres_compare', {'target_db': '@DB', 'jobs': 0}, 'pg', ['jobs must be 1 or more']),
+    Row('database-drop-template', 'postgres_database', {'name': 'template1', 'state': 'absent'},
+        'pg', ['cannot drop a template database']),
+    Row('database-drop-login-db', 'postgres_database', {'name': '@DB', 'state': 'absent'},
+        'pg', ['is the login database and cannot be dropped from itself', 'log in to another database']),
+    Row('database-name-too-long', 'postgres_database', {'name': 'audit_' + 'x' * 64},
+        'pg', ['63'], bug='a name longer than 63 bytes is not refused: PostgreSQL truncates it and a database with '
+                          'another name is created (and reported as the requested one)'),
+    Row('database-name-with-nul', 'postgres_database', {'name': 'bad\x00name'},
+        'pg', ['name'], bug='a database name holding a NUL byte ends in a traceback (ValueError from psycopg2 in '
+                            'module_utils/dump.py database_exists), not a one-line error'),
+    # -- connection
+    Row('conn-refused', 'postgres_diagnostics', {'login_host': '127.0.0.1', 'login_port': 1},
+        'pg', ['cannot reach PostgreSQL at 127.0.0.1:1 (connection refused)', 'check login_host/login_port']),
+    Row('conn-bad-password', 'postgres_diagnostics', {'login_password': 'wrong-password'},
+        'pg', ['rejected the credentials of user', 'check login_password (PGPASSWORD / DATABASE_URL)']),
+    Row('conn-missing-db', 'postgres_diagnostics', {'login_db': 'no_such_db'},
+        'pg', ['database "no_such_db" does not exist', 'check login_db']),
+    Row('conn-bad-url', 'postgres_diagnostics', {'database_url': 'not a url'},
+        'none', ['is not a valid PostgreSQL URL', 'use postgresql://user:password@host:port/dbname']),
+    Row('conn-unknown-user', 'postgres_diagnostics', {'login_user': 'nobody_here'},
+        'pg', ['rejected the credentials of user "nobody_here"']),
+    # -- supabase_migration
+    Row('mig-missing-dir', 'supabase_migration', {'migrations_dir': '@TMP/missing'},
+        'pg', ['does not exist', "point migrations_dir at the project's supabase/migrations directory"]),
+    Row('mig-not-a-dir', 'supabase_migration', {'migrations_dir': '@TMP/afile'}, 'pg', ['is not a directory']),
+    Row('mig-empty-dir', 'supabase_migration', {'migrations_dir': '@TMP/emptymig'},
+        'pg', ['no migration files in', 'migrations are named <digits>_<name>.sql']),
+    Row('mig-duplicate-versions', 'supabase_migration', {'migrations_dir': '@TMP/dup'},
+        'pg', ['duplicate migration version 20260101000000', 'give one of them a new version']),
+    Row('mig-repair-incomplete', 'supabase_migration', {'migrations_dir': '@TMP/onefile', 'state': 'repair'},
+        'pg', ['state is repair but all of the following are missing: repair_status, versions']),
+    Row('mig-repair-bad-version', 'supabase_migration',
+        {'migrations_dir': '@TMP/onefile', 'state': 'repair', 'repair_status': 'applied', 'versions': ['abc']},
+        'pg', ['versions must be digits', "got 'abc'"]),
+    Row('mig-bad-lock-timeout', 'supabase_migration', {'migrations_dir': '@TMP/onefile', 'lock_timeout': 'bogus'},
+        'pg', ['lock_timeout', '"bogus"', 'use a PostgreSQL duration']),
+    Row('mig-bad-statement-timeout', 'supabase_migration',
+        {'migrations_dir': '@TMP/onefile', 'statement_timeout': '10 fortnights'},
+        'pg', ['statement_timeout', 'use a PostgreSQL duration']),
+    Row('mig-negative-lock-wait', 'supabase_migration', {'migrations_dir': '@TMP/onefile', 'lock_wait_timeout': -1},
+        'pg', ['lock_wait_timeout is -1', 'use 0 (try once) or more seconds']),
+    Row('mig-bad-sql', 'supabase_migration', {'migrations_dir': '@TMP/badsql'},
+        'pg', ['20260101000000_bad.sql statement 2 failed', 'syntax error', 'nothing from this file was applied'],
+        bug='a failed first migration leaves a trace: the history table supabase_migrations.schema_migrations is '
+            'created (committed) before the file fails'),
+    # -- postgres_check
+    Row('check-no-checks', 'postgres_check', {'checks': []},
+        'pg', ['checks is empty', 'give at least one SQL statement']),
+    Row('check-that-writes', 'postgres_check', {'checks': ['DELETE FROM public.wines RETURNING true']},
+        'pg', ['1 of 1 SQL check(s) failed', 'cannot execute DELETE in a read-only transaction']),
+    Row('check-bad-statement-timeout', 'postgres_check', {'checks': ['SELECT true'], 'statement_timeout': 'bogus'},
+        'pg', ['statement_timeout', '"bogus"', 'use a duration']),
+    Row('supabase-dump-roles-and-data', 'supabase_db_dump', {'backup_dir': '@TMP/sd', 'roles_only': True, 'data_only': True},
+        'pg', ['data_only and roles_only are mutually exclusive']),
+    # -- Vercel
+    Row('vercel-token-malformed', 'vercel_deployment_info', {'api_token': 'short'},
+        'vercel', ['the Vercel token is malformed (5 characters', 'check api_token / VERCEL_TOKEN']),
+    Row('vercel-token-rejected', 'vercel_deployment_info', {'api_token': 'A' * 24},
+        'vercel', ['401: the Vercel token was rejected', 'check VERCEL_TOKEN']),
+    Row('vercel-wrong-team', 'vercel_deployment_info', {'team_id': 'team_someoneelse00000000'},
+        'vercel', ['403', 'team_someoneelse00000000', 'check team_id (VERCEL_TEAM_ID)']),
+    Row('vercel-unknown-project', 'vercel_deployment_info', {'project': 'nope-project'},
+        'vercel', ["project 'nope-project' not found", 'check project (VERCEL_PROJECT)']),
+    Row('vercel-info-unknown-deployment', 'vercel_deployment_info', {'deployment': DPL},
+        'vercel', ["deployment '%s' not found" % DPL, 'check the id or URL']),
+    Row('rollback-unknown-target', 'vercel_rollback', {'target': DPL},
+        'vercel', ["rollback target '%s' not found" % DPL, 'vercel_deployment_info lists rollback_candidates']),
+    Row('rollback-bad-not-before', 'vercel_rollback', {'not_before': 'yesterday-ish'},
+        'vercel', ["not_before='yesterday-ish' is not a time", 'use ISO 8601']),
+    Row('promote-unknown-deployment', 'vercel_promote', {'deployment': DPL},
+        'vercel', ["deployment '%s' not found in project" % DPL]),
+    Row('deploy-bad-target', 'vercel_deployment', {'target': 'staging'},
+        'vercel', ['value of target must be one of: production, preview, got: staging']),
+    Row('deploy-nothing-to-deploy', 'vercel_deployment', {}, 'vercel', ['nothing to deploy', 'set git_ref and/or git_sha']),
+    Row('deploy-unknown-deployment', 'vercel_deployment', {'deployment': DPL},
+        'vercel', ["deployment '%s' not found" % DPL]),
+    Row('deploy-git-sha-not-a-sha', 'vercel_deployment', {'git_sha': 'not-a-sha', 'wait': False},
+        'vercel', ['git_sha'], bug='git_sha is not checked (40 hex digits): a typo is sent to Vercel and a production '
+                                   'build is started from it'),
+    Row('env-bad-key', 'vercel_env', {'key': 'BAD KEY', 'value': 'value-for-a-bad-key', 'target': ['production']},
+        'vercel', ['400: Vercel refused', '`key` must contain only letters, digits and underscores']),
+    Row('env-bad-target', 'vercel_env', {'key': 'X', 'value': 'value-for-x', 'target': ['prod']},
+        'vercel', ['value of target must be one or more of: production, preview, development']),
+    Row('env-missing-value', 'vercel_env', {'key': 'X', 'target': ['production']},
+        'vercel', ['state is present but all of the following are missing: value']),
+    Row('env-branch-on-production', 'vercel_env',
+        {'key': 'X', 'value': 'value-for-x', 'target': ['production'], 'git_branch': 'main'},
+        'vercel', ['`gitBranch` can only be used with target "preview"']),
+    Row('vercel-api-url-not-http', 'vercel_rollback', {'api_url': 'ftp://example.com'},
+        'vercel', ['api_url'], bug='an api_url that is not http(s) ends in a traceback (requests InvalidSchema is not '
+                                   'caught in module_utils/http.py)'),
+    # -- Supabase
+    Row('supabase-token-malformed', 'supabase_project_info', {'access_token': 'sbp_short'},
+        'supabase', ['the Supabase access token is malformed (9 characters', 'check access_token / SUPABASE_ACCESS_TOKEN']),
+    Row('supabase-token-rejected', 'supabase_project_info', {'access_token': 'sbp_' + '0' * 40},
+        'supabase', ['401: the Supabase access token was rejected', 'check SUPABASE_ACCESS_TOKEN']),
+    Row('supabase-bad-ref', 'supabase_project_info', {'project_ref': 'ABC'},
+        'supabase', ["project_ref 'ABC' is not a Supabase project ref (20 lowercase letters)", 'copy it from the dashboard']),
+    Row('supabase-unknown-ref', 'supabase_project_info', {'project_ref': 'abcdefghijklmnopqrst'},
+        'supabase', ['404: Supabase project abcdefghijklmnopqrst not found', 'check project_ref (SUPABASE_PROJECT_REF)']),
+    Row('supabase-bad-service', 'supabase_project_info', {'services': ['bogus']},
+        'supabase', ['value of services must be one or more of', 'Got no match for: bogus']),
+    Row('supabase-negative-wait', 'supabase_project_info', {'wait': True, 'wait_timeout': -5},
+        'supabase', ['wait_timeout must be 0 or more']),
+    Row('backup-info-negative-age', 'supabase_backup_info', {'max_age_hours': -1},
+        'supabase', ['max_age_hours must be more than 0, got -1.0']),
+    Row('pitr-bad-time', 'supabase_backup_restore', {'recovery_time': 'yesterday', 'confirm': '@REF'},
+        'supabase', ["recovery_time='yesterday' is not a time", 'use ISO 8601']),
+    Row('pitr-impossible-date', 'supabase_backup_restore', {'recovery_time': '2026-13-45T99:00:00Z', 'confirm': '@REF'},
+        'supabase', ['is not a time']),
+    Row('pitr-in-the-future', 'supabase_backup_restore', {'recovery_time': '2099-01-01T00:00:00Z', 'confirm': '@REF'},
+        'supabase', ['recovery_time 2099-01-01T00:00:00Z is in the future', 'pick a time in the recoverable window']),
+    Row('pitr-before-the-window', 'supabase_backup_restore', {'recovery_time': '2000-01-01T00:00:00Z', 'confirm': '@REF'},
+        'supabase', ['is outside the recoverable window', 'pick a time inside it']),
+    Row('pitr-off', 'supabase_backup_restore', {'recovery_time': '@HOUR_AGO', 'confirm': '@REF'},
+        'supabase', ['point-in-time recovery is off for project', 'restore a physical backup with backup_id'],
+        setup=pitr_off),
+    Row('pitr-without-confirm', 'supabase_backup_restore', {'recovery_time': '@HOUR_AGO'},
+        'supabase', ['without confirmation', 'set confirm:']),
+    Row('pitr-wrong-confirm', 'supabase_backup_restore', {'recovery_time': '@HOUR_AGO', 'confirm': 'x'},
+        'supabase', ['confirm (x) does not match project_ref']),
+    Row('pitr-time-and-backup', 'supabase_backup_restore',
+        {'recovery_time': '@HOUR_AGO', 'backup_id': 1, 'confirm': '@REF'},
+        'supabase', ['parameters are mutually exclusive: recovery_time|backup_id']),
+    Row('restore-unknown-backup', 'supabase_backup_restore', {'backup_id': 999999, 'confirm': '@REF'},
+        'supabase', ['backup 999999 not found in project', 'completed physical backups:']),
+    Row('ban-not-an-ip', 'supabase_network_ban', {'unban': ['not-an-ip']},
+        'supabase', ["'not-an-ip' is not an IPv4 address"]),
+    Row('supabase-api-url-not-http', 'supabase_project_info', {'api_url': 'ftp://example.com'},
+        'supabase', ['api_url'], bug='an api_url that is not http(s) ends in a traceback (requests InvalidSchema is not '
+                                     'caught in module_utils/http.py)'),
+    # -- app_health / deployment_verify
+    Row('health-unreachable', 'app_health', {'url': 'http://127.0.0.1:9/health', 'wait_timeout': 0},
+        'none', ['connecting to 127.0.0.1:9 failed (Connection refused)', 'check the URL']),
+    Row('health-not-a-url', 'app_health', {'url': 'not a url', 'wait_timeout': 0},
+        'none', ["'not a url' is not an http(s) URL", 'use e.g. https://pourtrait.app/health']),
+    Row('health-not-a-url-is-retried', 'app_health', {'url': 'ftp://example.com/health', 'wait_timeout': 3, 'interval': 1},
+        'none', ['is not an http(s) URL'], slow_below=1.0,
+        bug='a URL that can never work (not http/https) is retried until wait_timeout (57 s with the defaults) '
+            'before the error'),
+    Row('health-bad-expect', 'app_health', {'url': '@APP/health', 'expect': 'json'},
+        'none', ['value of expect must be one of: health, ok, got: json']),
+    Row('verify-latency-without-threshold', 'deployment_verify',
+        {'base_url': '@APP', 'checks': [{'name': 'p95', 'kind': 'latency', 'path': '/api/monitoring/performance'}]},
+        'none', ['check p95 (latency) has no threshold', 'set checks[].threshold']),
+    Row('verify-count-zero', 'deployment_verify', {'base_url': '@APP', 'count': 0},
+        'none', ['count must be at least 1', 'fix count/interval']),
+    Row('verify-negative-interval', 'deployment_verify', {'base_url': '@APP', 'interval': -1},
+        'none', ['interval not negative']),
+    Row('verify-bad-kind', 'deployment_verify',
+        {'base_url': '@APP', 'checks': [{'name': 'x', 'kind': 'bogus', 'path': '/health'}]},
+        'none', ['value of kind must be one of: health, error_rate, latency, got: bogus']),
+    Row('verify-duplicate-names', 'deployment_verify',
+        {'base_url': '@APP', 'checks': [{'name': 'x', 'kind': 'health', 'path': '/health'},
+                                        {'name': 'x', 'kind': 'health', 'path': '/health'}]},
+        'none', ['check names must be unique (got x, x)', 'rename the duplicates']),
+]
+
+ROLE_ROWS = [
+    # id, playbook, extra vars, fragment of the fatal line
+    ('incident-severity-P9', 'incident', {'incident_response_severity': 'P9'},
+     'value of incident_response_severity must be one of: P0, P1, P2, P3, got: P9'),
+    ('rollback-timeout-not-a-number', 'rollback', {'rollback_health_wait_timeout': 'abc'},
+     "argument 'rollback_health_wait_timeout' is of type str"),
+    ('backup-format-tar', 'backup', {'db_backup_format': 'tar'},
+     'value of db_backup_format must be one of: custom, directory, plain, got: tar'),
+    ('maintenance-schedule-daily', 'db_maintenance', {'db_maintenance_schedule': 'daily'},
+     'value of db_maintenance_schedule must be one of: weekly, monthly, got: daily'),
+    ('dr-test-bad-prefix', 'dr_test', {'dr_test_scratch_prefix': 'Bad-Prefix'},
+     'dr_test_scratch_prefix \\"Bad-Prefix\\" must be lower-case letters'),
+    ('restore-without-path', 'restore', {}, 'missing required arguments: db_restore_path'),
+    ('migrate-missing-dir', 'migrate', {'db_migrate_dir': '/nonexistent/migrations'},
+     'migrations_dir /nonexistent/migrations does not exist'),
+    ('deploy-nothing', 'deploy', {}, 'Nothing to deploy: set deploy_git_sha and/or deploy_git_ref'),
+    ('window-bad-action', 'maintenance_window', {'maintenance_window_action': 'explode'},
+     'value of maintenance_window_action must be one of: run, open, close, got: explode'),
+    ('rotate-without-key', 'rotate_secret', {'security_incident_new_value': 'sk_live_whatever_0123456789'},
+     'Set security_incident_key to the name of the Vercel env var holding the leaked key'),
+]
+
+
+class Context(object):
+    """What the rows run against: a database of their own, a stand-in (reset per row), a scratch directory."""
+
+    def __init__(self, pg_server, dbname, tmp, sandbox):
+        self.pg = pg_server
+        self.dbname = dbname
+        self.tmp = tmp
+        self.sandbox = sandbox
+        self.supabase_ref = None
+
+    def conn_args(self):
+        return dict(login_host='127.0.0.1', login_port=self.pg.port, login_user=self.pg.user,
+                    login_password=self.pg.password, login_db=self.dbname)
+
+    def env(self, kind):
+        info = self.sandbox.standins.info
+        if kind == 'vercel':
+            env = dict(self.sandbox.env)
+            env.pop('VERCEL_CA_PATH', None)
+            return env
+        if kind == 'supabase':
+            return {'SUPABASE_API_URL': info['supabase_api_url'], 'SUPABASE_ACCESS_TOKEN': info['supabase_token'],
+                    'SUPABASE_PROJECT_REF': self.supabase_ref}
+        return {}
+
+    def expand(self, value):
+        if isinstance(value, dict):
+            return dict((k, self.expand(v)) for k, v in value.items())
+        if isinstance(value, list):
+            return [self.expand(v) for v in value]
+        if not isinstance(value, str):
+            return value
+        if value == '@HOUR_AGO':
+            return one_hour_ago()
+        return (value.replace('@TMP', self.tmp).replace('@DB', self.dbname).replace('@REF', self.supabase_ref or '')
+                .replace('@APP', self.sandbox.app_url))
+
+    # -- what must not change
+    def db_state(self):
+        conn = self.pg.connect(self.dbname)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                            "WHERE c.relkind IN ('r', 'p') AND n.nspname IN ('public', 'supabase_migrations') ORDER BY 1")
+                tables = [r[0] for r in cur.fetchall()]
+                counts = []
+                for table in tables:
+                    schema, name = table.split('.', 1)
+                    cur.execute('SELECT count(*) FROM "%s"."%s"' % (schema, name))
+                    counts.append((table, cur.fetchone()[0]))
+                cur.execute('SELECT datname FROM pg_database ORDER BY 1')
+                databases = [r[0] for r in cur.fetchall()]
+        finally:
+            conn.close()
+        return dict(counts=counts, databases=databases)
+
+    def files(self):
+        """Every file under the scratch directory (an empty directory left behind is not counted: postgres_dump
+        makes backup_dir before it dumps)."""
+        found = set()
+        for top, _dirs, files in os.walk(self.tmp):
+            for name in files:
+                found.add(os.path.relpath(os.path.join(top, name), self.tmp))
+        return found
+
+    def api_state(self):
+        live = self.sandbox.live()
+        return dict(live=live and live['uid'], deployments=len(self.sandbox.deployments()),
+                    env=sorted((e['key'], e['value']) for e in self.sandbox.env_vars()),
+                    restores=self.sandbox.admin('GET', '/supabase/restores'),
+                    bans=self.sandbox.admin('GET', '/supabase/bans'))
+
+    def snapshot(self):
+        return dict(db=self.db_state(), files=self.files(), api=self.api_state())
+
+    def successful_writes(self):
+        return ['%s %s -> %s' % (r['method'], r['path'], r['status']) for r in self.sandbox.requests()
+                if r['method'] in WRITES and r['status'] is not None and r['status'] < 400]
+
+
+def make_files(tmp):
+    os.makedirs(os.path.join(tmp, 'emptymig'))
+    with open(os.path.join(tmp, 'afile'), 'w') as handle:
+        handle.write('not a directory\n')
+    layout = {'dup': {'20260101000000_a.sql': 'SELECT 1;', '20260101000000_b.sql': 'SELECT 2;'},
+              'onefile': {'20260101000000_t.sql': 'CREATE TABLE public.bad_input_t (id int);'},
+              'badsql': {'20260101000000_bad.sql': 'CREATE TABLE public.bad_input_zz (id int);\nSELEC oops;\n'}}
+    for directory, files in layout.items():
+        os.makedirs(os.path.join(tmp, directory))
+        for name, text in files.items():
+            with open(os.path.join(tmp, directory, name), 'w') as handle:
+                handle.write(text)
+
+
+@pytest.fixture(scope='module')
+def ctx(pg_server, standin_pool, tmp_path_factory):
+    tmp = str(tmp_path_factory.mktemp('bad-input'))
+    make_files(tmp)
+    dbname = 'bad_input_' + os.urandom(4).hex()
+    pg_server.create_database(dbname, template=TEMPLATE_DB)
+    context = Context(pg_server, dbname, tmp, standin_pool[0])
+    try:
+        yield context
+    finally:
+        pg_server.drop_database(dbname)
+        for (name,) in pg_server.execute("SELECT datname FROM pg_database WHERE datname LIKE 'audit\\_xxx%%'"):
+            pg_server.drop_database(name)  # what database-name-too-long creates while the bug lasts
+
+
+@pytest.fixture
+def fresh(ctx):
+    state = ctx.sandbox.reset()
+    ctx.supabase_ref = state['supabase']['ref']
+    return ctx
+
+
+def test_the_table_is_big_enough():
+    assert len(MODULE_ROWS) >= 60
+    assert len(set(r.ident for r in MODULE_ROWS)) == len(MODULE_ROWS)
+    modules = set(r.module for r in MODULE_ROWS)
+    on_disk = set(n[:-3] for n in os.listdir(os.path.join(os.path.dirname(__file__), '..', '..', 'plugins', 'modules'))
+                  if n.endswith('.py'))
+    assert on_disk <= modules, 'modules without a bad-input row: %s' % sorted(on_disk - modules)
+
+
+@pytest.mark.parametrize('row', [r.param() for r in MODULE_ROWS])
+def test_module_bad_input(fresh, row):
+    ctx = fresh
+    if row.setup:
+        row.setup(ctx)
+    before = ctx.snapshot()
+    ctx.sandbox.clear_requests()
+    args = ctx.expand(row.args)
+    if row.kind == 'pg':
+        args = dict(ctx.conn_args(), **args)
+    started = time.time()
+    result = run_module(row.module, args, env=ctx.env(row.kind), timeout=120)
+    seconds = time.time() - started
+    assert_one_line_error(result, *[ctx.expand(f) for f in row.fragments])
+    assert len(result['msg']) < 600, result['msg']
+    if row.slow_below:
+        assert seconds < row.slow_below, 'the error came after %.1f s' % seconds
+    after = ctx.snapshot()
+    assert after['db'] == before['db'], 'the database changed'
+    assert after['files'] == before['files'], 'files changed: %s' % (after['files'] ^ before['files'])
+    assert after['api'] == before['api'], 'the stand-in state changed'
+    assert ctx.successful_writes() == []
+
+
+def fatal_line(output):
+    fatal = [line for line in output.splitlines() if line.startswith('fatal: ')]
+    assert len(fatal) == 1, output[-3000:]
+    payload = json.loads(fatal[0].split(' => ', 1)[1])
+    for message in [payload.get('msg') or ''] + list(payload.get('argument_errors') or []):
+        assert '\n' not in message.strip() or message.startswith('Validation of arguments failed'), message
+    for message in payload.get('argument_errors') or []:
+        assert '\n' not in message, message
+    return fatal[0]
+
+
+@pytest.mark.parametrize('ident, playbook, extra, fragment', ROLE_ROWS, ids=[r[0] for r in ROLE_ROWS])
+def test_role_bad_input(fresh, ident, playbook, extra, fragment):
+    ctx = fresh
+    before = ctx.snapshot()
+    ctx.sandbox.clear_requests()
+    env = playbook_env(ctx.env('vercel'), ctx.env('supabase'), {
+        'DATABASE_URL': ctx.pg.url(ctx.dbname), 'POURTRAIT_REPORTS_DIR': os.path.join(ctx.tmp, '..', 'reports-' + ident)})
+    variables = dict(extra, db_backup_dir=os.path.join(ctx.tmp, 'backups'))
+    proc = subprocess.run(playbook_argv(playbook, '-e', vars_file(os.path.dirname(ctx.tmp), ident, variables)),
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output[-3000:]
+    assert 'Traceback' not in output, output[-3000:]
+    line = fatal_line(output)
+    assert fragment in line, line[:2000]
+    after = ctx.snapshot()
+    assert after['db'] == before['db'] and after['files'] == before['files'] and after['api'] == before['api']
+    assert ctx.successful_writes() == []

@@ -1,0 +1,398 @@
+"""Secret audit: no run ever prints a secret (issue 6).
+
+Every playbook in playbooks/ (but the demos) runs once at ``-vvvv`` against
+the stand-ins and a real PostgreSQL, with distinct canary secrets that each
+run really uses:
+
+* the database password: a login role made for this module whose password is
+  the canary (created from a SCRAM verifier computed here, so the plain
+  password never reaches the server, its logs or pg_stat_statements), handed
+  to the playbooks only inside ``DATABASE_URL``; host connections use
+  scram-sha-256, so a run that succeeds did log in with it;
+* the Vercel and Supabase tokens of the two private stand-ins (random, 24
+  letters/digits and ``sbp_`` + 40 hex, handed over in ``VERCEL_TOKEN`` and
+  ``SUPABASE_ACCESS_TOKEN``; the stand-ins were started without them in argv);
+* the secret path of each stand-in's Slack-style webhook (``SLACK_WEBHOOK_URL``);
+* the old and the new value of an encrypted Vercel env var that
+  rotate_secret.yml rotates (run with ``--diff``; the new value from a vars
+  file, as from a vault). incident.yml's feature flag is not a canary: it is a
+  ``plain`` flag the runbook names on purpose.
+
+Real runs: backup, dr_test, restore (of that backup, confirmed), migrate (with
+a backup and a SQL check), db_maintenance, performance_triage,
+health_check, rollback (with a Supabase point-in-time restore of the
+database), deploy, incident (with its webhook messages), maintenance_window
+(open and close) and rotate_secret; hotfix runs in check mode (its
+real path is deploy's, with smaller gates). backup.yml runs a second time
+through ``pourtrait-ops run ... --keep-artifacts`` (ansible-runner).
+
+The canaries must appear in none of: each run's stdout and stderr, the run
+reports (POURTRAIT_REPORTS_DIR), the DR log, the backup manifests, any other
+file the runs wrote, ansible-runner's artifacts, and the argv of any process
+on the machine, sampled every 20 ms from /proc while everything runs (pg_dump
+and pg_restore must have been seen, so the sampling is not vacuous; psql is
+checked when it runs, but no runbook runs it any more).
+
+The runs go two at a time: the Vercel runbooks against one stand-in, the
+database runbooks against the other and the database.
+"""
+
+import base64
+import datetime
+import hashlib
+import hmac
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+
+from tests.conftest import ROOT, TEMPLATE_DB
+from tests.reliability.conftest import playbook_argv, playbook_env, vars_file
+from tests.reliability.test_vercel_faults import DEPLOY_VARS, ROLLBACK_VARS
+
+MIGRATIONS = os.path.join(ROOT, 'extensions', 'molecule', 'db_migrate', 'files', 'migrations')
+CLI = os.path.join(os.path.dirname(sys.executable), 'pourtrait-ops')
+SAMPLE_INTERVAL = 0.02
+
+
+def scram_verifier(password, iterations=4096):
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for ``password`` (RFC 5802/7677)."""
+    salt = os.urandom(16)
+    salted = hashlib.pbkdf2_hmac('sha256', password.encode('utf-8'), salt, iterations)
+    client_key = hmac.new(salted, b'Client Key', 'sha256').digest()
+    server_key = hmac.new(salted, b'Server Key', 'sha256').digest()
+
+    def b64(raw):
+        return base64.b64encode(raw).decode('ascii')
+    return 'SCRAM-SHA-256$%d:%s$%s:%s' % (iterations, b64(salt), b64(hashlib.sha256(client_key).digest()),
+                                         b64(server_key))
+
+
+class ArgvSampler(object):
+    """Reads /proc/<pid>/cmdline of every process every ``interval`` seconds in a thread; keeps each
+    distinct argv (as one string, arguments separated by spaces) and counts the sweeps."""
+
+    def __init__(self, interval=SAMPLE_INTERVAL):
+        self.interval = interval
+        self.seen = set()
+        self.sweeps = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name='argv-sampler', daemon=True)
+
+    def _loop(self):
+        me = str(os.getpid())
+        while not self._stop.is_set():
+            for pid in os.listdir('/proc'):
+                if not pid.isdigit() or pid == me:
+                    continue
+                try:
+                    with open('/proc/%s/cmdline' % pid, 'rb') as handle:
+                        raw = handle.read()
+                except OSError:
+                    continue
+                if raw:
+                    self.seen.add(raw.replace(b'\0', b' ').decode('utf-8', 'replace').strip())
+            self.sweeps += 1
+            self._stop.wait(self.interval)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(10)
+
+    def programs(self):
+        """Base names of the first two words of each argv (``python .../ansible-playbook`` counts)."""
+        return set(os.path.basename(word) for argv in self.seen for word in argv.split(' ')[:2])
+
+
+class Audit(object):
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.reports_dir = os.path.join(workdir, 'reports')
+        os.makedirs(self.reports_dir)
+        self.canaries = {}
+        self.runs = {}
+        self.artifacts_dir = None
+        self.sampler = None
+        self.used = {}
+        self.errors = []
+
+    def run(self, label, argv, env, timeout=300):
+        started = time.time()
+        try:
+            proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+                                  check=False)
+            rc, out, err = proc.returncode, proc.stdout, proc.stderr
+        except subprocess.TimeoutExpired as exc:
+            rc, out, err = -1, str(exc.stdout or ''), 'killed after %s s' % timeout
+        self.runs[label] = dict(rc=rc, stdout=out, stderr=err, seconds=time.time() - started)
+        return self.runs[label]
+
+    def leaks(self, text):
+        """The names of the canaries found in ``text`` (str or bytes)."""
+        if isinstance(text, bytes):
+            return sorted(name for name, value in self.canaries.items() if value.encode('utf-8') in text)
+        return sorted(name for name, value in self.canaries.items() if value in text)
+
+
+def stand_in_env(worker, state):
+    info = worker.standins.info
+    env = dict(worker.env)
+    env.pop('VERCEL_CA_PATH', None)
+    env.update(SUPABASE_API_URL=info['supabase_api_url'], SUPABASE_ACCESS_TOKEN=info['supabase_token'],
+               SUPABASE_PROJECT_REF=state['supabase']['ref'], SLACK_WEBHOOK_URL=info['webhook_url'])
+    return env
+
+
+def vercel_runs(audit, worker, base_env):
+    """rollback (+ PITR), deploy, hotfix (check), incident, maintenance_window, rotate_secret."""
+    tmp = audit.workdir
+
+    def fresh():
+        state = worker.reset()
+        return playbook_env(base_env, stand_in_env(worker, state)), state
+
+    env, state = fresh()
+    worker.seed_deployment(health='broken', live=True, created_offset_s=-60)
+    recovery = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)).strftime('%Y-%m-%dT%H:%M:%SZ')
+    audit.run('rollback', playbook_argv('rollback', '-vvvv', '-e', vars_file(tmp, 'rollback', dict(
+        ROLLBACK_VARS, rollback_reason='secret audit', rollback_database='pitr',
+        rollback_database_recovery_time=recovery, rollback_database_confirm=state['supabase']['ref'],
+        rollback_database_poll_interval=0.2, rollback_database_wait_timeout=60))), env)
+    audit.used['vercel_calls_rollback'] = len(worker.requests(service='vercel'))
+    audit.used['supabase_restores'] = len(worker.admin('GET', '/supabase/restores'))
+
+    env, state = fresh()
+    audit.run('deploy', playbook_argv('deploy', '-vvvv', '-e', vars_file(tmp, 'deploy', dict(
+        DEPLOY_VARS, deploy_git_sha=uuid.uuid4().hex + uuid.uuid4().hex[:8], deploy_git_ref='main'))), env)
+
+    env, state = fresh()
+    audit.run('hotfix', playbook_argv('hotfix', '-vvvv', '--check', '-e', vars_file(tmp, 'hotfix', dict(
+        hotfix_git_ref='hotfix/secret-audit', hotfix_poll_interval=0.2))), env)
+
+    env, state = fresh()
+    audit.run('incident', playbook_argv('incident', '-vvvv', '-e', vars_file(tmp, 'incident', dict(
+        incident_response_severity='P2', incident_response_title='INC-6 secret audit',
+        incident_response_verify_count=1, incident_response_verify_interval=0.2,
+        incident_response_health_wait_timeout=5))), env)
+    audit.used['webhook_messages'] = len(worker.webhook_messages())
+
+    env, state = fresh()
+    audit.run('maintenance_window', playbook_argv('maintenance_window', '-vvvv', '-e', vars_file(
+        tmp, 'maintenance_window', dict(maintenance_window_reason='secret audit', maintenance_window_poll_interval=0.2,
+                                        maintenance_window_tasks=[{'role': 'db_maintenance', 'vars': {
+                                            'db_maintenance_schedule': 'weekly', 'db_maintenance_report': False}}],
+                                        maintenance_window_health_interval=0.2,
+                                        maintenance_window_health_wait_timeout=20))), env)
+
+    env, state = fresh()
+    status, body, _headers = worker.api('POST', '/v10/projects/%s/env' % worker.project_id, body={
+        'key': 'AUDIT_API_SECRET', 'value': audit.canaries['env value (old)'], 'type': 'encrypted',
+        'target': ['production', 'preview']})
+    assert status == 201 and not body.get('failed'), body
+    worker.seed_deployment(live=True, created_offset_s=-120)
+    audit.run('rotate_secret', playbook_argv('rotate_secret', '-vvvv', '--diff', '-e', vars_file(tmp, 'rotate', dict(
+        security_incident_key='AUDIT_API_SECRET', security_incident_new_value=audit.canaries['env value (new)'],
+        security_incident_reason='secret audit', security_incident_poll_interval=0.1,
+        security_incident_health_interval=0.2, security_incident_verify_interval=0.2, security_incident_verify_count=2,
+        security_incident_health_wait_timeout=5, security_incident_rollback_poll_interval=0.1))), env)
+    audit.used['env_value'] = worker.env_value('AUDIT_API_SECRET')
+
+
+def database_runs(audit, worker, base_env, dbname):
+    """backup, dr_test, restore, migrate, db_maintenance, performance_triage, health_check, the CLI."""
+    tmp = audit.workdir
+    state = worker.reset()
+    env = playbook_env(base_env, stand_in_env(worker, state))
+    backups = os.path.join(tmp, 'backups')
+    audit.run('backup', playbook_argv('backup', '-vvvv', '-e', vars_file(tmp, 'backup', dict(
+        db_backup_dir=backups, db_backup_verify='restore'))), env)
+    dumps = sorted(n for n in os.listdir(backups) if n.endswith('.dir')) if os.path.isdir(backups) else []
+
+    audit.run('dr_test', playbook_argv('dr_test', '-vvvv', '-e', vars_file(tmp, 'dr_test', dict(
+        dr_test_dir=os.path.join(tmp, 'dr'), dr_test_log=os.path.join(tmp, 'dr-log.jsonl')))), env)
+
+    audit.run('restore', playbook_argv('restore', '-vvvv', '-e', vars_file(tmp, 'restore', dict(
+        db_restore_path=os.path.join(backups, dumps[0]) if dumps else os.path.join(backups, 'missing.dir'),
+        db_restore_confirm=dbname, db_restore_safety_backup_dir=os.path.join(tmp, 'pre-restore')))), env)
+
+    migrations = os.path.join(tmp, 'migrations')
+    shutil.copytree(MIGRATIONS, migrations)
+    audit.run('migrate', playbook_argv('migrate', '-vvvv', '-e', vars_file(tmp, 'migrate', dict(
+        db_migrate_dir=migrations, db_backup_dir=os.path.join(tmp, 'migrate-backups'), db_backup_verify='toc',
+        # a check that takes 0.3 s (were it run by psql, the argv sampler would see it)
+        db_migrate_checks=['SELECT (SELECT count(*) > 0 FROM public.wines) FROM pg_sleep(0.3)'],
+        health_check_openai_api_key='', health_check_google_vision_api_key='', health_check_resend_api_key=''))), env)
+
+    audit.run('db_maintenance', playbook_argv('db_maintenance', '-vvvv'), env)
+    audit.run('performance_triage', playbook_argv('performance_triage', '-vvvv'), env)
+    audit.run('health_check', playbook_argv('health_check', '-vvvv'), env)
+    audit.used['supabase_calls_db_side'] = len([r for r in worker.requests(service='supabase')
+                                                if r['status'] == 200])
+
+    cli = audit.run('cli backup', [CLI, 'run', 'backup', '-i', 'inventory/production', '--keep-artifacts', '-vvvv',
+                                   '-e', vars_file(tmp, 'cli', dict(db_backup_dir=os.path.join(tmp, 'cli-backups'),
+                                                                    db_backup_verify='toc'))], env)
+    for line in (cli['stdout'] + cli['stderr']).splitlines():
+        if line.strip().startswith('artifacts kept in '):
+            audit.artifacts_dir = line.strip()[len('artifacts kept in '):].strip()
+
+
+@pytest.fixture(scope='module')
+def audit(pg_server, standin_pool, tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp('secret-audit'))
+    audit = Audit(workdir)
+    suffix = secrets.token_hex(4)
+    password = 'pwCanary' + secrets.token_hex(12)
+    role, dbname = 'audit_canary_' + suffix, 'audit_' + suffix
+    audit.canaries['database password'] = password
+    for index, worker in enumerate(standin_pool):
+        info = worker.standins.info
+        audit.canaries['vercel token %d' % index] = info['token']
+        audit.canaries['supabase token %d' % index] = info['supabase_token']
+        audit.canaries['webhook secret %d' % index] = info['webhook_url'].rsplit('/', 1)[1]
+    audit.canaries['env value (old)'] = 'sk_live_oldCanary' + secrets.token_hex(10)
+    audit.canaries['env value (new)'] = 'sk_live_newCanary' + secrets.token_hex(10)
+    assert all(len(v) >= 20 for v in audit.canaries.values()), audit.canaries
+    assert len(set(audit.canaries.values())) == len(audit.canaries)
+
+    pg_server.execute('CREATE ROLE "%s" LOGIN SUPERUSER PASSWORD %%s' % role, params=(scram_verifier(password),))
+    # one database per thread: the Vercel runbooks' database steps stay out of the restore's way
+    dbnames = [dbname, dbname + '_v']
+    for name in dbnames:
+        pg_server.create_database(name, template=TEMPLATE_DB)
+
+    def base_env(name):
+        return {'DATABASE_URL': 'postgresql://%s:%s@127.0.0.1:%d/%s' % (role, password, pg_server.port, name),
+                'POURTRAIT_REPORTS_DIR': audit.reports_dir}
+
+    def guarded(func, *args):
+        try:
+            func(*args)
+        except Exception as exc:  # noqa: BLE001 - reported by the tests, not lost in a thread
+            audit.errors.append('%s: %r' % (func.__name__, exc))
+
+    audit.sampler = ArgvSampler().start()
+    started = time.time()
+    threads = [threading.Thread(target=guarded, args=(vercel_runs, audit, standin_pool[0], base_env(dbnames[1]))),
+               threading.Thread(target=guarded, args=(database_runs, audit, standin_pool[1], base_env(dbname), dbname))]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        audit.sampler.stop()
+    sys.stderr.write('secret audit: %d runs in %.1f s (%s); %d argv sweeps, %d distinct argv\n' % (
+        len(audit.runs), time.time() - started, ', '.join('%s %.1fs' % (k, v['seconds']) for k, v in audit.runs.items()),
+        audit.sampler.sweeps, len(audit.sampler.seen)))
+    try:
+        yield audit
+    finally:
+        if audit.artifacts_dir and audit.artifacts_dir.startswith('/tmp/'):
+            shutil.rmtree(audit.artifacts_dir, ignore_errors=True)
+        for name in dbnames:
+            pg_server.drop_database(name)
+        for row in pg_server.execute("SELECT datname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba "
+                                     "WHERE r.rolname = %s", params=(role,)):
+            pg_server.drop_database(row[0])
+        pg_server.execute('DROP ROLE IF EXISTS "%s"' % role)
+
+
+PLAYBOOKS = sorted(os.path.splitext(n)[0] for n in os.listdir(os.path.join(ROOT, 'playbooks'))
+                   if n.endswith('.yml') and not n.startswith('demo'))
+LABELS = PLAYBOOKS + ['cli backup']
+
+
+def test_every_runbook_is_audited():
+    """A new playbook must join the audit (vercel_runs / database_runs above)."""
+    assert set(PLAYBOOKS) == {'backup', 'db_maintenance', 'deploy', 'dr_test', 'health_check', 'hotfix', 'incident',
+                              'maintenance_window', 'migrate', 'performance_triage', 'restore', 'rollback',
+                              'rotate_secret'}
+
+
+@pytest.mark.parametrize('label', LABELS)
+def test_run_used_its_secrets_and_succeeded(audit, label):
+    """A run that failed early may never have used a secret: the audit needs every run to succeed."""
+    assert not audit.errors, audit.errors
+    run = audit.runs[label]
+    tail = '\n'.join((run['stdout'] + run['stderr']).splitlines()[-30:])
+    assert run['rc'] == 0, '%s failed (rc %s):\n%s' % (label, run['rc'], tail)
+    assert 'Traceback' not in run['stdout'] + run['stderr'], tail
+
+
+@pytest.mark.parametrize('label', LABELS)
+def test_no_canary_in_output(audit, label):
+    run = audit.runs[label]
+    for stream in ('stdout', 'stderr'):
+        text = run[stream]
+        leaked = audit.leaks(text)
+        where = ['%s: ...%s...' % (name, text[max(0, text.find(audit.canaries[name]) - 200):
+                                              text.find(audit.canaries[name]) + 60]) for name in leaked]
+        assert not leaked, '%s %s (-vvvv) shows %s' % (label, stream, '\n'.join(where))
+
+
+def test_canaries_were_really_used(audit):
+    assert audit.runs['backup']['rc'] == 0  # logged in as the canary role (scram-sha-256 on TCP)
+    assert audit.used.get('vercel_calls_rollback', 0) >= 4, audit.used
+    assert audit.used.get('supabase_restores') == 1, audit.used
+    assert audit.used.get('supabase_calls_db_side', 0) >= 1, audit.used
+    assert audit.used.get('webhook_messages', 0) >= 2, audit.used
+    assert audit.used.get('env_value') == audit.canaries['env value (new)'], audit.used
+
+
+def test_no_canary_in_files_the_runs_wrote(audit):
+    """Reports, DR log, backup manifests, vars files aside: every file under the audit's directory."""
+    reports = [n for n in os.listdir(audit.reports_dir)]
+    assert len([n for n in reports if n.endswith('.json')]) >= len(PLAYBOOKS), reports
+    assert os.path.exists(os.path.join(audit.workdir, 'dr-log.jsonl'))
+    scanned, leaks = 0, []
+    for top, _dirs, files in os.walk(audit.workdir):
+        for name in files:
+            if name.endswith('.vars.json'):
+                continue  # the test's own input
+            path = os.path.join(top, name)
+            with open(path, 'rb') as handle:
+                found = audit.leaks(handle.read())
+            scanned += 1
+            if found:
+                leaks.append('%s: %s' % (os.path.relpath(path, audit.workdir), found))
+    assert scanned > len(reports)
+    assert not leaks, leaks
+
+
+def test_no_canary_in_ansible_runner_artifacts(audit):
+    assert audit.artifacts_dir and os.path.isdir(audit.artifacts_dir), audit.runs['cli backup']['stdout'][-2000:]
+    scanned, leaks = 0, []
+    for top, _dirs, files in os.walk(audit.artifacts_dir):
+        for name in files:
+            path = os.path.join(top, name)
+            if not os.path.isfile(path):
+                continue  # the env FIFO
+            with open(path, 'rb') as handle:
+                found = audit.leaks(handle.read())
+            scanned += 1
+            if found:
+                leaks.append('%s: %s' % (os.path.relpath(path, audit.artifacts_dir), found))
+    assert scanned >= 3
+    assert not leaks, leaks
+
+
+def test_no_canary_in_any_argv(audit):
+    sampler = audit.sampler
+    programs = sampler.programs()
+    assert sampler.sweeps > 100, sampler.sweeps
+    # (psql is not required: no runbook runs it any more - db_migrate's SQL checks use postgres_check)
+    for program in ('pg_dump', 'pg_restore', 'ansible-playbook'):
+        assert program in programs, 'never saw %s running (seen: %s)' % (program, sorted(programs)[:80])
+    leaks = ['%s in: %s' % (audit.leaks(argv), argv[:300]) for argv in sampler.seen if audit.leaks(argv)]
+    assert not leaks, leaks
