@@ -37,9 +37,11 @@ HEALTHY_WORDS = ('healthy', 'ok', 'up', 'pass', 'active_healthy')
 class ProbeError(Exception):
     """The request could not be made (DNS, connect, TLS, timeout); one line."""
 
-    def __init__(self, msg, timing=None):
+    def __init__(self, msg, timing=None, permanent=False):
         super(ProbeError, self).__init__(re.sub(r'\s+', ' ', str(msg)).strip())
         self.timing = timing or {}
+        # a request that can never succeed (not a URL): retrying is pointless
+        self.permanent = permanent
 
 
 class ProbeResult(object):
@@ -69,7 +71,7 @@ def probe(url, timeout=10.0, validate_certs=True, ca_path=None, headers=None, me
     """One request with the curl-style timing breakdown. Raises ProbeError."""
     parts = urlsplit(url)
     if parts.scheme not in ('http', 'https') or not parts.hostname:
-        raise ProbeError('%r is not an http(s) URL; use e.g. https://pourtrait.app/health' % url)
+        raise ProbeError('%r is not an http(s) URL; use e.g. https://pourtrait.app/health' % url, permanent=True)
     host = parts.hostname
     port = parts.port or (443 if parts.scheme == 'https' else 80)
     path = parts.path or '/'

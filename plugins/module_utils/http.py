@@ -124,6 +124,8 @@ class JsonSession(object):
                  backoff_base=0.5, backoff_cap=30.0, retry_after_cap=120.0, sleep=time.sleep, user_agent=None):
         if requests is None:
             raise HttpError('the Python library requests is required (pip install requests)')
+        if not re.match(r'^https?://[^/?#\s]+', base_url or ''):
+            raise HttpError('%s %r is not an http(s) URL; use e.g. https://api.example.com' % (url_hint, base_url))
         self.base_url = base_url.rstrip('/')
         self.timeout = timeout
         self.retries = max(0, int(retries))

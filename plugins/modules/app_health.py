@@ -200,6 +200,8 @@ class AppHealth(object):
             except ProbeError as exc:
                 problem = str(exc)
                 result.update(timing=exc.timing, healthy=False)
+                if exc.permanent:
+                    break
             else:
                 if p['expect'] == 'ok':
                     healthy, status, services, unhealthy = answer.status < 400, None, {}, []

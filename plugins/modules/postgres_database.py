@@ -94,6 +94,11 @@ class PostgresDatabase(PostgresModule):
     def run(self):
         name = self.params['name']
         state = self.params['state']
+        if not name or '\x00' in name:
+            raise PgModuleError('name %r is not a database name; give a non-empty name without NUL bytes' % name)
+        if len(name.encode('utf-8')) > 63:
+            raise PgModuleError('database name "%s" is %d bytes long; PostgreSQL allows 63 and would silently cut it, '
+                                'so choose a shorter name' % (name, len(name.encode('utf-8'))))
         login_db = self.conn_params.get('dbname')
         if state == 'absent' and login_db == name:
             raise PgModuleError('database "%s" is the login database and cannot be dropped from itself; log in to '

@@ -59,7 +59,7 @@ options:
     type: str
   git_sha:
     description:
-      - Commit to build.
+      - Commit to build, the full 40 hex digits (a typo must not start a production build).
     type: str
   meta:
     description:
@@ -160,6 +160,7 @@ msg:
   type: str
 '''
 
+import re
 import time
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.vercel import (
@@ -221,6 +222,9 @@ class Deployment(VercelModule):
             return body
         link = proj.get('link') or {}
         repo = p['git_repo'] or ('%s/%s' % (link.get('org'), link.get('repo')) if link.get('repo') else None)
+        if p['git_sha'] and not re.match(r'^[0-9a-fA-F]{40}$', p['git_sha']):
+            raise VercelError('git_sha %r is not a full commit id (40 hex digits); use git rev-parse <ref> to get it'
+                              % p['git_sha'])
         if not (p['git_ref'] or p['git_sha']):
             raise VercelError('nothing to deploy: set git_ref and/or git_sha to build from git, or deployment to '
                               'redeploy an existing build')

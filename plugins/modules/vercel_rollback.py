@@ -158,6 +158,12 @@ forced:
   description: True when O(force=true) let the rollback go to a build made before the recorded secret rotation.
   returned: always
   type: bool
+requested_by_another_run:
+  description:
+    - True when Vercel refused this run's request with 409 because another run's rollback to the same target was
+      already under way; this run then changed nothing (C(changed=false)) and only waited for that job.
+  returned: when another run made the change
+  type: bool
 msg:
   description: One-line summary.
   returned: always
@@ -262,7 +268,10 @@ class Rollback(VercelModule):
                           msg='would roll production back from %s to %s (%s)' % (live_id, target['id'], after['url']))
             return result
         started = time.time()
-        client.rollback(proj['id'], target['id'], description=p['description'])
+        answer = client.rollback(proj['id'], target['id'], description=p['description'])
+        # 409 to our first and only attempt: not our change - another run's job to this target was
+        # already under way (or had just finished). A 409 after a retry may be our own first attempt.
+        theirs = answer.status == 409 and answer.attempts == 1 and not answer.reconciled
         status = 'pending'
         if p['wait']:
             proj, status = client.wait_alias_job(proj['id'], target['id'], 'rollback', p['wait_timeout'],
@@ -279,6 +288,11 @@ class Rollback(VercelModule):
                       note=PAUSED_NOTE,
                       msg='rolled production back from %s to %s (job %s); %s'
                       % (live_id, target['id'], status, PAUSED_NOTE))
+        if theirs:
+            result.update(changed=False, requested_by_another_run=True,
+                          msg='another run was already rolling production back from %s to %s (Vercel answered 409); '
+                          'this run requested nothing (job %s)' % (live_id, target['id'], status))
+            return result
         self.warnings.append(PAUSED_NOTE)
         return result
 

@@ -104,9 +104,6 @@ def test_two_rollbacks_at_once_roll_back_once(rollback_pair):
     assert any(r[0] == 0 for r in pair['results']), pair['outputs']
 
 
-@pytest.mark.xfail(strict=True, reason='the run whose rollback POST got 409 (the other run\'s rollback job already '
-                   'running) reports it as its own: changed, "Rolled production back from <broken> to <previous>"; '
-                   'both runs claim the change (module_utils/vercel.py treats 409 as success, also on a first attempt)')
 def test_two_rollbacks_at_once_only_one_claims_the_change(rollback_pair):
     pair = rollback_pair
     if not [p for p in pair['posts'] if p['status'] == 409]:
