@@ -573,6 +573,25 @@ class Engine(object):
                                 % (HISTORY, describe_db_error(exc)), sqlstate=_pgcode(exc))
         return True
 
+    def history_snapshot(self):
+        """(table exists, schema exists) before ensure_history(), to undo it after a failed first file."""
+        self.cursor.execute('SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = %s)',
+                            (HISTORY_SCHEMA,))
+        schema_exists = self.cursor.fetchone()[0]
+        return self.history_columns() is not None, schema_exists
+
+    def undo_history(self, snapshot):
+        """Drop what ensure_history() created, when no file got applied: a failed run leaves no trace."""
+        table_existed, schema_existed = snapshot
+        if table_existed:
+            return
+        try:
+            self.cursor.execute('DROP TABLE IF EXISTS supabase_migrations.schema_migrations')
+            if not schema_existed:
+                self.cursor.execute('DROP SCHEMA IF EXISTS supabase_migrations')
+        except psycopg2.Error:  # e.g. another object in the schema: leave it, the error above is what matters
+            pass
+
     def insert_sql(self, migration):
         return self.cursor.mogrify(INSERT_HISTORY, (migration.version, migration.name,
                                                     list(migration.statements))).decode('utf-8')

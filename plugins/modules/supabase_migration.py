@@ -127,6 +127,8 @@ attributes:
     membership: [pourtrait.ops.postgres]
 extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.postgres]
 notes:
+  - A failed file leaves no trace but its error - its transaction is rolled back, and when it was the first file of a
+    database without migration history, the history table (and schema) this run created for it is dropped again.
   - Use a session connection (Supabase's direct connection or session pooler, port 5432). The transaction pooler
     (port 6543) cannot keep the session advisory lock, and files marked C(pourtrait:no-transaction) set their
     timeouts for the session; the module warns when the port is 6543.
@@ -516,12 +518,15 @@ class SupabaseMigration(PostgresModule):
         if self.check_mode or not todo:
             result['changed'] = bool(todo)
             return self.with_diff(result, before, before + [m.version for m in todo])
+        history_before = engine.history_snapshot()
         engine.ensure_history()
         for migration in todo:
             try:
                 duration, attempts = engine.apply(migration)
             except MigrationFailed as exc:
                 partial = exc.extra.get('partial', False)
+                if not result['applied'] and not partial:
+                    engine.undo_history(history_before)
                 exc.extra.update(self.extras(result))
                 exc.extra['partial'] = partial
                 raise
