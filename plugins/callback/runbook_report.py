@@ -659,7 +659,7 @@ class CallbackModule(CallbackBase):
     def write_report(self, report, directory):
         """Write <directory>/<time>-<name>.md and .json (0600, atomically, never over another report)."""
         if not os.path.isdir(directory):
-            os.makedirs(directory, 0o700)
+            os.makedirs(directory, 0o700, exist_ok=True)  # two runs may make it at once
             os.chmod(directory, 0o700)
         stamp = datetime.fromtimestamp(report['_started'], timezone.utc).strftime('%Y%m%dT%H%M%SZ')
         name = re.sub(r'[^A-Za-z0-9_.+-]', '_', report['playbook']['name'])[:80] or 'playbook'

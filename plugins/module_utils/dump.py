@@ -387,10 +387,14 @@ def ensure_backup_dir(path, create=True):
             return False
         try:
             os.makedirs(path, 0o700)
+            os.chmod(path, 0o700)
+        except FileExistsError:
+            if not os.path.isdir(path):  # another run made it meanwhile - fine if it is a directory
+                raise PgModuleError('backup_dir %s exists and is not a directory; point backup_dir at a directory'
+                                    % path)
         except OSError as exc:
             raise PgModuleError('cannot create backup_dir %s: %s; choose a writable location'
                                 % (path, exc.strerror or exc))
-        os.chmod(path, 0o700)
     probe = os.path.join(path, '.write-test-%s' % uuid.uuid4().hex[:8])
     try:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -4,6 +4,7 @@ retention, check mode and every bad input the issue lists."""
 import hashlib
 import json
 import os
+import shutil
 import stat
 import threading
 import time
@@ -387,3 +388,14 @@ def test_table_checksums_need_the_data(db, tmp_path):
                                               table_checksums=True))
     assert_one_line_error(result, 'table_checksums needs the data in the dump', 'schema_only')
     assert os.listdir(str(tmp_path)) == []
+
+
+def test_concurrent_dumps_create_the_missing_backup_dir_together(db, tmp_path):
+    """Two runs that both find backup_dir missing: both create it (one wins), both dumps land."""
+    import concurrent.futures
+    args = dict(db.conn_args(), backup_dir=str(tmp_path / 'new' / 'backups'), format='custom', verify='none')
+    for _round in range(3):
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(lambda _: run_module('postgres_dump', args), range(2)))
+        assert [r.get('failed', False) for r in results] == [False, False], results
+        shutil.rmtree(str(tmp_path / 'new'))
