@@ -8,7 +8,7 @@
 # passes. Exits non-zero when any scenario failed.
 #   bash tests/molecule/run.sh [scenario ...]
 set -u
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 ROOT=$PWD
 LANES=${MOLECULE_LANES:-2}
 PY=${PYTHON:-$ROOT/.venv/bin/python}

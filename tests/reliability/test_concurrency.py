@@ -42,10 +42,10 @@ def run_together(argvs_envs, timeout=180):
         started = time.time()
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
-            out, _ = proc.communicate(timeout=timeout)
+            out = proc.communicate(timeout=timeout)[0]
         except subprocess.TimeoutExpired:
             proc.kill()
-            out, _ = proc.communicate()
+            out = proc.communicate()[0]
             out += '\n(killed after %s s)' % timeout
         results[index] = (proc.returncode, out, time.time() - started)
 

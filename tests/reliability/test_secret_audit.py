@@ -71,7 +71,7 @@ def scram_verifier(password, iterations=4096):
     def b64(raw):
         return base64.b64encode(raw).decode('ascii')
     return 'SCRAM-SHA-256$%d:%s$%s:%s' % (iterations, b64(salt), b64(hashlib.sha256(client_key).digest()),
-                                         b64(server_key))
+                                          b64(server_key))
 
 
 class ArgvSampler(object):
@@ -352,7 +352,7 @@ def test_canaries_were_really_used(audit):
 
 def test_no_canary_in_files_the_runs_wrote(audit):
     """Reports, DR log, backup manifests, vars files aside: every file under the audit's directory."""
-    reports = [n for n in os.listdir(audit.reports_dir)]
+    reports = list(os.listdir(audit.reports_dir))
     assert len([n for n in reports if n.endswith('.json')]) >= len(PLAYBOOKS), reports
     assert os.path.exists(os.path.join(audit.workdir, 'dr-log.jsonl'))
     scanned, leaks = 0, []
