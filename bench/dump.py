@@ -8,8 +8,10 @@ One throwaway PostgreSQL 15 server (tests/sandbox/pg.py), one generated database
   connection per CPU (as many as the module's default jobs): what any dump client must pay;
   a server-side ``COPY ... TO '/dev/null'`` (nothing sent) is printed for reference;
 - raw ``pg_dump -Fc`` (gzip level 6, single process);
-- ``postgres_dump`` with its defaults (directory format, CPU-count jobs, compression 1,
-  sha256 per file, ``verify: toc``), run as Ansible runs a module;
+- ``postgres_dump`` with its defaults (directory format, CPU-count jobs, compression level 1
+  by ISA-L - pg_dump writes the data uncompressed and the module gzips each table file as
+  pg_dump writes it, hashing the compressed bytes on the way - ``verify: toc``), run as
+  Ansible runs a module;
 - single-job ``pg_restore`` of that dump into an empty database, and ``postgres_restore``
   with its defaults (checksum check, CPU-count jobs, row counts) into a new database.
 
@@ -202,7 +204,8 @@ def run(size_mb=1024, log=None):
         if result.get('failed'):
             raise RuntimeError('postgres_dump failed: %s' % result.get('msg'))
         mod_size = result['size']
-        log('postgres_dump defaults %.2f s, %d bytes (%s)' % (mod, mod_size, result['verification']))
+        log('postgres_dump defaults %.2f s, %d bytes, compressor %s (%s)'
+            % (mod, mod_size, result['compressor'], result['verification']))
 
         server.create_database('bench_restore_raw')
         single = _timed(lambda: _run([pg_restore, '--no-password', '--exit-on-error', '-d', 'bench_restore_raw',

@@ -83,6 +83,7 @@ TRANSACTION_CONTROL = re.compile(r'(BEGIN|START\s+TRANSACTION|COMMIT|END|ROLLBAC
 LEADING_COMMENTS = re.compile(r'(\s+|--[^\n]*(\n|$)|/\*.*?\*/)*', re.DOTALL)
 
 LOCK_NOT_AVAILABLE = '55P03'
+CLIENT_CHECK = '1s'
 UNIQUE_VIOLATION = '23505'
 
 # White space as Go's unicode.IsSpace sees it (strings.TrimSpace in the CLI).
@@ -461,7 +462,8 @@ def _about_history(exc):
 class Engine(object):
     """Runs on one autocommit connection; every transaction is spelled out in the SQL sent."""
 
-    def __init__(self, conn, lock_timeout, statement_timeout, lock_retries=3, warn=None, sleep=time.sleep):
+    def __init__(self, conn, lock_timeout, statement_timeout, lock_retries=3, warn=None, sleep=time.sleep,
+                 reconnect=None):
         self.conn = conn
         self.cursor = conn.cursor()
         self.lock_timeout = lock_timeout
@@ -470,6 +472,9 @@ class Engine(object):
         self.warn = warn or (lambda msg: None)
         self.sleep = sleep
         self.locked = False
+        # A callable opening a new connection: after a lost connection, it tells whether the file got recorded.
+        self.reconnect = reconnect
+        self.check_client = False
 
     # -- settings ----------------------------------------------------------------------------
     def validate_settings(self):
@@ -481,12 +486,29 @@ class Engine(object):
             except (psycopg2.DataError, psycopg2.ProgrammingError) as exc:
                 raise PgModuleError('%s: %s; use a PostgreSQL duration such as 5s, 30s, 10min or 0 (no limit)'
                                     % (name, describe_db_error(exc)))
+        self.check_client = self.client_check_supported()
+
+    def client_check_supported(self):
+        """Whether the server takes client_connection_check_interval (PostgreSQL 14+ on Linux): with it a
+        file whose client died (ansible-playbook killed) is cancelled within a second, and the migration lock
+        freed, instead of running on to its end."""
+        if self.conn.server_version < 140000:
+            return False
+        try:
+            self.cursor.execute('SELECT set_config(%s, %s, false)', ('client_connection_check_interval', CLIENT_CHECK))
+        except psycopg2.Error:
+            self.rollback()
+            return False
+        return True
 
     def settings_sql(self, local):
         """``SET [LOCAL] lock_timeout = '..'; SET [LOCAL] statement_timeout = '..';`` as text."""
         scope = 'SET LOCAL' if local else 'SET'
-        return ''.join(self.cursor.mogrify('%s %s = %%s;\n' % (scope, name), (getattr(self, name),)).decode('utf-8')
-                       for name in ('lock_timeout', 'statement_timeout'))
+        settings = [(name, getattr(self, name)) for name in ('lock_timeout', 'statement_timeout')]
+        if self.check_client:
+            settings.append(('client_connection_check_interval', CLIENT_CHECK))
+        return ''.join(self.cursor.mogrify('%s %s = %%s;\n' % (scope, name), (value,)).decode('utf-8')
+                       for name, value in settings)
 
     # -- advisory lock -----------------------------------------------------------------------
     def acquire_lock(self, wait_seconds, poll=0.2):
@@ -583,7 +605,8 @@ class Engine(object):
     def undo_history(self, snapshot):
         """Drop what ensure_history() created, when no file got applied: a failed run leaves no trace."""
         table_existed, schema_existed = snapshot
-        if table_existed:
+        if table_existed or not self.locked:
+            # without the lock (a reconnection after a lost one) another run may be using the table
             return
         try:
             self.cursor.execute('DROP TABLE IF EXISTS supabase_migrations.schema_migrations')
@@ -727,15 +750,68 @@ class Engine(object):
         except psycopg2.Error as exc:
             raise self.failure(migration, 'history', exc, 1, applied_statements=done)
 
+    def recover(self):
+        """After a lost connection: a new one (holding the migration lock if it is free). False when none."""
+        if self.reconnect is None:
+            return False
+        try:
+            conn = self.reconnect()
+        except PgModuleError:
+            return False
+        try:
+            self.conn.close()
+        except psycopg2.Error:
+            pass
+        self.conn = conn
+        self.cursor = conn.cursor()
+        self.locked = False
+        try:
+            self.cursor.execute('SELECT pg_try_advisory_lock(%s)', (ADVISORY_LOCK_KEY,))
+            self.locked = bool(self.cursor.fetchone()[0])
+        except psycopg2.Error:
+            return False
+        return True
+
+    def recorded_after_loss(self, version):
+        """Whether ``version`` is recorded, read on a new connection; None when that cannot be told."""
+        if not self.recover():
+            return None
+        try:
+            return version in self.read_history()
+        except (PgModuleError, psycopg2.Error):
+            return None
+
+    def lost_outcome(self, migration, applied_statements):
+        """(what became of a file whose connection was lost, whether it is recorded: True, False or None)."""
+        recorded = self.recorded_after_loss(migration.version)
+        rerun = 'run the same playbook again: it applies each pending file once'
+        if recorded and migration.no_transaction:
+            return ('yet it is recorded as applied (version %s): check the database before running again'
+                    % migration.version, True)
+        if recorded:
+            return ('its transaction had committed: the whole file is applied and recorded (version %s); %s'
+                    % (migration.version, rerun), True)
+        if recorded is None:
+            return ('whether it was applied is unknown (no new connection to check): check with state: list whether '
+                    'version %s is recorded before running again' % migration.version, None)
+        if migration.no_transaction and applied_statements:
+            done = 'statement 1 stays' if applied_statements == 1 else 'statements 1-%d stay' % applied_statements
+            return ('it runs without a transaction (pourtrait:no-transaction), so %s applied (and perhaps the one '
+                    'that was running) and it is not recorded; check the database, finish or undo it by hand, then '
+                    'run again' % done, False)
+        return ('nothing from this file was applied (its transaction was rolled back; version %s is not recorded); '
+                'find what ended the session (pg_terminate_backend, a server restart, a network or pooler timeout), '
+                'then %s' % (migration.version, rerun), False)
+
     def failure(self, migration, index, exc, attempts, applied_statements=0):
         """The one-line error for a file that failed, with the result keys that go with it."""
         code = _pgcode(exc)
         reason = describe_db_error(exc)
         partial = migration.no_transaction and applied_statements > 0
+        recorded = None
         if self.conn.closed or (code is None and isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError))):
             reason = 'the connection to PostgreSQL was lost (%s)' % one_line(exc)
-            outcome = ('whether it was applied is unknown: check with state: list whether version %s is recorded '
-                       'before running again' % migration.version)
+            outcome, recorded = self.lost_outcome(migration, applied_statements)
         elif index == 'history' and migration.no_transaction:
             outcome = ('all its statements were applied (it runs without a transaction) but it is not recorded; '
                        'check the database, then record it with state: repair, repair_status: applied')
@@ -758,4 +834,4 @@ class Engine(object):
             message = '%s statement %d failed: %s; %s' % (migration.filename, index, reason, outcome)
         return MigrationFailed(message, failed_file=migration.filename,
                                failed_statement=index if isinstance(index, int) else None,
-                               sqlstate=code, partial=partial)
+                               sqlstate=code, partial=partial and recorded is not True, recorded=recorded)

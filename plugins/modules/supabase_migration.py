@@ -317,6 +317,7 @@ diff:
 
 import os
 import re
+import time
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
     PgModuleError,
@@ -397,13 +398,17 @@ class SupabaseMigration(PostgresModule):
         if str(self.conn_params.get('port')) == TRANSACTION_POOLER_PORT:
             self.module.warn('port 6543 is Supabase\'s transaction pooler: it cannot keep the session advisory lock '
                              'that keeps two runs apart; connect to port 5432 (direct connection or session pooler)')
+
         # client_encoding in the start-up packet, so that RESET ALL before each file keeps it.
-        conn = connect(dict(self.conn_params, client_encoding='UTF8'), autocommit=True,
-                       application_name='pourtrait.ops/%s' % self.name)
+        def open_connection():
+            return connect(dict(self.conn_params, client_encoding='UTF8'), autocommit=True,
+                           application_name='pourtrait.ops/%s' % self.name)
+
+        conn = open_connection()
         engine = None
         try:
             engine = Engine(conn, params['lock_timeout'], params['statement_timeout'], params['lock_retries'],
-                            warn=self.module.warn)
+                            warn=self.module.warn, reconnect=open_connection)
             engine.validate_settings()
             if params['state'] != 'list' and not self.check_mode:
                 engine.acquire_lock(params['lock_wait_timeout'])
@@ -417,6 +422,7 @@ class SupabaseMigration(PostgresModule):
         finally:
             if engine is not None:
                 engine.release_lock()
+                conn = engine.conn  # a new one after a lost connection
             conn.close()
 
     def compare(self, files, skipped, history):
@@ -521,10 +527,17 @@ class SupabaseMigration(PostgresModule):
         history_before = engine.history_snapshot()
         engine.ensure_history()
         for migration in todo:
+            started = time.time()
             try:
                 duration, attempts = engine.apply(migration)
             except MigrationFailed as exc:
                 partial = exc.extra.get('partial', False)
+                if exc.extra.pop('recorded', None) and not migration.no_transaction:
+                    # the connection went after the file's COMMIT: it is applied whole, and this run did it
+                    result['applied'].append(dict(version=migration.version, name=migration.name,
+                                                  file=migration.filename, duration=round(time.time() - started, 3),
+                                                  statements=len(migration.statements), attempts=1,
+                                                  no_transaction=False))
                 if not result['applied'] and not partial:
                     engine.undo_history(history_before)
                 exc.extra.update(self.extras(result))

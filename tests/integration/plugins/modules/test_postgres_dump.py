@@ -1,6 +1,7 @@
 """postgres_dump against a real PostgreSQL 15: formats, manifest, verification,
 retention, check mode and every bad input the issue lists."""
 
+import gzip
 import hashlib
 import json
 import os
@@ -13,7 +14,7 @@ import uuid
 import pytest
 from psycopg2 import sql
 
-from tests.conftest import assert_one_line_error, run_module
+from tests.conftest import COLLECTIONS, assert_one_line_error, run_module
 from tests.sandbox.pg import free_port
 
 
@@ -57,9 +58,78 @@ def test_defaults_directory_dump_with_manifest(db, tmp_path):
     assert result['verification']['method'] == 'toc' and result['verification']['ok'] is True
     assert result['verification']['details']['tables'] == len(manifest['tables'])
     command = result['command']
-    assert '--format=d' in command and '--compress=1' in command
+    # the fast compressor: pg_dump writes the data uncompressed and the module gzips it with ISA-L
+    assert result['compressor'] == manifest['compressor'] == 'isal' and manifest['compression'] == 1
+    assert '--format=d' in command and '--compress=0' in command and '--verbose' in command
     assert any(a.startswith('--jobs=') and int(a.split('=')[1]) >= 2 for a in command)
     assert db.server.password not in ' '.join(command)
+    data_files = [f for f in files if f != 'toc.dat']
+    assert data_files and all(f.endswith('.dat.gz') for f in data_files), files
+    # every data file is gzip holding COPY text; the wines file has one line per row
+    texts = [gzip.decompress(open(os.path.join(path, f), 'rb').read()) for f in data_files]
+    assert sum(t.count(b'\n') for t in texts) >= db.scalar('SELECT count(*) FROM wines')
+
+
+def restored_counts(db, target):
+    tables = db.query("SELECT schemaname, relname FROM pg_stat_user_tables ORDER BY 1, 2")
+    counts = {}
+    for schema, table in tables:
+        query = sql.SQL('SELECT count(*) FROM {}.{}').format(sql.Identifier(schema), sql.Identifier(table))
+        counts[(schema, table)] = (db.scalar(query), db.server.execute(query, dbname=target)[0][0])
+    return counts
+
+
+@pytest.mark.parametrize('compressor, fragment', [('isal', '--compress=0'), ('pg_dump', '--compress=1')])
+def test_either_compressor_restores_every_row(db, tmp_path, compressor, fragment):
+    result = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(tmp_path), compressor=compressor,
+                                              verify='restore'))
+    assert not result.get('failed'), result
+    assert result['compressor'] == compressor and fragment in result['command']
+    assert result['verification']['ok'] is True and result['verification']['details']['mismatches'] == []
+    names = os.listdir(result['path'])
+    assert sorted(n for n in names if n != 'toc.dat') == sorted(n for n in names if n.endswith('.dat.gz'))
+    target = 'restored_%s' % uuid.uuid4().hex[:8]
+    restored = run_module('postgres_restore', dict(db.conn_args(), path=result['path'], target_db=target, create=True))
+    try:
+        assert not restored.get('failed'), restored
+        counts = restored_counts(db, target)
+        assert counts[('public', 'wines')][0] > 0
+        assert all(source == copy for source, copy in counts.values()), counts
+    finally:
+        db.server.drop_database(target)
+
+
+def test_compression_zero_writes_plain_data_files(db, tmp_path):
+    result = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(tmp_path), compression=0))
+    assert not result.get('failed'), result
+    assert result['compressor'] == 'none' and '--compress=0' in result['command']
+    assert '--verbose' not in result['command']
+    assert not [n for n in os.listdir(result['path']) if n.endswith('.gz')]
+
+
+def test_without_the_isal_package_auto_lets_pg_dump_compress(db, tmp_path):
+    # a package named isal that cannot be imported, first on the module's path: as on a host without it
+    shadow = tmp_path / 'shadow' / 'isal'
+    shadow.mkdir(parents=True)
+    (shadow / '__init__.py').write_text('raise ImportError("no isal here")\n')
+    env = {'PYTHONPATH': '%s:%s' % (tmp_path / 'shadow', COLLECTIONS)}
+    result = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(tmp_path / 'b')), env=env)
+    assert not result.get('failed'), result
+    assert result['compressor'] == 'pg_dump' and '--compress=1' in result['command']
+    forced = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(tmp_path / 'c'), compressor='isal'), env=env)
+    assert_one_line_error(forced, 'compressor=isal needs the Python package isal on the managed host',
+                          'pip install isal')
+    assert not os.path.exists(str(tmp_path / 'c'))
+
+
+@pytest.mark.parametrize('args, fragment', [
+    (dict(compressor='isal', compression=6), 'compressor=isal has levels 1-3, got compression=6'),
+    (dict(compressor='isal', format='custom'), 'compressor=isal works with the directory format only'),
+])
+def test_isal_compressor_bad_combinations(db, tmp_path, args, fragment):
+    result = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(tmp_path / 'b'), **args))
+    assert_one_line_error(result, fragment)
+    assert not os.path.exists(str(tmp_path / 'b'))
 
 
 @pytest.mark.parametrize('fmt, suffix', [('custom', '.dump'), ('plain', '.sql')])
@@ -399,3 +469,20 @@ def test_concurrent_dumps_create_the_missing_backup_dir_together(db, tmp_path):
             results = list(pool.map(lambda _: run_module('postgres_dump', args), range(2)))
         assert [r.get('failed', False) for r in results] == [False, False], results
         shutil.rmtree(str(tmp_path / 'new'))
+
+
+def test_isal_dump_keeps_large_objects(db, tmp_path):
+    # large objects are written as blob_<oid>.dat files, finished only when pg_dump ends
+    oid = db.scalar("SELECT lo_from_bytea(0, convert_to(repeat('pourtrait label scan ', 5000), 'UTF8'))")
+    result = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(tmp_path), compressor='isal'))
+    assert not result.get('failed'), result
+    names = os.listdir(result['path'])
+    assert 'blob_%s.dat.gz' % oid in names and 'blobs.toc' in names, names
+    target = 'restored_%s' % uuid.uuid4().hex[:8]
+    restored = run_module('postgres_restore', dict(db.conn_args(), path=result['path'], target_db=target, create=True))
+    try:
+        assert not restored.get('failed'), restored
+        text = db.server.execute("SELECT convert_from(lo_get(%s), 'UTF8')", dbname=target, params=(oid,))[0][0]
+        assert text == 'pourtrait label scan ' * 5000
+    finally:
+        db.server.drop_database(target)
