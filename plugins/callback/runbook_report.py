@@ -34,6 +34,9 @@ description:
     timeline (filled in from the tasks), resolution, action items.
   - The files are written once, at the end of the playbook, atomically, with mode 0600 (a directory it creates gets
     0700); a report is never overwritten. Failing to write only prints a warning, it never fails the run.
+  - A run interrupted with Ctrl-C (or ended before the play recap any other way) still gets its report when
+    C(ansible-playbook) exits - outcome C(interrupted), the tasks that were running listed with outcome
+    C(interrupted). Only a killed process (SIGKILL) leaves none.
 author:
   - Pourtrait engineering (@pourtrait)
 requirements:
@@ -74,6 +77,7 @@ options:
         key: postmortem_prefixes
 '''
 
+import atexit
 import json
 import os
 import re
@@ -507,6 +511,7 @@ class CallbackModule(CallbackBase):
         self._secrets = set()
         self._written = False
         self._check_mode = bool(context.CLIARGS.get('check', False))
+        atexit.register(self._write_interrupted)
 
     # --- cheap recording -------------------------------------------------------------------
 
@@ -545,6 +550,7 @@ class CallbackModule(CallbackBase):
         role = getattr(task, '_role', None)
         self._task_info[task._uuid] = dict(
             family=family, play=self._play, role=to_text(role.get_name()) if role else None,
+            name=to_text(task.get_name()), action=to_text(task.action),
             # as written (not templated); a literal no_log task keeps nothing
             args=CENSORED if no_log else redact_args(task.args, family, self._secrets),
         )
@@ -696,14 +702,32 @@ class CallbackModule(CallbackBase):
                 if os.path.lexists(temp):
                     os.unlink(temp)
 
-    def v2_playbook_on_stats(self, stats):
+    def _write_interrupted(self):
+        """At exit, for a run that never reached its recap (Ctrl-C): the report of what happened so far."""
+        if not self._active or self._written or self._started is None:
+            return
+        ended = time.time()
+        for (host, uuid), start in sorted(self._runner_start.items(), key=lambda item: item[1]):
+            info = self._task_info.get(uuid) or dict(play=self._play, role=None, args={})
+            self._tasks.append(dict(play=info['play'], role=info['role'], name=info.get('name') or 'task', host=host,
+                                    action=info.get('action') or '', outcome='interrupted', changed=False,
+                                    _start=start, _end=ended, censored_results=info['args'] == CENSORED,
+                                    check_mode=self._check_mode, args=info['args'], key_results={},
+                                    msg='interrupted while running'))
+        self._runner_start = {}
+        self._tasks.sort(key=lambda task: task['_start'])
+        self.v2_playbook_on_stats(None, outcome='interrupted', ended=ended)
+
+    def v2_playbook_on_stats(self, stats, outcome=None, ended=None):
         if not self._active or self._written:
             return
         self._written = True
         directory = None
         try:
             directory = self.get_option('reports_dir') or 'reports'
-            report = self.build_report(stats)
+            report = self.build_report(stats, ended=ended)
+            if outcome:
+                report['outcome'] = outcome
             base = self.write_report(report, directory)
             self._display.display('Run report: %s.md (and .json)' % base)
         except Exception as exc:  # pylint: disable=broad-except

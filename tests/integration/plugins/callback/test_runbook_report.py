@@ -274,3 +274,58 @@ def test_disabled_or_unwritable_never_fails_the_run(tmp_path):
     assert rc == 0, out
     assert '[WARNING]: runbook_report: could not write the run report to %s' % (blocker / 'reports') in out
     assert 'ok=1' in out
+
+
+SLOW = """\
+- name: Slow runbook
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Quick step
+      ansible.builtin.debug:
+        msg: started
+    - name: Long step
+      ansible.builtin.command: sleep 60
+      changed_when: false
+    - name: Never reached
+      ansible.builtin.debug:
+        msg: never
+"""
+
+
+def test_a_run_interrupted_with_ctrl_c_still_gets_its_report(tmp_path):
+    import signal
+    import time
+    playbook = tmp_path / 'slow.yml'
+    playbook.write_text(SLOW)
+    reports = tmp_path / 'reports'
+    ensure_collection_link()
+    environ = clean_env()
+    environ.update(ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
+                   ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', POURTRAIT_REPORTS_DIR=str(reports))
+    environ.pop('POURTRAIT_RUNBOOK_REPORT', None)
+    log = tmp_path / 'out.log'
+    with open(str(log), 'w') as out:
+        proc = subprocess.Popen([ANSIBLE_PLAYBOOK, '-i', os.path.join(ROOT, 'inventory', 'local'), str(playbook)],
+                                cwd=ROOT, env=environ, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 60
+        while 'TASK [Long step]' not in log.read_text() and time.time() < deadline:
+            time.sleep(0.1)
+        assert 'TASK [Long step]' in log.read_text(), log.read_text()
+        time.sleep(1.0)  # the command is running
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does to the whole foreground group
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    text = log.read_text()
+    assert proc.returncode != 0, text
+    data, markdown, _base = read_report(reports, 'slow')
+    assert data['outcome'] == 'interrupted', data
+    outcomes = [(task['name'], task['outcome']) for task in data['tasks']]
+    assert outcomes == [('Quick step', 'ok'), ('Long step', 'interrupted')], outcomes
+    assert data['tasks'][1]['msg'] == 'interrupted while running'
+    assert 'interrupted' in markdown and 'Never reached' not in markdown
+    assert_times(data)
