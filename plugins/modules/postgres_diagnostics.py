@@ -208,6 +208,7 @@ warnings:
 '''
 
 import re
+import threading
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
     PgModuleError,
@@ -451,6 +452,46 @@ def read_meta(cursor):
                 pgss_columns=pgss_columns(row[6]) if row[5] else None)
 
 
+class SideQuery(object):
+    """One read-only statement on a connection of its own, in a thread (libpq releases the GIL), with the
+    module's statement timeout. ``rows()`` waits for it: its rows, the psycopg2 error it raised, or None when
+    the connection itself failed (the caller runs the statement on its own connection)."""
+
+    def __init__(self, module, query):
+        self.module = module
+        self.query = query
+        self.conn = None
+        self.result = None
+        self.error = None
+        self.thread = threading.Thread(target=self._run)
+        self.thread.daemon = True
+        self.thread.start()
+
+    def _run(self):
+        try:
+            self.conn = self.module.connect(autocommit=True)
+        except Exception:  # pylint: disable=broad-except  # any failure: the main connection runs it
+            return
+        try:
+            cursor = self.conn.cursor()
+            cursor.execute("SELECT set_config('statement_timeout', %s, false)", (STATEMENT_TIMEOUT,))
+            cursor.execute(self.query)
+            self.result = cursor.fetchall()
+        except psycopg2.Error as exc:
+            self.error = exc
+
+    def rows(self):
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+    def close(self):
+        self.thread.join()
+        if self.conn is not None:
+            self.conn.close()
+
+
 class PostgresDiagnostics(PostgresModule):
     name = 'postgres_diagnostics'
     argument_spec = dict(
@@ -477,18 +518,26 @@ class PostgresDiagnostics(PostgresModule):
     def run(self):
         subsets = self.validate()
         warnings = []
+        # The database size stats every file of the database - the slowest part with many tables. It runs on a
+        # second connection while the catalog queries run on the first; when that connection cannot be had
+        # (no free slot in an incident), it runs after them on the first.
         conn = self.connect(autocommit=True)
+        side = None
         try:
+            if 'database' in subsets and len(subsets) > 1:
+                side = SideQuery(self, DATABASE_QUERY)
             cursor = conn.cursor()
             meta = read_meta(cursor)
-            facts = self.gather(cursor, subsets, meta, warnings)
+            facts = self.gather(cursor, subsets, meta, warnings, side=side)
         finally:
+            if side is not None:
+                side.close()
             conn.close()
         for warning in warnings:
             self.module.warn(warning)
         return dict(changed=False, diagnostics=facts)
 
-    def gather(self, cursor, subsets, meta, warnings):
+    def gather(self, cursor, subsets, meta, warnings, side=None):
         params = self.params
         facts = {}
         if 'slow_queries' in subsets:
@@ -501,8 +550,10 @@ class PostgresDiagnostics(PostgresModule):
                                 'run ALTER EXTENSION pg_stat_statements UPDATE' % meta['pgss_schema'])
         for subset, query, args in subset_queries(subsets, params, meta):
             try:
-                cursor.execute(query, args)
-                rows = cursor.fetchall()
+                rows = side.rows() if side is not None and subset == 'database' else None
+                if rows is None:
+                    cursor.execute(query, args)
+                    rows = cursor.fetchall()
             except psycopg2.Error as exc:
                 facts[subset] = {} if subset in ('database', 'connections') else []
                 reason = describe_db_error(exc)

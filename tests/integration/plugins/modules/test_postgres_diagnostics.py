@@ -231,3 +231,40 @@ def test_wrong_password_and_missing_database(db):
     assert 'wrong' not in result['msg']
     result = run_module(MODULE, dict(db.conn_args(), login_db='no_such_db'))
     assert_one_line_error(result, 'database "no_such_db" does not exist')
+
+
+def test_database_size_runs_on_a_second_connection_or_falls_back_to_the_first(db):
+    """The database size (slowest with many tables) runs beside the catalog queries on a second connection;
+    a role allowed a single connection (as in an incident with no free slot) still gets every subset."""
+    role = 'diag_single_%s' % db.name[-6:]
+    db.server.execute('CREATE ROLE %s LOGIN PASSWORD %%s CONNECTION LIMIT 1' % role, params=('single-slot-pw',))
+    db.server.execute('GRANT pg_read_all_stats TO %s' % role)
+    db.query('GRANT USAGE ON SCHEMA extensions TO %s' % role)
+    seen = []
+    stop = threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            seen.append(db.server.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pourtrait.ops/postgres_diagnostics'"
+            )[0][0])
+            time.sleep(0.005)
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        for _run in range(3):
+            both = diagnostics(db)
+    finally:
+        stop.set()
+        watcher.join()
+    try:
+        assert max(seen) == 2, 'two connections were never seen at once: %s' % sorted(set(seen))
+        assert both['diagnostics']['database']['size_bytes'] == db.scalar('SELECT pg_database_size(current_database())')
+        single = diagnostics(db, login_user=role, login_password='single-slot-pw')
+        facts = single['diagnostics']
+        assert set(facts) == ALL_KEYS and not single.get('warnings'), single
+        assert facts['database']['size_bytes'] == db.scalar('SELECT pg_database_size(current_database())')
+        assert facts['table_sizes'] == both['diagnostics']['table_sizes']
+    finally:
+        db.query('DROP OWNED BY %s' % role)
+        db.server.execute('DROP ROLE %s' % role)
