@@ -17,6 +17,8 @@ Serves, on loopback ports (0 = a free one):
   ``webhook_url`` -> 200 ``ok``;
 * the admin API on every port under ``/_sandbox`` (never faulted).
 
+The accepted tokens come from ``SANDBOX_VERCEL_TOKEN`` and ``SANDBOX_SUPABASE_TOKEN`` in the
+environment (never the command line), random when unset.
 Faults can also be set at start with ``--faults '<JSON as for POST /_sandbox/faults>'``.
 When every port listens it writes ``--ready-file`` (JSON: ``pid, api_url,
 https_url, ca_path, app_url, admin_url, token, team_id, team_slug, project_id,
@@ -120,10 +122,7 @@ def main(argv=None):
     parser.add_argument('--webhook-port', type=int, default=0)
     parser.add_argument('--state-dir', default=None, help='where ca.pem and the server key go')
     parser.add_argument('--ready-file', default=None)
-    parser.add_argument('--token', default=None, help='the accepted API token (24 letters/digits); random if unset')
     parser.add_argument('--seed', type=int, default=None, help='ids are derived from it (stable across resets)')
-    parser.add_argument('--supabase-token', default=None,
-                        help='the accepted Supabase access token (sbp_ + 40 hex digits); random if unset')
     parser.add_argument('--database-url', default=os.environ.get('SANDBOX_DATABASE_URL'),
                         help='PostgreSQL URL the Supabase /database/query runs on (default: $SANDBOX_DATABASE_URL)')
     for name, value in sorted(list(DEFAULT_TIMINGS.items()) + list(SUPABASE_TIMINGS.items())):
@@ -133,12 +132,13 @@ def main(argv=None):
                         help='fault settings as JSON, as for POST /_sandbox/faults (a reset clears them)')
     args = parser.parse_args(argv)
 
-    token = args.token or ''.join(random.SystemRandom().choice(string.ascii_letters + string.digits)
+    # Tokens never travel on a command line (other users can read it): from the environment, else random.
+    token = os.environ.get('SANDBOX_VERCEL_TOKEN') or ''.join(random.SystemRandom().choice(string.ascii_letters + string.digits)
                                   for _i in range(24))
     state_dir = args.state_dir or tempfile.mkdtemp(prefix='pourtrait-standins-')
     os.makedirs(state_dir, exist_ok=True)
     timings = dict((k, getattr(args, k)) for k in DEFAULT_TIMINGS)
-    supabase_token = args.supabase_token or random_pat()
+    supabase_token = os.environ.get('SANDBOX_SUPABASE_TOKEN') or random_pat()
     hub, vercel = build_hub(token, timings, seed=args.seed, slow_s=args.app_slow_s, supabase_token=supabase_token,
                             supabase_timings=dict((k, getattr(args, k)) for k in SUPABASE_TIMINGS),
                             database_url=args.database_url)
