@@ -191,10 +191,8 @@ def test_migrate_killed_while_a_file_runs(db, tmp_path):
     assert [c for c in killed if 'AnsiballZ_supabase_migration' in c], killed
 
     # the server notices the dead client and rolls the file back well before its two-minute sleep is over
-    started = time.time()
     wait_for(lambda: not active(db, 'application_name = %s AND datname = %s', (MIGRATION_APP, db.name)), timeout=60,
              interval=0.2, what='the killed migration\'s session to end')
-    assert time.time() - started < 60
     assert_only_first_applied(db, 'killed run')  # the lock is free, the second file absent
     assert db.scalar('SELECT count(*) FROM supabase_migrations.schema_migrations WHERE version = ANY(%s)',
                      (VERSIONS[1:],)) == 0
