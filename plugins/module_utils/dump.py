@@ -23,6 +23,7 @@ __metaclass__ = type
 
 import datetime
 import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -429,6 +430,87 @@ def remove_path(path):
 def temp_name(final_path):
     head, tail = os.path.split(final_path)
     return os.path.join(head, '.%s.partial-%s' % (tail, uuid.uuid4().hex[:8]))
+
+
+_PARTIAL_RE = re.compile(r'^\..+\.partial-[0-9a-f]{8}$')
+CLAIM_SUFFIX = '.lock'
+
+
+class PartialClaim(object):
+    """A running dump's claim on its temporary name: ``<temp>.lock``, created before the temporary dump and
+    removed after it is renamed or removed, held with ``flock`` for the whole run. The kernel drops the lock
+    when the process ends, however it ends, so a lock nobody holds marks the leftover of a killed run."""
+
+    def __init__(self, temp_path):
+        self.path = temp_path + CLAIM_SUFFIX
+        try:
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise PgModuleError('cannot write in %s: %s; check its permissions and free space'
+                                % (os.path.dirname(self.path), exc.strerror or exc))
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def release(self):
+        if self.fd is None:
+            return
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+        os.close(self.fd)
+        self.fd = None
+
+
+def _claimed(lock_path):
+    """True while a live run holds ``lock_path``; False when nobody does (or it is gone)."""
+    try:
+        fd = os.open(lock_path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def discard_leftovers(backup_dir, check_mode=False):
+    """Remove what killed runs left in ``backup_dir``: temporary dumps (``.<name>.partial-<id>``) whose claim
+    no live run holds, and such claims. Never touches a dump of a running run. Returns the removed paths
+    (in check mode, the ones that would be)."""
+    try:
+        names = os.listdir(backup_dir)
+    except OSError:
+        return []
+    removed = []
+    for name in sorted(names):
+        if _PARTIAL_RE.match(name):
+            path = os.path.join(backup_dir, name)
+            if _claimed(path + CLAIM_SUFFIX):
+                continue
+            if not check_mode:
+                remove_path(path)
+                remove_path(path + CLAIM_SUFFIX)
+            removed.append(path)
+        elif name.endswith(CLAIM_SUFFIX) and _PARTIAL_RE.match(name[:-len(CLAIM_SUFFIX)]) \
+                and name[:-len(CLAIM_SUFFIX)] not in names:
+            path = os.path.join(backup_dir, name)
+            if not check_mode and not _claimed(path):
+                remove_path(path)
+    return removed
+
+
+def lost_session_error(conn, exc):
+    """The one-line error for a dump whose own database session was cut (its snapshot gone with it), or None
+    when ``exc`` is another failure."""
+    text = str(exc)
+    if not conn.closed and 'invalid snapshot identifier' not in text:
+        return None
+    reason = describe_db_error(exc) if isinstance(exc, psycopg2.Error) else one_line(text)
+    return PgModuleError('the database session of the dump was lost (%s); nothing was written and the database '
+                         'is unchanged: run the backup again' % reason)
 
 
 def place_no_clobber(tmp_path, final_path):
@@ -1244,9 +1326,11 @@ def scratch_restore_check(conn_params, fmt, path, pg_restore, psql, jobs, source
 
     ``source_counts_fn(tables)`` returns the source's counts for the restored tables.
     Returns the verification dict; raises PgModuleError when the restore fails."""
-    scratch = 'pourtrait_verify_%s' % uuid.uuid4().hex[:12]
     admin = connect(conn_params, autocommit=True, application_name=application_name)
+    # The name carries the pid of the session that owns it: while that session lives the run lives.
+    scratch = 'pourtrait_verify_%d_%s' % (admin.get_backend_pid(), uuid.uuid4().hex[:8])
     try:
+        drop_stale_scratch_databases(admin)
         try:
             create_database(admin, scratch)
         except psycopg2.Error as exc:
@@ -1268,7 +1352,7 @@ def scratch_restore_check(conn_params, fmt, path, pg_restore, psql, jobs, source
             restored = count_rows(conn_params, scratch, tables, workers=jobs, application_name=application_name)
             source = source_counts_fn(tables)
         finally:
-            drop_database(admin, scratch, force=True)
+            _drop_scratch(conn_params, admin, scratch, application_name)
     finally:
         admin.close()
     mismatches = []
@@ -1277,6 +1361,47 @@ def scratch_restore_check(conn_params, fmt, path, pg_restore, psql, jobs, source
             mismatches.append('%s.%s: %s restored, %s in source' % (key[0], key[1], restored.get(key), source.get(key)))
     details = dict(tables=len(tables), rows=sum(v or 0 for v in restored.values()), mismatches=mismatches)
     return dict(method='restore', ok=not mismatches, details=details)
+
+
+_SCRATCH_RE = re.compile(r'^pourtrait_verify_(\d+)_[0-9a-f]{8}$')
+
+
+def drop_stale_scratch_databases(conn):
+    """Drop the scratch databases of verify=restore runs that were killed: their owning session (the pid in
+    the name) is gone. Databases this login cannot drop are left alone. Returns the names dropped."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT d.datname FROM pg_catalog.pg_database d WHERE d.datname ~ '^pourtrait_verify_[0-9]+_' "
+                    "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a "
+                    "WHERE a.pid = substring(d.datname FROM '^pourtrait_verify_([0-9]+)_')::bigint)")
+        stale = [row[0] for row in cur.fetchall() if _SCRATCH_RE.match(row[0])]
+    dropped = []
+    for name in stale:
+        try:
+            drop_database(conn, name, force=True)
+            dropped.append(name)
+        except psycopg2.Error:
+            continue
+    return dropped
+
+
+def _drop_scratch(conn_params, admin, scratch, application_name):
+    """Drop the scratch database; on a fresh connection when the first one was lost (the cut that failed the
+    restore must not leave the scratch database behind, nor hide the error that matters)."""
+    try:
+        drop_database(admin, scratch, force=True)
+        return
+    except psycopg2.Error:
+        pass
+    try:
+        fresh = connect(conn_params, autocommit=True, application_name=application_name)
+    except (PgModuleError, psycopg2.Error):
+        return  # the next verify=restore run drops it (its owning session is gone)
+    try:
+        drop_database(fresh, scratch, force=True)
+    except psycopg2.Error:
+        pass
+    finally:
+        fresh.close()
 
 
 # -- retention -------------------------------------------------------------
@@ -1479,115 +1604,126 @@ def take_dump(conn_params, opts, check_mode=False, application_name='pourtrait.o
             return dict(changed=True, path=final_path, manifest_path=mpath, format=fmt, compressor=compressor or 'none',
                         size=None, duration=0.0,
                         sha256=None, verification=dict(method=verify, ok=None, details='check mode: not run'),
-                        removed=[p['path'] for p in prune], manifest={}, command=argv)
+                        removed=[p['path'] for p in prune], discarded=discard_leftovers(backup_dir, check_mode=True),
+                        manifest={}, command=argv)
 
         ensure_backup_dir(backup_dir)
-        snapshot = None
-        if verify == 'restore' or with_checksums:
-            # One exported snapshot for pg_dump, the table checksums and the row counts of verify=restore;
-            # this transaction stays open (and the snapshot valid) until they are all read.
-            conn.set_session(isolation_level='REPEATABLE READ', readonly=True)
-            with conn.cursor() as cur:
-                cur.execute('SELECT pg_catalog.pg_export_snapshot()')
-                snapshot = cur.fetchone()[0]
-        argv = make_argv(snapshot)
-        env = client_env(conn_params, dbname=dbname, application_name=application_name)
-        dump_started = time.time()
-        files = None
-        plain_digest = None
-        if fmt == 'directory':
-            files, sha256, size = dump_to_directory(argv, env, tmp_path, jobs, compressor=compressor,
-                                                    level=compression)
-        else:
-            plain_digest = stream_to_file(argv, env, tmp_path, scan_copy=(fmt == 'plain'), edit=edit,
-                                          scan_insert=scan_insert)
-            sha256, size = plain_digest.hexdigest(), plain_digest.size
-        dump_seconds = time.time() - dump_started
+        discarded = discard_leftovers(backup_dir)
+        claim = PartialClaim(tmp_path)
         try:
-            checksum_extra = {}
-            if with_checksums:
-                checksum_started = time.time()
-                checksummed = dumped_tables(conn, tables=tables, schemas=opts.get('schemas'),
-                                            exclude_schemas=opts.get('exclude_schemas'),
-                                            exclude_tables=exclude_tables)
-                checksum_extra = dict(
-                    table_checksums=record_table_checksums(conn_params, conn, snapshot, checksummed, jobs,
-                                                           application_name),
-                    table_checksum_method=TABLE_CHECKSUM_METHOD,
-                    table_checksum_settings=dict(CHECKSUM_SESSION_SETTINGS),
-                    checksum_seconds=round(time.time() - checksum_started, 3),
-                    database_size=database_size(conn))
-            verification, data_tables = _verify_dump(
-                conn_params, conn, fmt, tmp_path, verify, plain_digest, pg_restore, psql, jobs, env,
-                dbname, snapshot, application_name, edit=edit)
-            if verification['ok'] is False:
-                raise PgModuleError('dump verification (%s) failed: %s; the dump was discarded'
-                                    % (verify, '; '.join(verification['details'].get('mismatches', []))[:600]))
-            conn.rollback()
-            conn.set_session(isolation_level='READ COMMITTED', readonly=False)
-            estimates = row_estimates(conn, data_tables)
-            conn.rollback()
-            pg_dump_version = program_version(pg_dump)
-            manifest = dict(
-                manifest_version=MANIFEST_VERSION,
-                tool='pourtrait.ops',
-                database=dbname,
-                server_version=server_ver,
-                pg_dump_version=pg_dump_version,
-                created=now.strftime(TIME_FORMAT),
-                dump_seconds=round(dump_seconds, 3),
-                format=fmt,
-                compression=compression if fmt != 'plain' else 0,
-                compressor=compressor or 'none',
-                jobs=jobs if fmt == 'directory' else 1,
-                schema_only=bool(opts.get('schema_only')),
-                data_only=bool(opts.get('data_only')),
-                schemas=list(opts.get('schemas') or []),
-                exclude_schemas=list(opts.get('exclude_schemas') or []),
-                tables_included=['%s.%s' % t for t in tables],
-                exclude_tables=['%s.%s' % t for t in exclude_tables],
-                name=os.path.basename(final_path),
-                size=size,
-                sha256=sha256,
-                sha256_method=('sha256 over "<sha256>  <file>" lines sorted by file' if fmt == 'directory'
-                               else 'sha256 of the file'),
-                files=files,
-                tables=estimates,
-                verification=verification,
-            )
-            manifest.update(checksum_extra)
-            if kind is not None:
-                manifest['kind'] = kind
-            manifest.update(manifest_extra or {})
-            while True:
-                try:
-                    place_no_clobber(tmp_path, final_path)
-                    break
-                except FileExistsError:
-                    if not auto_name:
-                        raise PgModuleError('%s already exists; choose another name or remove the old dump'
-                                            % final_path)
-                    final_path = next_free_path(final_path, fmt)
-                    mpath = manifest_path_for(final_path)
-                    manifest['name'] = os.path.basename(final_path)
-        except BaseException:
-            remove_path(tmp_path)
-            raise
-        try:
-            write_json_atomic(mpath, manifest)
-            fsync_path(backup_dir)
-        except BaseException as exc:
-            remove_path(final_path)
-            if isinstance(exc, OSError):
-                raise PgModuleError('cannot write manifest %s: %s; the dump was discarded' % (mpath, exc))
-            raise
+            snapshot = None
+            if verify == 'restore' or with_checksums:
+                # One exported snapshot for pg_dump, the table checksums and the row counts of verify=restore;
+                # this transaction stays open (and the snapshot valid) until they are all read.
+                conn.set_session(isolation_level='REPEATABLE READ', readonly=True)
+                with conn.cursor() as cur:
+                    cur.execute('SELECT pg_catalog.pg_export_snapshot()')
+                    snapshot = cur.fetchone()[0]
+            argv = make_argv(snapshot)
+            env = client_env(conn_params, dbname=dbname, application_name=application_name)
+            dump_started = time.time()
+            files = None
+            plain_digest = None
+            if fmt == 'directory':
+                files, sha256, size = dump_to_directory(argv, env, tmp_path, jobs, compressor=compressor,
+                                                        level=compression)
+            else:
+                plain_digest = stream_to_file(argv, env, tmp_path, scan_copy=(fmt == 'plain'), edit=edit,
+                                              scan_insert=scan_insert)
+                sha256, size = plain_digest.hexdigest(), plain_digest.size
+            dump_seconds = time.time() - dump_started
+            try:
+                checksum_extra = {}
+                if with_checksums:
+                    checksum_started = time.time()
+                    checksummed = dumped_tables(conn, tables=tables, schemas=opts.get('schemas'),
+                                                exclude_schemas=opts.get('exclude_schemas'),
+                                                exclude_tables=exclude_tables)
+                    checksum_extra = dict(
+                        table_checksums=record_table_checksums(conn_params, conn, snapshot, checksummed, jobs,
+                                                               application_name),
+                        table_checksum_method=TABLE_CHECKSUM_METHOD,
+                        table_checksum_settings=dict(CHECKSUM_SESSION_SETTINGS),
+                        checksum_seconds=round(time.time() - checksum_started, 3),
+                        database_size=database_size(conn))
+                verification, data_tables = _verify_dump(
+                    conn_params, conn, fmt, tmp_path, verify, plain_digest, pg_restore, psql, jobs, env,
+                    dbname, snapshot, application_name, edit=edit)
+                if verification['ok'] is False:
+                    raise PgModuleError('dump verification (%s) failed: %s; the dump was discarded'
+                                        % (verify, '; '.join(verification['details'].get('mismatches', []))[:600]))
+                conn.rollback()
+                conn.set_session(isolation_level='READ COMMITTED', readonly=False)
+                estimates = row_estimates(conn, data_tables)
+                conn.rollback()
+                pg_dump_version = program_version(pg_dump)
+                manifest = dict(
+                    manifest_version=MANIFEST_VERSION,
+                    tool='pourtrait.ops',
+                    database=dbname,
+                    server_version=server_ver,
+                    pg_dump_version=pg_dump_version,
+                    created=now.strftime(TIME_FORMAT),
+                    dump_seconds=round(dump_seconds, 3),
+                    format=fmt,
+                    compression=compression if fmt != 'plain' else 0,
+                    compressor=compressor or 'none',
+                    jobs=jobs if fmt == 'directory' else 1,
+                    schema_only=bool(opts.get('schema_only')),
+                    data_only=bool(opts.get('data_only')),
+                    schemas=list(opts.get('schemas') or []),
+                    exclude_schemas=list(opts.get('exclude_schemas') or []),
+                    tables_included=['%s.%s' % t for t in tables],
+                    exclude_tables=['%s.%s' % t for t in exclude_tables],
+                    name=os.path.basename(final_path),
+                    size=size,
+                    sha256=sha256,
+                    sha256_method=('sha256 over "<sha256>  <file>" lines sorted by file' if fmt == 'directory'
+                                   else 'sha256 of the file'),
+                    files=files,
+                    tables=estimates,
+                    verification=verification,
+                )
+                manifest.update(checksum_extra)
+                if kind is not None:
+                    manifest['kind'] = kind
+                manifest.update(manifest_extra or {})
+                while True:
+                    try:
+                        place_no_clobber(tmp_path, final_path)
+                        break
+                    except FileExistsError:
+                        if not auto_name:
+                            raise PgModuleError('%s already exists; choose another name or remove the old dump'
+                                                % final_path)
+                        final_path = next_free_path(final_path, fmt)
+                        mpath = manifest_path_for(final_path)
+                        manifest['name'] = os.path.basename(final_path)
+            except BaseException:
+                remove_path(tmp_path)
+                raise
+            try:
+                write_json_atomic(mpath, manifest)
+                fsync_path(backup_dir)
+            except BaseException as exc:
+                remove_path(final_path)
+                if isinstance(exc, OSError):
+                    raise PgModuleError('cannot write manifest %s: %s; the dump was discarded' % (mpath, exc))
+                raise
+        except (PgModuleError, psycopg2.Error) as exc:
+            lost = lost_session_error(conn, exc)
+            if lost is None:
+                raise
+            raise lost
+        finally:
+            claim.release()
         prune = plan_retention(backup_dir, dbname, keep, max_age, protect=(final_path,), kind=kind)
         removed = apply_retention(prune)
     finally:
         conn.close()
     return dict(changed=True, path=final_path, manifest_path=mpath, format=fmt, compressor=compressor or 'none', size=size,
                 duration=round(time.time() - started, 3), sha256=sha256, verification=verification,
-                removed=removed, manifest=manifest, command=argv)
+                removed=removed, discarded=discarded, manifest=manifest, command=argv)
 
 
 def _verify_dump(conn_params, conn, fmt, tmp_path, verify, plain_digest, pg_restore, psql, jobs, env, dbname,

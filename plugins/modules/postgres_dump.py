@@ -18,7 +18,9 @@ description:
     directory format one per file plus an overall digest over the sorted C(<sha256>  <file>) lines), and the
     tables with data and their row estimates. M(pourtrait.ops.postgres_restore) checks it before restoring.
   - Custom and plain dumps are hashed while they stream from C(pg_dump), so the file is never read twice.
-  - Dumps are written C(0600), directories C(0700). A failed dump or verification leaves no file behind.
+  - Dumps are written C(0600), directories C(0700). A failed dump or verification leaves no file behind. What
+    a killed run leaves (its temporary dump, the scratch database of O(verify=restore)) is removed by the next
+    run; a running dump holds a claim on its temporary name so that no other run ever removes it.
   - The defaults (directory format, one job per CPU, compression level 1 by ISA-L, O(verify=toc)) are several
     times faster than C(pg_dump -Fc), whose default gzip level is the bottleneck, for about the same space.
   - Retention (O(keep), O(max_age_days)) runs only after a new dump succeeded and only considers this
@@ -232,6 +234,14 @@ verification:
   sample: {method: toc, ok: true, details: {entries: 52, tables: 9}}
 removed:
   description: Older dumps pruned by retention (in check mode, the ones that would be).
+  returned: always
+  type: list
+  elements: str
+discarded:
+  description:
+    - Leftovers of killed runs removed from O(backup_dir) before this dump - temporary dumps
+      (C(.<name>.partial-<id>)) whose run no longer holds their claim; a running dump's are never touched
+      (in check mode, the ones that would be).
   returned: always
   type: list
   elements: str

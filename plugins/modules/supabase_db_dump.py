@@ -185,6 +185,14 @@ removed:
   returned: always
   type: list
   elements: str
+discarded:
+  description:
+    - Leftovers of killed runs removed from O(backup_dir) before this dump - temporary dumps
+      (C(.<name>.partial-<id>)) whose run no longer holds their claim; a running dump's are never touched
+      (in check mode, the ones that would be).
+  returned: always
+  type: list
+  elements: str
 manifest:
   description: The manifest written beside the dump (empty in check mode); C(kind) is C(supabase_db_dump/<mode>).
   returned: always

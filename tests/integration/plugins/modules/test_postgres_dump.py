@@ -486,3 +486,71 @@ def test_isal_dump_keeps_large_objects(db, tmp_path):
         assert text == 'pourtrait label scan ' * 5000
     finally:
         db.server.drop_database(target)
+
+
+HOLD_CLAIM = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print('held', flush=True)
+time.sleep(120)
+"""
+
+
+def test_leftovers_of_killed_runs_are_discarded_and_a_running_dump_is_never_touched(db, tmp_path):
+    import subprocess
+    import sys
+    backups = tmp_path / 'b'
+    backups.mkdir(mode=0o700)
+    # a killed run's directory dump (toc.dat is written first) and its claim, which nobody holds any more
+    dead = backups / ('.%s-20260101T000000Z.dir.partial-deadbeef' % db.name)
+    dead.mkdir()
+    (dead / 'toc.dat').write_bytes(b'PGDMP')
+    (backups / (dead.name + '.lock')).write_text('')
+    # a killed run of the older kind: no claim at all
+    bare = backups / '.nightly.dump.partial-0badf00d'
+    bare.write_bytes(b'PGDMP partial')
+    # a running dump: its claim is held by a live process
+    live = backups / '.other.dump.partial-cafebabe'
+    live.write_bytes(b'PGDMP streaming')
+    holder = subprocess.Popen([sys.executable, '-c', HOLD_CLAIM, str(backups / (live.name + '.lock'))],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == 'held'
+        planned = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(backups)), check_mode=True)
+        assert sorted(planned['discarded']) == sorted([str(dead), str(bare)]), planned
+        assert dead.exists() and bare.exists()
+
+        result = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(backups)))
+        assert not result.get('failed'), result
+        assert sorted(result['discarded']) == sorted([str(dead), str(bare)])
+        left = sorted(os.listdir(str(backups)))
+        assert left == sorted([live.name, live.name + '.lock', os.path.basename(result['path']),
+                               os.path.basename(result['manifest_path'])]), left
+        assert live.read_bytes() == b'PGDMP streaming'
+    finally:
+        holder.kill()
+        holder.wait()
+    # once its run is gone, the next dump discards it too
+    again = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(backups), name='again'))
+    assert again['discarded'] == [str(live)]
+    assert not [n for n in os.listdir(str(backups)) if '.partial-' in n]
+
+
+def test_scratch_databases_of_killed_verify_runs_are_dropped(db, tmp_path):
+    # one whose owning session is gone, one whose owning session is alive (a run still verifying)
+    gone = 'pourtrait_verify_%d_%s' % (4000000 + os.getpid() % 100000, uuid.uuid4().hex[:8])
+    db.server.create_database(gone)
+    owner = db.connect()
+    alive = 'pourtrait_verify_%d_%s' % (owner.get_backend_pid(), uuid.uuid4().hex[:8])
+    db.server.create_database(alive)
+    try:
+        result = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(tmp_path), verify='restore'))
+        assert not result.get('failed'), result
+        names = [r[0] for r in db.server.execute("SELECT datname FROM pg_database WHERE datname LIKE 'pourtrait_verify_%%'")]
+        assert gone not in names
+        assert alive in names
+    finally:
+        owner.close()
+        db.server.drop_database(alive)
+        db.server.drop_database(gone)
