@@ -313,12 +313,24 @@ class PostgresMaintenance(PostgresModule):
                         for schema, table, statement, reason in plan]
             if self.check_mode or not plan:
                 return dict(changed=bool(plan), plan=rendered, tables=[])
-            results = [self.execute(conn, cursor, schema, table, statement, rendered[i]['sql'])
-                       for i, (schema, table, statement, _reason) in enumerate(plan)]
+            results = []
+            lost = None
+            for i, (schema, table, statement, _reason) in enumerate(plan):
+                results.append(self.execute(conn, cursor, schema, table, statement, rendered[i]['sql']))
+                if conn.closed:
+                    lost = results[-1]  # the connection was cut: nothing more can run on it
+                    break
         finally:
             conn.close()
         changed = any(r['status'] == 'ok' for r in results)
         failed = [r for r in results if r['status'] == 'failed']
+        if lost is not None:
+            untouched = [r['table'] for r in rendered[len(results):]]
+            raise PgModuleError('the connection to PostgreSQL was lost during %s of %s (%s); %s: run the same task '
+                                'again' % (params['operation'], lost['table'], lost.get('message') or 'closed',
+                                           ('%s not touched' % ', '.join(untouched)) if untouched
+                                           else 'no other table was affected'),
+                                changed=changed, plan=rendered, tables=results)
         if failed:
             raise PgModuleError('%s failed on %s: %s' % (params['operation'], ', '.join(r['table'] for r in failed),
                                                          failed[0]['message']),

@@ -190,6 +190,30 @@ def test_lock_timeout_fails_the_locked_table_only(db):
     assert stat(db, 'user_profiles', 'last_analyze') is not None
 
 
+def test_a_cut_connection_stops_the_run_and_names_the_tables_not_touched(db):
+    import threading
+    holder = db.connect(autocommit=False)
+    box = {}
+    try:
+        holder.cursor().execute('LOCK TABLE wines IN ACCESS EXCLUSIVE MODE')
+        worker = threading.Thread(target=lambda: box.update(result=maintenance(
+            db, operation='analyze', tables=['wines', 'user_profiles', 'notifications'], lock_timeout='30s')))
+        worker.start()
+        waiting = "application_name = 'pourtrait.ops/postgres_maintenance' AND wait_event_type = 'Lock'"
+        assert wait_for(lambda: db.scalar('SELECT count(*) FROM pg_stat_activity WHERE ' + waiting))
+        db.scalar('SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE ' + waiting)
+        worker.join(60)
+    finally:
+        holder.rollback()
+        holder.close()
+    result = box['result']
+    assert_one_line_error(result, 'the connection to PostgreSQL was lost during analyze of public.wines',
+                          'public.user_profiles, public.notifications not touched',
+                          'run the same task again')
+    assert [t['table'] for t in result['tables']] == ['public.wines']
+    assert stat(db, 'user_profiles', 'last_analyze') is None and stat(db, 'notifications', 'last_analyze') is None
+
+
 @pytest.mark.parametrize('args, fragments', [
     (dict(operation='analyze', tables=['wines'], full=True), ['full: true is VACUUM FULL', 'not analyze']),
     (dict(operation='reindex', tables=['wines'], full=True), ['needs operation vacuum or vacuum_analyze']),
