@@ -22,11 +22,17 @@ call whose answer was lost).
 Part 2, a database connection cut in the middle: a maintenance window whose task is the weekly
 ``db_maintenance`` (ANALYZE) on a real PostgreSQL database; another session holds a lock the ANALYZE waits
 for, and the test terminates the module's backend (found by its application_name) from a third session
-while it waits. The maintenance task fails with one line, the window is closed anyway, the play fails with
-one line and production is healthy without the maintenance page. (rotate_secret touches the database only in
+while it waits. The maintenance task fails, the window is closed anyway, the play fails with one line, production
+is healthy without the maintenance page, no session of ours is left, and the next window runs the maintenance
+whole. (ANALYZE changes no data: tables analyzed before the cut stay analyzed, which is harmless.) The line
+names the cut: postgres_maintenance stops at the table whose connection was cut and says which tables it did not
+touch. (rotate_secret touches the database only in
 its optional session clean-up, postgres_terminate, which ends other sessions and changes no data.)
 
-The runs go two at a time, each worker on its own serve.py (tests/reliability/conftest.py).
+The runs mostly wait (Retry-After, backoff, hangs, build polls), so they go six at a time, each on its own
+serve.py: the two of ``standin_pool`` (tests/reliability/conftest.py) and four this module starts; the database
+cut runs among them. A module-scoped fixture runs them all once; every run is then checked by its own test, so a
+failure names the run, its seed and fault timing, its API calls and the playbook's last lines.
 """
 
 import collections
@@ -40,10 +46,11 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 
 import pytest
 
-from tests.conftest import COLLECTIONS, ROOT, clean_env, ensure_collection_link
+from tests.conftest import COLLECTIONS, ROOT, TEMPLATE_DB, Database, clean_env, ensure_collection_link
 from tests.fixtures_standins import SupabaseSandbox, start_standins
 from tests.reliability.conftest import Worker
 
@@ -57,7 +64,7 @@ REQUEST_TIMEOUT = 1
 # The runs mostly wait (backoff, Retry-After, hangs, build polls): besides the two workers of standin_pool,
 # this module starts EXTRA_WORKERS stand-ins of its own so that six runs go at once.
 EXTRA_WORKERS = 4
-RUNS_PER_PLAYBOOK = int(os.environ.get('DEV_RUNS', 8))
+RUNS_PER_PLAYBOOK = 8
 TAIL = 40
 
 KEY = 'STRIPE_SECRET_KEY'
@@ -281,13 +288,26 @@ def play(worker, run, workdir):
 
 
 @pytest.fixture(scope='module')
-def runbook_outcomes(standin_pool, tmp_path_factory):
-    """Every fault run, two at a time (one per stand-in); {run: Outcome}."""
+def cut_db(pg_server):
+    """A fresh database cloned from the seeded template, for the database cut (module scope: it runs inside
+    runbook_outcomes)."""
+    name = 't_cut_' + uuid.uuid4().hex[:10]
+    pg_server.create_database(name, template=TEMPLATE_DB)
+    try:
+        yield Database(pg_server, name)
+    finally:
+        pg_server.drop_database(name)
+
+
+@pytest.fixture(scope='module')
+def runbook_outcomes(standin_pool, cut_db, tmp_path_factory):
+    """Every fault run and the database cut, on six stand-ins at once; {run: Outcome} (CUT: CutOutcome)."""
     workdir = tmp_path_factory.mktemp('runbook-faults')
     role = workdir / 'roles' / 'quick_step' / 'tasks'
     role.mkdir(parents=True)
     (role / 'main.yml').write_text('---\n' + QUICK_ROLE)
     todo = queue.Queue()
+    todo.put(CUT)  # the longest job first
     for pair in zip(WINDOW_RUNS, ROTATE_RUNS):
         for run in pair:
             todo.put(run)
@@ -300,7 +320,7 @@ def runbook_outcomes(standin_pool, tmp_path_factory):
                 run = todo.get_nowait()
             except queue.Empty:
                 return
-            outcome = play(sandbox, run, workdir)
+            outcome = play_cut(sandbox, cut_db, workdir) if run is CUT else play(sandbox, run, workdir)
             with lock:
                 results[run] = outcome
 
@@ -321,9 +341,9 @@ def runbook_outcomes(standin_pool, tmp_path_factory):
             shutil.rmtree(standins.state_dir, ignore_errors=True)
     sys.stderr.write('%d runbook fault runs in %.1f s: %s\n' % (
         len(results), time.time() - started,
-        ', '.join('%s rc=%s %.0fs' % (run_id(r), o.rc, o.seconds) for r, o in sorted(results.items()))))
+        ', '.join('%s rc=%s %.0fs' % (run_id(r), o.rc, o.seconds) for r, o in sorted(results.items()) if r is not CUT)))
     for run, outcome in sorted(results.items()):
-        if outcome.rc:
+        if outcome.rc and run is not CUT:
             last = [line for line in outcome.output.splitlines() if line.startswith('fatal: ')][-1:]
             sys.stderr.write('%s failed cleanly: %s\n' % (run_id(run), ''.join(last)[:600]))
     return results
@@ -408,8 +428,10 @@ def test_rotate_secret_under_faults(runbook_outcomes, run):
             assert live['env'][KEY] == OLD, outcome.where()
         if not rotation or rotation[0]['uid'] not in outcome.state['vercel']['history']:
             assert outcome.env_entries(MARKER) == [], 'a rotation time was recorded: %s' % outcome.where()
-        if key[0]['value'] == NEW and outcome.env_entries(PREVIOUS) == []:
-            assert final, 'the old value was dropped before a verified build: %s' % outcome.where()
+        if outcome.env_entries(PREVIOUS) == [] and rotation:
+            # dropped only once the rotation build was live and verified (the rotation time recorded)
+            assert rotation[0]['uid'] in outcome.state['vercel']['history'] and outcome.env_entries(MARKER), (
+                'the old value was dropped before a verified build: %s' % outcome.where())
     problems = repeated_changes(outcome.log, run.when, {
         '/v13/deployments': 2,
         # two variables created: the overlap copy and the rotation time
@@ -421,77 +443,125 @@ def test_every_fault_kind_was_met_and_most_runs_completed(runbook_outcomes):
     """The seeds above meet every fault kind, on both playbooks, and in most runs the retries carry the run
     through (a run may fail cleanly when one call fails five times in a row: 0.3^5 per call)."""
     kinds = collections.Counter()
-    for outcome in runbook_outcomes.values():
+    for run, outcome in runbook_outcomes.items():
+        if run is CUT:
+            continue
         for entry in outcome.log:
             if entry['faulted']:
                 kinds[(outcome.run.playbook, entry['faulted'])] += 1
     for playbook in ('maintenance_window', 'rotate_secret'):
         for kind in FAULT_KINDS:
             assert kinds[(playbook, kind)] > 0, 'no %s fault met %s: %s' % (kind, playbook, dict(kinds))
-        done = [o for o in runbook_outcomes.values() if o.run.playbook == playbook and o.rc == 0]
+        done = [o for r, o in runbook_outcomes.items() if r is not CUT and r.playbook == playbook and o.rc == 0]
         assert len(done) >= RUNS_PER_PLAYBOOK // 2, '%s: only %d runs completed' % (playbook, len(done))
 
 
 # -- part 2: a database connection cut in the middle ---------------------------------------------------
 
-def test_maintenance_window_with_its_database_connection_cut(standin_pool, db, tmp_path):
-    """The weekly db_maintenance inside the window loses its connection (pg_terminate_backend from another
-    session) while its ANALYZE waits for a lock: the task fails with one line, the window is closed anyway
-    (MAINTENANCE_MODE=false, production rebuilt without the page, healthy), the play fails with one line, and
-    the next window runs the maintenance whole."""
-    worker = standin_pool[0].fresh()
-    before = worker.live()['uid']
-    tables = [r[0] for r in db.query("SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public'")]
-    blocker = db.connect(autocommit=False)
-    cursor = blocker.cursor()
-    # ANALYZE needs SHARE UPDATE EXCLUSIVE: it waits here until the test cuts it
-    cursor.execute('LOCK TABLE %s IN SHARE UPDATE EXCLUSIVE MODE' % ', '.join('public.' + t for t in tables))
-    tasks = [{'role': 'db_maintenance', 'name': 'weekly database maintenance',
-              'vars': {'db_maintenance_schedule': 'weekly', 'db_maintenance_report': False,
-                       'db_maintenance_lock_timeout': '2min'}}]
-    env = dict(worker.env, **db.env)
-    extra = dict(CONNECTIONS, maintenance_window_tasks=tasks, **WINDOW_VARS)
-    result = {}
-    thread = threading.Thread(target=lambda: result.update(out=run_playbook('maintenance_window', env, extra, tmp_path)))
-    thread.start()
-    cut = []
-    try:
-        deadline = time.time() + 120
-        while not cut and time.time() < deadline and thread.is_alive():
-            cut = db.query("SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'pourtrait.ops/postgres_maintenance%%' "
-                           "AND wait_event_type = 'Lock' AND datname = current_database()")
-            time.sleep(0.1)
-        if cut:
-            # from another session: end our own module's backend in the middle of its step
-            assert db.scalar('SELECT pg_terminate_backend(%s)', (cut[0][0],)) is True
-    finally:
-        blocker.rollback()
-        blocker.close()
-        thread.join(300)
-    rc, output = result['out']
-    assert cut, 'the maintenance task never waited on the lock: %s' % tail(output)
-    assert rc == 2, tail(output)
-    assert 'Traceback' not in output, tail(output)
-    msg = fatal_message(output)
-    assert msg.startswith('Maintenance task 1/1 (weekly database maintenance) failed at '), msg
-    assert 'terminat' in msg.lower() or 'connection' in msg.lower(), msg
-    assert 'The window was closed: MAINTENANCE_MODE=false' in msg, msg
-    # closed: the variable off, production rebuilt without the page and healthy
-    assert worker.env_value('MAINTENANCE_MODE') == 'false'
-    live = worker.live()
-    assert live['uid'] != before and live['env'].get('MAINTENANCE_MODE') == 'false', live
-    status, body, _headers = worker.app('/health')
-    assert status == 200 and body['status'] == 'healthy', (status, body)
-    assert len(worker.requests(method='POST', path_prefix='/v13/deployments')) == 2
-    assert db.scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pourtrait.ops/%%' "
-                     "AND datname = current_database()") == 0
+CUT = Run('maintenance_window', 99, 0, 'cut')
+NEVER_ANALYZED = "SELECT count(*) FROM pg_stat_user_tables WHERE schemaname = 'public' AND last_analyze IS NULL"
+WAITING = ("SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'pourtrait.ops/postgres_maintenance%' "
+           "AND wait_event_type = 'Lock' AND datname = current_database()")
+OURS = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pourtrait.ops/%' AND datname = current_database()"
 
-    # the next window finds nothing left open and runs the maintenance whole
-    rc, output = run_playbook('maintenance_window', env, extra, tmp_path)
-    assert rc == 0, tail(output)
-    assert 'A maintenance window was left open' not in output, tail(output)
-    assert 'Task 1/1 weekly database maintenance: done' in output, tail(output)
-    assert db.scalar("SELECT count(*) FROM pg_stat_user_tables WHERE schemaname = 'public' AND last_analyze IS NULL") == 0
-    assert worker.env_value('MAINTENANCE_MODE') == 'false'
-    status, body, _headers = worker.app('/health')
+
+class CutOutcome(object):
+    """The window whose database connection was cut, then the next window."""
+
+    def __init__(self):
+        self.rc = self.rc_next = None
+        self.output = self.output_next = ''
+        self.cut = []
+        self.before = self.state = self.health = self.health_next = None
+        self.creates = None
+        self.ours_after = self.never_analyzed = self.mode_next = None
+        self.error = None
+
+    def where(self):
+        return '%s\nfirst run, last %d lines:\n%s\nnext run, last %d lines:\n%s' % (
+            self.error or '', TAIL, tail(self.output), TAIL, tail(self.output_next))
+
+
+def play_cut(worker, db, workdir):
+    """Run a window whose weekly db_maintenance waits on a lock held by another session, end its backend from a
+    third session while it waits, then run the next window."""
+    outcome = CutOutcome()
+    blocker = None
+    try:
+        worker.fresh()
+        outcome.before = worker.live()['uid']
+        tables = [r[0] for r in db.query("SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public'")]
+        blocker = db.connect(autocommit=False)
+        # ANALYZE needs SHARE UPDATE EXCLUSIVE: it waits here until the test cuts it
+        blocker.cursor().execute('LOCK TABLE %s IN SHARE UPDATE EXCLUSIVE MODE' % ', '.join('public.' + t for t in tables))
+        tasks = [{'role': 'db_maintenance', 'name': 'weekly database maintenance',
+                  'vars': {'db_maintenance_schedule': 'weekly', 'db_maintenance_report': False,
+                           'db_maintenance_lock_timeout': '2min'}}]
+        env = dict(worker.env, POURTRAIT_REPORTS_DIR=worker.reports_dir, **db.env)
+        extra = dict(CONNECTIONS, maintenance_window_tasks=tasks, **WINDOW_VARS)
+        result = {}
+        thread = threading.Thread(target=lambda: result.update(out=run_playbook('maintenance_window', env, extra, workdir)))
+        thread.start()
+        try:
+            deadline = time.time() + 120
+            while not outcome.cut and time.time() < deadline and thread.is_alive():
+                outcome.cut = db.query(WAITING)
+                time.sleep(0.1)
+            if outcome.cut:
+                # from another session: end our own module's backend in the middle of its step
+                db.query('SELECT pg_terminate_backend(%s)', (outcome.cut[0][0],))
+        finally:
+            blocker.rollback()
+            blocker.close()
+            blocker = None
+            thread.join(300)
+        outcome.rc, outcome.output = result['out']
+        outcome.state = worker.admin('GET', '/state')
+        outcome.health = worker.app('/health')
+        outcome.creates = len(worker.requests(method='POST', path_prefix='/v13/deployments'))
+        outcome.ours_after = db.scalar(OURS)
+        # the next window finds nothing left open and runs the maintenance whole
+        outcome.rc_next, outcome.output_next = run_playbook('maintenance_window', env, extra, workdir)
+        outcome.never_analyzed = db.scalar(NEVER_ANALYZED)
+        outcome.mode_next = worker.env_value('MAINTENANCE_MODE')
+        outcome.health_next = worker.app('/health')
+    except Exception as exc:  # noqa: BLE001 - reported by the test, not lost in a thread
+        outcome.error = '(test harness error: %r)' % (exc,)
+        if blocker is not None:
+            blocker.close()
+    return outcome
+
+
+def test_maintenance_window_with_its_database_connection_cut(runbook_outcomes):
+    """The weekly db_maintenance inside the window loses its connection (pg_terminate_backend from another
+    session) while its ANALYZE waits for a lock: the play fails with one line naming the maintenance task, the
+    window is closed anyway (MAINTENANCE_MODE=false, production rebuilt without the page, healthy), no session
+    of ours is left, and the next window runs the maintenance whole."""
+    outcome = runbook_outcomes[CUT]
+    assert outcome.error is None, outcome.where()
+    assert outcome.cut, 'the maintenance task never waited on the lock: %s' % outcome.where()
+    assert outcome.rc == 2, outcome.where()
+    assert 'Traceback' not in outcome.output, outcome.where()
+    msg = fatal_message(outcome.output)
+    assert msg.startswith('Maintenance task 1/1 (weekly database maintenance) failed at '), msg
+    assert 'The window was closed: MAINTENANCE_MODE=false' in msg, msg
+    mode = [e['value'] for e in outcome.state['vercel']['env'] if e['key'] == 'MAINTENANCE_MODE']
+    assert mode == ['false'], outcome.where()
+    live = [d for d in outcome.state['vercel']['deployments'] if d['live']][0]
+    assert live['uid'] != outcome.before and live['env'].get('MAINTENANCE_MODE') == 'false', live
+    status, body, _headers = outcome.health
     assert status == 200 and body['status'] == 'healthy', (status, body)
+    assert outcome.creates == 2, outcome.where()
+    assert outcome.ours_after == 0, 'a session of ours was left behind: %s' % outcome.where()
+
+    assert outcome.rc_next == 0, outcome.where()
+    assert 'A maintenance window was left open' not in outcome.output_next, outcome.where()
+    assert 'Task 1/1 weekly database maintenance: done' in outcome.output_next, outcome.where()
+    assert outcome.never_analyzed == 0 and outcome.mode_next == 'false', outcome.where()
+    status, body, _headers = outcome.health_next
+    assert status == 200 and body['status'] == 'healthy', (status, body)
+
+
+def test_the_cut_is_named_in_the_message(runbook_outcomes):
+    msg = fatal_message(runbook_outcomes[CUT].output)
+    assert 'terminating connection' in msg or 'connection' in msg.split(' failed at ')[-1].lower(), msg

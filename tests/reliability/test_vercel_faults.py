@@ -1,7 +1,8 @@
 """Reliability of the two production playbooks against a failing Vercel API.
 
 Part 1, faults: ``playbooks/rollback.yml`` and ``playbooks/deploy.yml`` each run
-20 times (plus 2 each where the one POST is certain to lose its answer), every run from a fresh stand-in state (a broken release live before
+20 times (plus 3 each where the one POST is certain to lose its answer, one of them to a hang, and 1 each
+with hangs only in 30% of the calls), every run from a fresh stand-in state (a broken release live before
 a rollback, a healthy one before a deploy), with 30% of the Vercel API calls
 failing: 429 (Retry-After 1), 500, 502, 503 and dropped connections. Every run
 has its own fault seed; half the runs use ``when='before'`` (the faulted call
@@ -47,6 +48,12 @@ INVENTORY = os.path.join(ROOT, 'inventory', 'production')
 FAULT_KINDS = ['429', '500', '502', '503', 'reset']
 FAULT_RATE = 0.3
 RUNS_PER_PLAYBOOK = 20
+# Hang runs: the stand-in holds a request HANG_S seconds, then drops it; the modules' request timeout
+# (pourtrait_vercel.timeout, handed to every vercel_* module by the playbooks' module_defaults) is below it,
+# so a hang is a read timeout the retries handle - after a POST, one whose outcome the module reconciles.
+HANG_KINDS = ['hang']
+HANG_S = 2.5
+HANG_VARS = {'pourtrait_vercel': {'timeout': 1}}
 TAIL = 40
 
 # The sandbox inventory's fast timings (inventory/local/group_vars/all/vercel.yml), tighter where a
@@ -98,10 +105,10 @@ def processed(posts, when):
 
 # -- part 1: 20 + 20 runs under faults ------------------------------------------------------------
 
-Run = collections.namedtuple('Run', 'playbook index seed when lost')
+Run = collections.namedtuple('Run', 'playbook index seed when lost kinds', defaults=(None,))
 
 
-def meets_a_fault(seed, first=6):
+def meets_a_fault(seed, first=6, kinds=FAULT_KINDS):
     """True when the stand-in's fault draws for ``seed`` (tests/sandbox/standin.py FaultInjector: one
     random() and one choice() per API call) fault at least one of the first ``first`` calls. Every run
     makes at least six Vercel calls, so a run with such a seed cannot pass without meeting a fault;
@@ -110,7 +117,7 @@ def meets_a_fault(seed, first=6):
     hits = 0
     for _i in range(first):
         hits += rng.random() < FAULT_RATE
-        rng.choice(FAULT_KINDS)
+        rng.choice(kinds)
     return hits > 0
 
 
@@ -124,20 +131,44 @@ DEPLOY_RUNS = fault_runs_for('deploy', 2000)
 # On top of the 20 + 20: the dangerous case made certain - the stand-in processes the one POST, then
 # drops the connection or answers 502/503 instead (only that POST is faulted, once).
 LOST_ANSWER_RUNS = [Run('rollback', 20, 0, 'after', 'reset'), Run('rollback', 21, 0, 'after', '502'),
-                    Run('deploy', 20, 0, 'after', 'reset'), Run('deploy', 21, 0, 'after', '503')]
+                    Run('rollback', 22, 0, 'after', 'hang'),
+                    Run('deploy', 20, 0, 'after', 'reset'), Run('deploy', 21, 0, 'after', '503'),
+                    Run('deploy', 22, 0, 'after', 'hang')]
+# And one run each with hangs only, in 30% of the calls (half before, half after processing).
+HANG_RUNS = [Run('rollback', 23, [s for s in range(1500, 1600) if meets_a_fault(s, kinds=HANG_KINDS)][0], 'after',
+                 None, 'hang'),
+             Run('deploy', 23, [s for s in range(2500, 2600) if meets_a_fault(s, kinds=HANG_KINDS)][0], 'before',
+                 None, 'hang')]
 
 
 def run_id(run):
     if run.lost:
         return '%s-%02d-lost-answer-%s' % (run.playbook, run.index, run.lost)
-    return '%s-%02d-seed%d-%s' % (run.playbook, run.index, run.seed, run.when)
+    return '%s-%02d-seed%d-%s%s' % (run.playbook, run.index, run.seed, run.when, '-hangs' if run.kinds else '')
 
 
 def set_run_faults(sandbox, run):
     if run.lost:
-        sandbox.set_faults(rate=1.0, kinds=[run.lost], seed=0, when='after', methods=['POST'], max_faults=1)
+        sandbox.set_faults(rate=1.0, kinds=[run.lost], seed=0, when='after', methods=['POST'], max_faults=1,
+                           hang_s=HANG_S)
+    elif run.kinds:
+        sandbox.set_faults(rate=FAULT_RATE, kinds=HANG_KINDS, seed=run.seed, when=run.when, hang_s=HANG_S)
     else:
         sandbox.set_faults(rate=FAULT_RATE, kinds=FAULT_KINDS, seed=run.seed, when=run.when)
+
+
+def run_vars(run, base):
+    """The playbook's extra vars: with a request timeout below HANG_S where the run may hang."""
+    if run.lost == 'hang' or run.kinds:
+        return dict(base, **HANG_VARS)
+    return dict(base)
+
+
+def settle(sandbox, injected):
+    """Wait until every injected fault is in the request log (a hang is logged when it ends)."""
+    deadline = time.time() + HANG_S + 5
+    while sum(1 for r in sandbox.requests() if r['faulted']) < injected and time.time() < deadline:
+        time.sleep(0.2)
 
 
 class Outcome(object):
@@ -175,10 +206,11 @@ def play_rollback(sandbox, run, outcome):
     outcome.expected = sandbox.live()['uid']
     outcome.before = sandbox.seed_deployment(health='broken', live=True, created_offset_s=-60)['uid']
     set_run_faults(sandbox, run)
-    extra = dict(ROLLBACK_VARS, rollback_reason='reliability run %s' % run_id(run))
+    extra = dict(run_vars(run, ROLLBACK_VARS), rollback_reason='reliability run %s' % run_id(run))
     outcome.rc, outcome.output = run_playbook('rollback', sandbox, extra)
     outcome.injected = sandbox.faults()['injected']
     sandbox.clear_faults()
+    settle(sandbox, outcome.injected)
     outcome.posts = rollback_posts(sandbox)
     outcome.other_posts = create_posts(sandbox)
     outcome.log = sandbox.requests(service='vercel')
@@ -190,10 +222,11 @@ def play_deploy(sandbox, run, outcome):
     outcome.before = sandbox.live()['uid']
     sha = uuid.uuid4().hex + uuid.uuid4().hex[:8]
     set_run_faults(sandbox, run)
-    extra = dict(DEPLOY_VARS, deploy_git_sha=sha, deploy_git_ref='main')
+    extra = dict(run_vars(run, DEPLOY_VARS), deploy_git_sha=sha, deploy_git_ref='main')
     outcome.rc, outcome.output = run_playbook('deploy', sandbox, extra)
     outcome.injected = sandbox.faults()['injected']
     sandbox.clear_faults()
+    settle(sandbox, outcome.injected)
     outcome.new_deployments = [d for d in sandbox.deployments() if d['uid'] not in known]
     built = [d for d in outcome.new_deployments if d.get('sha') == sha]
     outcome.expected = built[0]['uid'] if built else '(no build of %s)' % sha
@@ -223,7 +256,7 @@ def fault_outcomes(standin_pool):
     for pair in zip(ROLLBACK_RUNS, DEPLOY_RUNS):
         for run in pair:
             todo.put(run)
-    for run in LOST_ANSWER_RUNS:
+    for run in LOST_ANSWER_RUNS + HANG_RUNS:
         todo.put(run)
     results = {}
     lock = threading.Lock()
@@ -252,7 +285,7 @@ def fault_outcomes(standin_pool):
 def lost_post_runs(outcomes):
     """The runs where the one POST was processed and its answer then replaced by a 5xx or dropped."""
     return sorted((run for run, outcome in outcomes.items() if run.when == 'after'
-                   and any(p['faulted'] in ('500', '502', '503', 'reset') for p in outcome.posts)), key=run_id)
+                   and any(p['faulted'] in ('500', '502', '503', 'reset', 'hang') for p in outcome.posts)), key=run_id)
 
 
 def check_common(outcome):
@@ -267,7 +300,8 @@ def check_common(outcome):
         'production /health answered %s %s: %s' % (status, body, outcome.where()))
 
 
-@pytest.mark.parametrize('run', ROLLBACK_RUNS + [r for r in LOST_ANSWER_RUNS if r.playbook == 'rollback'], ids=run_id)
+@pytest.mark.parametrize('run', ROLLBACK_RUNS + [r for r in LOST_ANSWER_RUNS + HANG_RUNS if r.playbook == 'rollback'],
+                         ids=run_id)
 def test_rollback_playbook_under_faults(fault_outcomes, run):
     outcome = fault_outcomes[run]
     check_common(outcome)
@@ -280,7 +314,8 @@ def test_rollback_playbook_under_faults(fault_outcomes, run):
     assert 'Rolled production back from %s' % outcome.before in outcome.output, outcome.where()
 
 
-@pytest.mark.parametrize('run', DEPLOY_RUNS + [r for r in LOST_ANSWER_RUNS if r.playbook == 'deploy'], ids=run_id)
+@pytest.mark.parametrize('run', DEPLOY_RUNS + [r for r in LOST_ANSWER_RUNS + HANG_RUNS if r.playbook == 'deploy'],
+                         ids=run_id)
 def test_deploy_playbook_under_faults(fault_outcomes, run):
     outcome = fault_outcomes[run]
     check_common(outcome)
@@ -298,7 +333,7 @@ def test_the_dangerous_faults_were_exercised(fault_outcomes):
     replaced by a 5xx or the connection dropped (when='after') - for both playbooks: in the lost-answer
     runs for certain, and among the 30% runs too (the calls before the POST do not depend on timing,
     so with these seeds it is the same runs every time)."""
-    random_runs = [r for r in lost_post_runs(fault_outcomes) if not r.lost]
+    random_runs = [r for r in lost_post_runs(fault_outcomes) if not r.lost and not r.kinds]
     hit = collections.Counter(run.playbook for run in random_runs)
     assert hit['rollback'] >= 1 and hit['deploy'] >= 1, [run_id(r) for r in random_runs]
     for run in LOST_ANSWER_RUNS:
