@@ -186,9 +186,13 @@ class JsonSession(object):
         if isinstance(exc, requests.exceptions.Timeout):
             what = 'timed out'
             fix = 'check the network, or raise timeout'
-        else:
+        elif _not_sent(exc):
             what = 'could not be reached'
             fix = 'check %s and the network' % self.url_hint
+        else:
+            # it was reached, then dropped the connection before answering, each time
+            what = 'kept dropping the connection'
+            fix = 'the service or a proxy is failing; run the task again, or check its status page'
         return ('%s %s: %s at %s %s after %d attempt%s (%s); %s'
                 % (method, path, self.service, target, what, attempts, '' if attempts == 1 else 's',
                    _short_reason(exc), fix))

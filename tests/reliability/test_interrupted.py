@@ -14,8 +14,10 @@ it, as when a CI job is cancelled), then the next state is checked and the same 
   ``pg_sleep``) with the lock held; the history holds the first file only, and the rerun applies the
   other two, each once.
 
-The maintenance window's SIGKILL test (a killed run leaves the window open; the next run closes it first)
-is tests/integration/test_maintenance_window.py::test_a_killed_run_leaves_the_window_open_and_the_next_run_closes_it.
+* maintenance_window.yml killed while a step inside the open window runs (a command polling the app, so a
+  survivor would show in the stand-in's request log): nothing of the run is left, no process and no request
+  after the kill; maintenance mode stays on (nobody closed the window), and the next run of the playbook
+  closes the window first, runs its task in a window of its own and ends with the window closed.
 """
 
 import glob
@@ -25,6 +27,8 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
+from collections import namedtuple
 
 from tests.conftest import COLLECTIONS, assert_one_line_error, ensure_collection_link, run_module
 from tests.reliability.test_db_faults import (
@@ -45,6 +49,7 @@ from tests.reliability.test_db_faults import (
     tail,
     write_migrations,
 )
+from tests.integration.test_maintenance_window import assert_window_closed, command, extra, health, make_role, playbook
 
 ensure_collection_link()
 if COLLECTIONS not in sys.path:
@@ -53,6 +58,7 @@ if COLLECTIONS not in sys.path:
 from ansible_collections.pourtrait.ops.plugins.module_utils.dump import existing_dumps  # noqa: E402
 
 WAIT = 90
+Process = namedtuple('Process', 'pid start cmdline')
 
 
 def wait_for(predicate, timeout=WAIT, interval=0.02, what='the condition'):
@@ -91,6 +97,43 @@ def process_tree(root):
     return found
 
 
+def proc_stat(pid):
+    """The fields of /proc/<pid>/stat after the command name: [0] state, [1] parent, [19] start time."""
+    with open('/proc/%d/stat' % pid) as handle:
+        return handle.read().rsplit(')', 1)[1].split()
+
+
+def still_running(process):
+    """Whether ``process`` (a ``Process``) is alive: its pid exists with the same start time, not a zombie."""
+    try:
+        fields = proc_stat(process.pid)
+    except OSError:
+        return False
+    return fields[19] == process.start and fields[0] not in ('Z', 'X')
+
+
+def carrying(variable):
+    """The live processes anywhere on the host whose environment holds ``variable`` (``NAME=value``):
+    every process a run started inherits it, in whatever group or session, reparented or not."""
+    needle = variable.encode()
+    found = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open('/proc/%s/environ' % entry, 'rb') as handle:
+                if needle not in handle.read().split(b'\0'):
+                    continue
+            with open('/proc/%s/cmdline' % entry, 'rb') as handle:
+                cmdline = handle.read().replace(b'\0', b' ').decode('utf-8', 'replace')
+            process = Process(int(entry), proc_stat(int(entry))[19], cmdline)
+        except OSError:
+            continue
+        if still_running(process):
+            found.append(process)
+    return found
+
+
 def signal_quietly(pid, signum, group=False):
     try:
         (os.killpg if group else os.kill)(pid, signum)
@@ -126,7 +169,7 @@ def kill_tree(root):
 
 def kill_when(argv, env, ready, what):
     """Start the playbook in its own process group; SIGKILL it and everything it started once ``ready()``
-    holds. Returns the command lines of the processes killed."""
+    holds. Returns the processes killed (``Process``: pid, start time, command line)."""
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     killed = []
     try:
@@ -135,7 +178,8 @@ def kill_when(argv, env, ready, what):
         for pid in process_tree(proc.pid):
             try:
                 with open('/proc/%d/cmdline' % pid, 'rb') as handle:
-                    killed.append(handle.read().replace(b'\0', b' ').decode('utf-8', 'replace'))
+                    cmdline = handle.read().replace(b'\0', b' ').decode('utf-8', 'replace')
+                killed.append(Process(pid, proc_stat(pid)[19], cmdline))
             except OSError:
                 pass
     finally:
@@ -154,7 +198,7 @@ def test_backup_killed_while_pg_dump_streams(db, tmp_path):
     def dumping():
         return glob.glob(str(backups / '.*.partial-*')) and active(db, copying, (DUMP_APP, db.name))
     killed = kill_when(argv, env, dumping, 'pg_dump copying public.fault_bulk into a temporary dump')
-    assert [c for c in killed if 'pg_dump' in c.split(' ')[0]], killed
+    assert [p for p in killed if 'pg_dump' in p.cmdline.split(' ')[0]], killed
 
     # our sessions (the snapshot holder, pg_dump's) end with their clients
     wait_for(lambda: not active(db, 'application_name = %s', (DUMP_APP,)), what='the killed run\'s sessions to end')
@@ -171,14 +215,16 @@ def test_backup_killed_while_pg_dump_streams(db, tmp_path):
     assert 'fault_never_created' not in [r[0] for r in db.query('SELECT datname FROM pg_database')]
     assert scratch_databases(db) == []
 
-    # the rerun, keeping one dump: the new dump is kept and verified, the leftover is neither counted nor kept
+    # the rerun, keeping one dump: the new dump is kept and verified; the leftover was never counted as a dump
+    # and, its run being gone (nobody holds its claim), the rerun discards it
     rc, output = run_playbook('backup', db, tmp_path, dict(backup_vars(backups), db_backup_keep=1))
     assert rc == 0, tail(output)
     dumps = existing_dumps(str(backups), db.name)
     assert len(dumps) == 1 and dumps[0]['path'] in output, (dumps, tail(output))
     assert re.search(r'verification toc: ok \(\d+ tables\); removed 0 old dump\(s\)', output), tail(output)
     assert_readable_dump(db, dumps[0]['path'])
-    assert set(backup_entries(backups)) == {leftovers[0], os.path.basename(dumps[0]['path']),
+    assert 'discarded 1 leftover(s) of killed runs: %s' % leftovers[0] in output, tail(output)
+    assert set(backup_entries(backups)) == {os.path.basename(dumps[0]['path']),
                                             os.path.basename(dumps[0]['manifest_path'])}
 
 
@@ -188,7 +234,7 @@ def test_migrate_killed_while_a_file_runs(db, tmp_path):
     argv, env = playbook_command('migrate', db, tmp_path, migrate_vars(directory))
     sleeping = "application_name = %s AND datname = %s AND state = 'active' AND query LIKE '%%pg_sleep(%%'"
     killed = kill_when(argv, env, lambda: active(db, sleeping, (MIGRATION_APP, db.name)), 'the second file to run')
-    assert [c for c in killed if 'AnsiballZ_supabase_migration' in c], killed
+    assert [p for p in killed if 'AnsiballZ_supabase_migration' in p.cmdline], killed
 
     # the server notices the dead client and rolls the file back well before its two-minute sleep is over
     wait_for(lambda: not active(db, 'application_name = %s AND datname = %s', (MIGRATION_APP, db.name)), timeout=60,
@@ -197,3 +243,94 @@ def test_migrate_killed_while_a_file_runs(db, tmp_path):
     assert db.scalar('SELECT count(*) FROM supabase_migrations.schema_migrations WHERE version = ANY(%s)',
                      (VERSIONS[1:],)) == 0
     assert_rerun_applies_the_rest(db, tmp_path, migrate_vars(directory))
+
+
+POLL_SCRIPT = '''import sys, time, urllib.error, urllib.request
+url, seconds = sys.argv[1], float(sys.argv[2])
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+end = time.time() + seconds
+while True:
+    try:
+        opener.open(url, timeout=5).read()
+    except (urllib.error.URLError, OSError):
+        pass
+    if time.time() >= end:
+        break
+    time.sleep(0.1)
+'''
+POLL_ROLE = '''- name: Poll the app from inside the window
+  ansible.builtin.command:
+    argv: ["{{ ansible_playbook_python }}", "{{ poll_step_script }}", "{{ poll_step_url }}", "{{ poll_step_seconds }}"]
+  changed_when: false
+'''
+
+
+def test_maintenance_window_killed_while_a_step_runs(sandbox, tmp_path):
+    roles = tmp_path / 'roles'
+    make_role(roles, 'poll_step', POLL_ROLE)
+    script = tmp_path / 'poll.py'
+    script.write_text(POLL_SCRIPT)
+
+    def window(run, seconds):
+        """The task list: one step polling the app's /health (tagged ?run=<run>) for ``seconds``."""
+        return extra([{'role': 'poll_step', 'vars': {'poll_step_script': str(script), 'poll_step_seconds': seconds,
+                                                     'poll_step_url': sandbox.app_url + '/health?run=' + run}}])
+
+    def polls(run):
+        return [r for r in sandbox.requests(path_prefix='/health') if r['query'] == 'run=' + run]
+
+    def production_builds():
+        """MAINTENANCE_MODE of every production build that set it, oldest first, and whether it went live."""
+        state = sandbox.state()
+        return [(d['env']['MAINTENANCE_MODE'], d['uid'] in state['history']) for d in reversed(state['deployments'])
+                if 'MAINTENANCE_MODE' in d['env'] and d['target'] == 'production']
+
+    argv, env = command('maintenance_window', sandbox, {}, *window('killed', 120), roles_dir=roles)
+    env['POURTRAIT_KILLED_RUN'] = uuid.uuid4().hex  # every process of the run inherits it
+    tag = 'POURTRAIT_KILLED_RUN=' + env['POURTRAIT_KILLED_RUN']
+
+    def step_running():
+        # the window is open and the step inside it polls (seen twice, so it is past its start)
+        return (health(sandbox) == (503, 'maintenance') and len(polls('killed')) >= 2
+                and [p for p in carrying(tag) if str(script) in p.cmdline])
+    killed = kill_when(argv, env, step_running, 'the step inside the window to run')
+    killed_at = time.time()
+    assert [p for p in killed if str(script) in p.cmdline] and [p for p in killed if 'AnsiballZ_command' in p.cmdline], \
+        killed
+
+    # nothing of the run is left: no process of its tree, none anywhere with its environment (SIGKILL is
+    # delivered at once, but a process takes a moment to exit) ...
+    def survivors():
+        return [p for p in killed if still_running(p)] + carrying(tag)
+    for _i in range(100):
+        if not survivors():
+            break
+        time.sleep(0.1)
+    assert survivors() == []
+    # ... and no request after the kill (a surviving step would poll on, ten times a second)
+    time.sleep(1.5)
+    assert [r for r in sandbox.requests() if r['time'] > killed_at + 0.25] == []
+    before = polls('killed')
+    assert len(before) >= 2 and {r['status'] for r in before} == {503}, before  # the step ran inside the window
+    # the window is still open: maintenance mode on, live, announced and never closed
+    assert sandbox.env_value('MAINTENANCE_MODE') == 'true'
+    assert sandbox.live()['env'].get('MAINTENANCE_MODE') == 'true'
+    assert health(sandbox) == (503, 'maintenance')
+    assert production_builds() == [('true', True)]
+    assert len(sandbox.webhook_messages()) == 1
+
+    # the next run of the same playbook closes the window first, runs its step in a window of its own, closes it
+    rc, out = playbook('maintenance_window', sandbox, {}, *window('rerun', 0.3), roles_dir=roles)
+    assert rc == 0, out
+    assert 'A maintenance window was left open by an earlier run (MAINTENANCE_MODE=true on production, ' \
+           'production serving the maintenance page): closed it first.' in out, out
+    assert 'Task 1/1 poll_step: done' in out, out
+    assert_window_closed(sandbox)
+    assert production_builds() == [('true', True), ('false', True), ('true', True), ('false', True)]
+    rerun = polls('rerun')
+    assert rerun and {r['status'] for r in rerun} == {503}, rerun
+    assert polls('killed') == before
+    texts = [m['text'] for m in sandbox.webhook_messages()]
+    assert [t.split(' ', 3)[1] for t in texts] == ['Maintenance', 'A', 'Maintenance', 'Maintenance'], texts
+    assert 'left open by an earlier run was closed' in texts[1]
+    assert texts[3].startswith('[production] Maintenance window ended')

@@ -108,7 +108,7 @@ def processed(posts, when):
 Run = collections.namedtuple('Run', 'playbook index seed when lost kinds', defaults=(None,))
 
 
-def meets_a_fault(seed, first=6, kinds=FAULT_KINDS):
+def meets_a_fault(seed, first=6, kinds=tuple(FAULT_KINDS)):
     """True when the stand-in's fault draws for ``seed`` (tests/sandbox/standin.py FaultInjector: one
     random() and one choice() per API call) fault at least one of the first ``first`` calls. Every run
     makes at least six Vercel calls, so a run with such a seed cannot pass without meeting a fault;

@@ -133,8 +133,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     # Tokens never travel on a command line (other users can read it): from the environment, else random.
-    token = os.environ.get('SANDBOX_VERCEL_TOKEN') or ''.join(random.SystemRandom().choice(string.ascii_letters + string.digits)
-                                  for _i in range(24))
+    alphabet = string.ascii_letters + string.digits
+    token = os.environ.get('SANDBOX_VERCEL_TOKEN') or ''.join(random.SystemRandom().choice(alphabet) for _i in range(24))
     state_dir = args.state_dir or tempfile.mkdtemp(prefix='pourtrait-standins-')
     os.makedirs(state_dir, exist_ok=True)
     timings = dict((k, getattr(args, k)) for k in DEFAULT_TIMINGS)

@@ -194,6 +194,16 @@ def test_connection_reset_on_get_is_retried(server):
     assert len([r for r in server.log if r[1] == '/v1/flaky']) == 2
 
 
+def test_a_service_that_keeps_dropping_the_connection_is_not_called_unreachable(server):
+    server.add('GET', '/v1/dropping', 'reset')  # every attempt: reached, then dropped
+    with pytest.raises(h.HttpError) as info:
+        session(server, retries=2).get('/v1/dropping')
+    msg = str(info.value)
+    assert '\n' not in msg and 'kept dropping the connection after 3 attempts' in msg, msg
+    assert 'could not be reached' not in msg and 'run the task again' in msg
+    assert len([r for r in server.log if r[1] == '/v1/dropping']) == 3
+
+
 def test_read_timeout_is_retried_then_reported(server):
     server.add('GET', '/v1/slow', ('hang', 0.8))
     with pytest.raises(h.HttpError) as info:
