@@ -127,7 +127,7 @@ def run(files=500, log=None):
             dict(name='floor: psql -1 -f per file + history insert (%d files)' % files, seconds=round(floor, 3),
                  floor_seconds=round(floor, 3), ratio=1.0, goal=''),
             dict(name='supabase_migration, %d files (module process)' % files, seconds=round(seconds, 3),
-                 floor_seconds=round(floor, 3), ratio=round(seconds / floor, 3), goal=GOAL),
+                 floor_seconds=round(floor, 3), ratio=round(seconds / floor, 3), goal=GOAL, ok=seconds <= floor),
         ]
     finally:
         server.stop()

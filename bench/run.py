@@ -2,8 +2,9 @@
 
 Each bench/<name>.py exposes ``run(**options) -> list of rows``; a row is a
 dict with ``name``, ``seconds``, ``floor_seconds`` (the floor measured in the
-same run), ``ratio`` and ``goal`` (text from the issue, e.g. "<= 2.5x floor").
-Benchmarks report; they never pass or fail.
+same run), ``ratio``, ``goal`` (text from the issue, e.g. "<= 2.5x floor") and ``ok``
+(whether this run met the goal; None for floors and reference rows). The table's last
+column says so. Benchmarks report; they never pass or fail (make bench exits 0).
 """
 
 import argparse
@@ -43,14 +44,17 @@ def main(argv=None):
             rows.append({'name': name, 'seconds': None, 'floor_seconds': None, 'ratio': None,
                          'goal': 'error: %s' % exc})
         print('   (%.1f s)' % (time.time() - started), flush=True)
-    header = ('hot path', 'seconds', 'floor s', 'ratio', 'goal')
+    header = ('hot path', 'seconds', 'floor s', 'ratio', 'goal', 'met')
+    verdicts = {True: 'yes', False: 'MISSED', None: ''}
     table = [header] + [(r['name'], fmt(r.get('seconds'), '%.3f'), fmt(r.get('floor_seconds'), '%.3f'),
-                         fmt(r.get('ratio'), '%.2f'), r.get('goal', '')) for r in rows]
+                         fmt(r.get('ratio'), '%.2f'), r.get('goal') or '', verdicts[r.get('ok')]) for r in rows]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
     for index, row in enumerate(table):
         print('  '.join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)))
         if index == 0:
             print('  '.join('-' * w for w in widths))
+    goals = [r for r in rows if r.get('ok') is not None or str(r.get('goal', '')).startswith('error')]
+    print('%d of %d goals met in this run' % (len([r for r in goals if r.get('ok')]), len(goals)))
     return 0
 
 
