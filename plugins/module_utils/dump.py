@@ -865,7 +865,8 @@ class DataFileCompressor(object):
 def _run_dump_compressing(argv, env, temp_path, compressor):
     """Run pg_dump --verbose while ``compressor`` follows the data files it writes: each file is taken up when
     it appears and closed when pg_dump reports its item finished. Raise the one-line error of a failed pg_dump."""
-    env = dict(env, LC_MESSAGES='C')
+    env = dict(env, LC_MESSAGES='C')  # the progress lines are read: untranslated
+    env.pop('LC_ALL', None)
     kept = []
     try:
         proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
