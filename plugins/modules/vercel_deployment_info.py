@@ -15,8 +15,9 @@ description:
   - Lists a project's deployments (filtered by target and state, newest first, following pagination), inspects one
     deployment, and names the current production deployment and the rollback candidates.
   - Rollback candidates are READY production builds older than the live one that Vercel marks as rollback
-    candidates, newest first; O(not_before) and O(exclude) remove unsafe ones (for example builds made before a
-    secret rotation).
+    candidates, newest first; O(not_before) and O(exclude) remove unsafe ones. Builds made before the last secret
+    rotation recorded on the project (C(POURTRAIT_SECRET_ROTATED_AT)) are left out too, as
+    M(pourtrait.ops.vercel_rollback) leaves them out, unless O(respect_rotation=false).
   - Read-only.
 notes:
   - On the controller itself (connection C(local), no become, no async, the controller's Python) the task runs inside
@@ -63,6 +64,13 @@ options:
     type: list
     elements: str
     default: []
+  respect_rotation:
+    description:
+      - Read the project's C(POURTRAIT_SECRET_ROTATED_AT) variable (one list call when the project does not carry it)
+        and leave builds made before that secret rotation out of RV(rollback_candidates).
+      - C(false) skips the read.
+    type: bool
+    default: true
 extends_documentation_fragment:
   - pourtrait.ops.attributes
   - pourtrait.ops.vercel
@@ -133,6 +141,12 @@ previous:
   description: The first of RV(rollback_candidates) - what C(vercel_rollback target=previous) picks - or null.
   returned: always
   type: dict
+rotated_at:
+  description: The secret rotation time recorded on the project (ISO 8601 UTC), or null when none is recorded or
+    O(respect_rotation=false).
+  returned: always
+  type: str
+  sample: "2026-01-31T14:00:00.000Z"
 deployment:
   description: The deployment named by O(deployment) (same fields as RV(deployments)).
   returned: when O(deployment) is set
@@ -140,7 +154,8 @@ deployment:
 '''
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.vercel import (
-    BUILD_STATES, VercelModule, rollback_candidates, summarize_alias_request, summarize_deployment,
+    BUILD_STATES, VercelModule, iso_ms, parse_time_ms, rollback_candidates, rotation_floor, summarize_alias_request,
+    summarize_deployment,
 )
 
 
@@ -154,6 +169,7 @@ class DeploymentInfo(VercelModule):
         deployment=dict(type='str'),
         not_before=dict(type='str'),
         exclude=dict(type='list', elements='str', default=[]),
+        respect_rotation=dict(type='bool', default=True),
     )
 
     def run(self):
@@ -164,7 +180,11 @@ class DeploymentInfo(VercelModule):
                                                     limit=max(1, p['limit']), until=p['until'], since=p['since'])
         live = client.live_id(proj)
         production = summarize_deployment((proj.get('targets') or {}).get('production'))
-        candidates = rollback_candidates(client, proj, not_before=p['not_before'], exclude=p['exclude'])
+        rotated_ms = rotation_floor(client, proj) if p['respect_rotation'] else None
+        not_before = parse_time_ms(p['not_before'])
+        if rotated_ms and (not_before is None or rotated_ms > not_before):
+            not_before = rotated_ms
+        candidates = rollback_candidates(client, proj, not_before=not_before, exclude=p['exclude'])
         result = dict(
             changed=False,
             project=dict(id=proj.get('id'), name=proj.get('name'),
@@ -175,6 +195,7 @@ class DeploymentInfo(VercelModule):
             pagination=pagination,
             rollback_candidates=[summarize_deployment(d) for d in candidates],
             previous=summarize_deployment(candidates[0]) if candidates else None,
+            rotated_at=iso_ms(rotated_ms),
         )
         if live and production is not None:
             production['id'] = live

@@ -62,3 +62,22 @@ def test_errors(vercel):
                           "deployment 'dpl_unknown00000000000' not found")
     assert_one_line_error(run_module('vercel_deployment_info', conn(vercel, api_token=None, project='pourtrait')),
                           'no Vercel token', 'VERCEL_TOKEN')
+
+
+def test_candidates_leave_out_builds_before_the_recorded_secret_rotation(vercel):
+    """The candidates and `previous` agree with what vercel_rollback target=previous would pick after a rotation."""
+    from tests.integration.plugins.modules.test_vercel_rollback import iso, record_rotation
+    deps = [d for d in vercel.deployments() if d['target'] == 'production' and d['state'] == 'READY']
+    assert len(deps) >= 3
+    rotated = iso(deps[2]['created'], +1)  # after the third newest build: only the second newest is still safe
+    record_rotation(vercel, rotated)
+    result = run_module('vercel_deployment_info', conn(vercel))
+    assert result['rotated_at'].startswith(rotated[:19])
+    assert [d['id'] for d in result['rollback_candidates']] == [deps[1]['uid']]
+    assert result['previous']['id'] == deps[1]['uid']
+    unguarded = run_module('vercel_deployment_info', conn(vercel, respect_rotation=False))
+    assert unguarded['rotated_at'] is None
+    assert [d['id'] for d in unguarded['rollback_candidates']] == [d['uid'] for d in deps[1:]]
+    # an explicit not_before later than the rotation wins
+    later = run_module('vercel_deployment_info', conn(vercel, not_before=iso(deps[1]['created'], +1)))
+    assert later['rollback_candidates'] == [] and later['previous'] is None
