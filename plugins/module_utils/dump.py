@@ -1387,22 +1387,12 @@ def drop_stale_scratch_databases(conn):
 
 def _drop_scratch(conn_params, admin, scratch, application_name):
     """Drop the scratch database; on a fresh connection when the first one was lost (the cut that failed the
-    restore must not leave the scratch database behind, nor hide the error that matters)."""
+    restore must not leave the scratch database behind, nor hide the error that matters). What cannot be
+    dropped now, the next verify=restore run drops (its owning session is gone)."""
     try:
         drop_database(admin, scratch, force=True)
-        return
     except psycopg2.Error:
-        pass
-    try:
-        fresh = connect(conn_params, autocommit=True, application_name=application_name)
-    except (PgModuleError, psycopg2.Error):
-        return  # the next verify=restore run drops it (its owning session is gone)
-    try:
-        drop_database(fresh, scratch, force=True)
-    except psycopg2.Error:
-        pass
-    finally:
-        fresh.close()
+        _drop_quietly(conn_params, None, scratch, application_name)
 
 
 # -- retention -------------------------------------------------------------

@@ -39,7 +39,6 @@ import collections
 import json
 import os
 import queue
-import random
 import re
 import shutil
 import subprocess
@@ -53,6 +52,7 @@ import pytest
 from tests.conftest import COLLECTIONS, ROOT, TEMPLATE_DB, Database, clean_env, ensure_collection_link
 from tests.fixtures_standins import SupabaseSandbox, start_standins
 from tests.reliability.conftest import Worker
+from tests.reliability.test_vercel_faults import meets_a_fault
 
 ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
 INVENTORY = os.path.join(ROOT, 'inventory', 'production')
@@ -189,19 +189,10 @@ def count_posts(log, path, when):
 Run = collections.namedtuple('Run', 'playbook index seed when')
 
 
-def meets_a_fault(seed, first=5):
-    """True when the fault draws for ``seed`` (one random() and one choice() per API call, see
-    tests/sandbox/standin.py FaultInjector) fault one of the first ``first`` calls, which every run makes."""
-    rng = random.Random(seed)
-    hits = 0
-    for _i in range(first):
-        hits += rng.random() < FAULT_RATE
-        rng.choice(FAULT_KINDS)
-    return hits > 0
-
-
 def runs_for(playbook, seed_base):
-    seeds = [s for s in range(seed_base, seed_base + 10 * RUNS_PER_PLAYBOOK) if meets_a_fault(s)]
+    # seeds whose fault draws hit one of the first five calls, which every run makes
+    seeds = [s for s in range(seed_base, seed_base + 10 * RUNS_PER_PLAYBOOK)
+             if meets_a_fault(s, first=5, kinds=tuple(FAULT_KINDS))]
     return [Run(playbook, i, seeds[i], 'before' if i % 2 == 0 else 'after') for i in range(RUNS_PER_PLAYBOOK)]
 
 
