@@ -120,3 +120,52 @@ def test_deploy_check_mode_builds_nothing_and_says_it_would_promote(vercel):
     assert 'on failure, roll back to %s' % previous in out
     assert [r for r in vercel.requests(method='POST') if r['path'].startswith('/v13/deployments')] == []
     assert vercel.live()['uid'] == previous
+
+
+SMOKE_PLAY = """\
+- name: Health check of the app only
+  hosts: localhost
+  gather_facts: false
+  roles:
+    - role: pourtrait.ops.health_check
+      vars:
+        health_check_app_url: "{{ lookup('ansible.builtin.env', 'APP_URL') }}"
+        health_check_database: false
+        health_check_supabase: false
+        health_check_smoke_delay: 0.1
+        health_check_fail: true
+"""
+
+
+def test_health_check_asks_a_smoke_get_again_after_a_transient_failure(vercel, tmp_path):
+    play = tmp_path / 'smoke.yml'
+    play.write_text(SMOKE_PLAY)
+
+    def run():
+        ensure_collection_link()
+        env = clean_env(vercel.env)
+        for key in ('OPENAI_API_KEY', 'GOOGLE_VISION_API_KEY', 'RESEND_API_KEY'):
+            env.pop(key, None)
+        env.update(ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
+                   ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
+        proc = subprocess.run([ANSIBLE_PLAYBOOK, '-i', os.path.join(ROOT, 'inventory', 'production'), str(play)],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+        return proc.returncode, proc.stdout + proc.stderr
+
+    def smoke_calls():
+        return [(r['method'], r['path'].split('?')[0]) for r in vercel.requests(service='app')
+                if r['path'].startswith('/api/')]
+
+    # two 503s on the GET, then an answer: the check passes on the third try; the POST is asked once
+    vercel.set_faults(rate=1.0, kinds=['503'], services=['app'], paths=['/api/wines'], max_faults=2)
+    rc, out = run()
+    assert rc == 0, out
+    assert smoke_calls().count(('GET', '/api/wines')) == 3 and smoke_calls().count(('POST', '/api/ai/chat')) == 1
+
+    # a GET that keeps failing fails the check after its retries (1 + 2 tries), naming the endpoint
+    vercel.reset()
+    vercel.set_faults(rate=1.0, kinds=['503'], services=['app'], paths=['/api/wines'])
+    rc, out = run()
+    assert rc != 0, out
+    assert smoke_calls().count(('GET', '/api/wines')) == 3
+    assert '/api/wines' in [line for line in out.splitlines() if line.startswith('fatal:')][-1], out
