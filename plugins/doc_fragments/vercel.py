@@ -33,21 +33,11 @@ options:
       - Falls back to E(VERCEL_API_URL).
     type: str
     default: https://api.vercel.com
-  validate_certs:
-    description:
-      - Verify the API's TLS certificate. Turn off only for a throw-away test server.
-    type: bool
-    default: true
   ca_path:
     description:
       - CA bundle (PEM) used to verify the API's certificate instead of the system store.
       - Falls back to E(VERCEL_CA_PATH).
     type: path
-  timeout:
-    description:
-      - Seconds to wait for each HTTP answer (connecting waits at most 10 seconds).
-    type: int
-    default: 30
   retries:
     description:
       - How many times a request is retried after HTTP 429, a 5xx answer or a connection error, with jittered

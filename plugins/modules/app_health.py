@@ -20,10 +20,6 @@ description:
     counted from the start of the request like curl's C(time_namelookup), C(time_connect), C(time_appconnect),
     C(time_starttransfer) and C(time_total).
   - Fails with a message naming the unhealthy services. Read-only.
-notes:
-  - On the controller itself (connection C(local), no become, no async, the controller's Python) the task runs inside
-    the controller process instead of a module process, about 0.4 s faster; the variable
-    C(pourtrait_controller_fast_path=false) turns that off. Anywhere else it runs as a normal module.
 author:
   - Pourtrait engineering (@pourtrait)
 options:
@@ -84,6 +80,7 @@ options:
     default: {}
 extends_documentation_fragment:
   - pourtrait.ops.attributes
+  - pourtrait.ops.controller_fast_path
 attributes:
   check_mode:
     support: full

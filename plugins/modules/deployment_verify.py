@@ -22,10 +22,6 @@ description:
   - Inconclusive is never success - more than O(inconclusive_limit) inconclusive measurements of a check, or a check that
     never passed, make the verdict C(inconclusive).
   - Read-only.
-notes:
-  - On the controller itself (connection C(local), no become, no async, the controller's Python) the task runs inside
-    the controller process instead of a module process, about 0.4 s faster; the variable
-    C(pourtrait_controller_fast_path=false) turns that off. Anywhere else it runs as a normal module.
 author:
   - Pourtrait engineering (@pourtrait)
 options:
@@ -137,6 +133,7 @@ options:
     default: {}
 extends_documentation_fragment:
   - pourtrait.ops.attributes
+  - pourtrait.ops.controller_fast_path
 attributes:
   check_mode:
     support: full

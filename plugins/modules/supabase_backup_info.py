@@ -31,6 +31,7 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - pourtrait.ops.http_client
   - pourtrait.ops.attributes
   - pourtrait.ops.supabase
 attributes:

@@ -57,6 +57,7 @@ options:
     type: float
     default: 10
 extends_documentation_fragment:
+  - pourtrait.ops.http_client
   - pourtrait.ops.attributes
   - pourtrait.ops.supabase
 attributes:

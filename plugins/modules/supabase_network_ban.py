@@ -28,6 +28,7 @@ options:
     default: []
     aliases: [remove]
 extends_documentation_fragment:
+  - pourtrait.ops.http_client
   - pourtrait.ops.attributes
   - pourtrait.ops.supabase
 attributes:

@@ -43,6 +43,7 @@ options:
     type: float
     default: 5
 extends_documentation_fragment:
+  - pourtrait.ops.http_client
   - pourtrait.ops.attributes
   - pourtrait.ops.supabase
 attributes:

@@ -22,10 +22,6 @@ description:
   - With O(state=canceled), cancels the build O(deployment) if it is still queued or building.
   - The create request is sent once; when its answer is lost the deployment list is read (the request carries a
     C(pourtraitRequestId) meta tag) before anything is sent again.
-notes:
-  - On the controller itself (connection C(local), no become, no async, the controller's Python) the task runs inside
-    the controller process instead of a module process, about 0.4 s faster; the variable
-    C(pourtrait_controller_fast_path=false) turns that off. Anywhere else it runs as a normal module.
 author:
   - Pourtrait engineering (@pourtrait)
 options:
@@ -97,8 +93,10 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - pourtrait.ops.http_client
   - pourtrait.ops.attributes
   - pourtrait.ops.vercel
+  - pourtrait.ops.controller_fast_path
 attributes:
   check_mode:
     support: full

@@ -19,10 +19,6 @@ description:
     rotation recorded on the project (C(POURTRAIT_SECRET_ROTATED_AT)) are left out too, as
     M(pourtrait.ops.vercel_rollback) leaves them out, unless O(respect_rotation=false).
   - Read-only.
-notes:
-  - On the controller itself (connection C(local), no become, no async, the controller's Python) the task runs inside
-    the controller process instead of a module process, about 0.4 s faster; the variable
-    C(pourtrait_controller_fast_path=false) turns that off. Anywhere else it runs as a normal module.
 author:
   - Pourtrait engineering (@pourtrait)
 options:
@@ -72,8 +68,10 @@ options:
     type: bool
     default: true
 extends_documentation_fragment:
+  - pourtrait.ops.http_client
   - pourtrait.ops.attributes
   - pourtrait.ops.vercel
+  - pourtrait.ops.controller_fast_path
 attributes:
   check_mode:
     support: full

@@ -19,10 +19,6 @@ description:
   - The value is never logged nor returned, and C(--diff) shows the variable without its value (only whether the
     value changes).
   - Env var changes reach production only through a new deployment; the result warns when one is needed.
-notes:
-  - On the controller itself (connection C(local), no become, no async, the controller's Python) the task runs inside
-    the controller process instead of a module process, about 0.4 s faster; the variable
-    C(pourtrait_controller_fast_path=false) turns that off. Anywhere else it runs as a normal module.
 author:
   - Pourtrait engineering (@pourtrait)
 options:
@@ -72,8 +68,10 @@ options:
     choices: [always, never, on_create]
     default: on_create
 extends_documentation_fragment:
+  - pourtrait.ops.http_client
   - pourtrait.ops.attributes
   - pourtrait.ops.vercel
+  - pourtrait.ops.controller_fast_path
 attributes:
   check_mode:
     support: full

@@ -21,10 +21,6 @@ description:
     says so.
   - The promote request is sent once; when its answer is lost the project's C(lastAliasRequest) is read before
     anything is sent again.
-notes:
-  - On the controller itself (connection C(local), no become, no async, the controller's Python) the task runs inside
-    the controller process instead of a module process, about 0.4 s faster; the variable
-    C(pourtrait_controller_fast_path=false) turns that off. Anywhere else it runs as a normal module.
 author:
   - Pourtrait engineering (@pourtrait)
 options:
@@ -54,8 +50,10 @@ options:
     type: float
     default: 2
 extends_documentation_fragment:
+  - pourtrait.ops.http_client
   - pourtrait.ops.attributes
   - pourtrait.ops.vercel
+  - pourtrait.ops.controller_fast_path
 attributes:
   check_mode:
     support: full

@@ -23,11 +23,12 @@ if COLLECTIONS not in sys.path:
 FRAGMENT_DIR = os.path.join(ROOT, 'plugins', 'doc_fragments')
 FRAGMENTS = sorted(os.path.splitext(os.path.basename(p))[0]
                    for p in glob.glob(os.path.join(FRAGMENT_DIR, '*.py')) if not p.endswith('__init__.py'))
-# fragment name -> (module_utils module, function returning the argument spec it documents)
+# fragment name -> (module_utils module, function returning the argument spec it documents, with the fragments
+# a module extends together with it)
 ARGSPECS = {
-    'postgres': ('postgres', 'postgres_argument_spec'),
-    'vercel': ('vercel', 'vercel_argument_spec'),
-    'supabase': ('supabase', 'supabase_argument_spec'),
+    'postgres': ('postgres', 'postgres_argument_spec', ()),
+    'vercel': ('vercel', 'vercel_argument_spec', ('http_client',)),
+    'supabase': ('supabase', 'supabase_argument_spec', ('http_client',)),
 }
 COMMON_ATTRIBUTES = ('check_mode', 'diff_mode', 'action_group')
 
@@ -118,11 +119,29 @@ def _normalized(spec):
 
 @pytest.mark.parametrize('name', sorted(ARGSPECS))
 def test_fragment_options_match_argument_spec(name):
-    utils_name, func_name = ARGSPECS[name]
+    utils_name, func_name, companions = ARGSPECS[name]
     utils = importlib.import_module('ansible_collections.pourtrait.ops.plugins.module_utils.%s' % utils_name)
     argspec = getattr(utils, func_name)()
-    options = fragment_docs(name)['DOCUMENTATION']['options']
+    options = dict(fragment_docs(name)['DOCUMENTATION']['options'])
+    for companion in companions:
+        shared = fragment_docs(companion)['DOCUMENTATION']['options']
+        assert not set(shared) & set(options), 'documented twice: %s' % sorted(set(shared) & set(options))
+        options.update(shared)
     assert sorted(options) == sorted(argspec)
     mismatched = {opt: {'doc': _normalized(options[opt]), 'argspec': _normalized(argspec[opt])}
                   for opt in argspec if _normalized(options[opt]) != _normalized(argspec[opt])}
     assert mismatched == {}
+
+
+def test_every_module_of_a_fragment_extends_its_companions():
+    """A module documenting the Vercel or Supabase options also takes the shared HTTP options."""
+    missing = []
+    for path in sorted(glob.glob(os.path.join(ROOT, 'plugins', 'modules', '*.py'))):
+        with open(path) as handle:
+            source = handle.read()
+        doc = yaml.safe_load(source.split("DOCUMENTATION = r\'\'\'", 1)[1].split("\'\'\'", 1)[0])
+        extends = doc.get('extends_documentation_fragment') or []
+        for name, (_utils, _func, companions) in ARGSPECS.items():
+            if 'pourtrait.ops.' + name in extends:
+                missing += ['%s: %s' % (os.path.basename(path), c) for c in companions if 'pourtrait.ops.' + c not in extends]
+    assert missing == []

@@ -332,6 +332,8 @@ def test_the_managed_lists_follow_facts_md():
 def test_doc_fragment_matches_the_argument_spec():
     module = importlib.import_module('ansible_collections.pourtrait.ops.plugins.doc_fragments.supabase')
     doc = yaml.safe_load(module.ModuleDocFragment.DOCUMENTATION)
+    shared = importlib.import_module('ansible_collections.pourtrait.ops.plugins.doc_fragments.http_client')
+    doc['options'].update(yaml.safe_load(shared.ModuleDocFragment.DOCUMENTATION)['options'])
     spec = s.supabase_argument_spec()
     assert sorted(doc['options']) == sorted(spec)
     for name, option in spec.items():
