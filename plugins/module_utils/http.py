@@ -24,6 +24,8 @@ import re
 import time
 import traceback
 
+from ansible.module_utils.basic import env_fallback
+
 REQUESTS_IMPORT_ERROR = None
 try:
     import requests
@@ -33,6 +35,19 @@ except ImportError:  # pragma: no cover - reported by the module at run time
 
 RETRY_STATUSES = frozenset([429, 500, 502, 503, 504])
 IDEMPOTENT_METHODS = frozenset(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'])
+
+
+def http_argument_spec(default_api_url, env_prefix):
+    """The connection options of an API module: ``api_url`` (falls back to ``<PREFIX>_API_URL``), ``ca_path``
+    (``<PREFIX>_CA_PATH``), ``validate_certs``, ``timeout`` and ``retries`` (doc fragment pourtrait.ops.http_client
+    and the vendor's fragment)."""
+    return dict(
+        api_url=dict(type='str', default=default_api_url, fallback=(env_fallback, ['%s_API_URL' % env_prefix])),
+        validate_certs=dict(type='bool', default=True),
+        ca_path=dict(type='path', fallback=(env_fallback, ['%s_CA_PATH' % env_prefix])),
+        timeout=dict(type='int', default=30),
+        retries=dict(type='int', default=4),
+    )
 
 
 def one_line(text):

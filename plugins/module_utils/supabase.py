@@ -27,7 +27,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 from ansible_collections.pourtrait.ops.plugins.module_utils.http import (
-    HttpError, JsonSession, Response, REQUESTS_IMPORT_ERROR, one_line, requests,
+    HttpError, JsonSession, Response, REQUESTS_IMPORT_ERROR, http_argument_spec, one_line, requests,
 )
 
 DEFAULT_API_URL = 'https://api.supabase.com'
@@ -56,11 +56,7 @@ def supabase_argument_spec():
     return dict(
         access_token=dict(type='str', no_log=True, fallback=(env_fallback, ['SUPABASE_ACCESS_TOKEN'])),
         project_ref=dict(type='str', fallback=(env_fallback, ['SUPABASE_PROJECT_REF'])),
-        api_url=dict(type='str', default=DEFAULT_API_URL, fallback=(env_fallback, ['SUPABASE_API_URL'])),
-        validate_certs=dict(type='bool', default=True),
-        ca_path=dict(type='path', fallback=(env_fallback, ['SUPABASE_CA_PATH'])),
-        timeout=dict(type='int', default=30),
-        retries=dict(type='int', default=4),
+        **http_argument_spec(DEFAULT_API_URL, 'SUPABASE')
     )
 
 

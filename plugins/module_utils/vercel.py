@@ -23,7 +23,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 from ansible_collections.pourtrait.ops.plugins.module_utils.http import (
-    HttpError, JsonSession, Response, REQUESTS_IMPORT_ERROR, one_line, requests,
+    HttpError, JsonSession, Response, REQUESTS_IMPORT_ERROR, http_argument_spec, one_line, requests,
 )
 
 DEFAULT_API_URL = 'https://api.vercel.com'
@@ -52,11 +52,7 @@ def vercel_argument_spec():
         api_token=dict(type='str', no_log=True, aliases=['token'], fallback=(env_fallback, ['VERCEL_TOKEN'])),
         team_id=dict(type='str', aliases=['team'], fallback=(env_fallback, ['VERCEL_TEAM_ID'])),
         project=dict(type='str', fallback=(env_fallback, ['VERCEL_PROJECT'])),
-        api_url=dict(type='str', default=DEFAULT_API_URL, fallback=(env_fallback, ['VERCEL_API_URL'])),
-        validate_certs=dict(type='bool', default=True),
-        ca_path=dict(type='path', fallback=(env_fallback, ['VERCEL_CA_PATH'])),
-        timeout=dict(type='int', default=30),
-        retries=dict(type='int', default=4),
+        **http_argument_spec(DEFAULT_API_URL, 'VERCEL')
     )
 
 
