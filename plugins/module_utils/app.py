@@ -34,6 +34,30 @@ except ImportError:  # pragma: no cover - Python 2 is not supported by this coll
 HEALTHY_WORDS = ('healthy', 'ok', 'up', 'pass', 'active_healthy')
 
 
+def probe_argument_spec():
+    """The request options of the modules that probe the app (app_health, deployment_verify)."""
+    return dict(
+        timeout=dict(type='float', default=10),
+        validate_certs=dict(type='bool', default=True),
+        ca_path=dict(type='path'),
+        headers=dict(type='dict', default={}),
+    )
+
+
+def run_as_module(logic):
+    """Run a module whose logic is a class with ``full_argument_spec()``, ``module_kwargs`` and
+    ``execute(params, check_mode, diff_mode) -> (result, warnings)`` as a module process; the controller-side fast
+    path (plugins/plugin_utils/fast_path.py) calls the same ``execute`` in-process."""
+    from ansible.module_utils.basic import AnsibleModule
+    module = AnsibleModule(argument_spec=logic.full_argument_spec(), supports_check_mode=True, **logic.module_kwargs)
+    result, warnings = logic.execute(module.params, module.check_mode, module._diff)
+    for warning in warnings:
+        module.warn(warning)
+    if result.get('failed'):
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
 class ProbeError(Exception):
     """The request could not be made (DNS, connect, TLS, timeout); one line."""
 

@@ -155,8 +155,9 @@ body:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.pourtrait.ops.plugins.module_utils.app import ProbeError, evaluate_health, probe
+from ansible_collections.pourtrait.ops.plugins.module_utils.app import (
+    ProbeError, evaluate_health, probe, probe_argument_spec, run_as_module,
+)
 
 
 class AppHealth(object):
@@ -172,12 +173,9 @@ class AppHealth(object):
             expect=dict(type='str', choices=['health', 'ok'], default='health'),
             expected_status=dict(type='str', default='healthy'),
             services=dict(type='list', elements='str', default=[]),
-            timeout=dict(type='float', default=10),
             wait_timeout=dict(type='float', default=60),
             interval=dict(type='float', default=3),
-            validate_certs=dict(type='bool', default=True),
-            ca_path=dict(type='path'),
-            headers=dict(type='dict', default={}),
+            **probe_argument_spec()
         )
 
     @staticmethod
@@ -226,14 +224,7 @@ class AppHealth(object):
 
 
 def main():
-    module = AnsibleModule(argument_spec=AppHealth.full_argument_spec(), supports_check_mode=True,
-                           **AppHealth.module_kwargs)
-    result, warnings = AppHealth.execute(module.params, module.check_mode, module._diff)
-    for warning in warnings:
-        module.warn(warning)
-    if result.get('failed'):
-        module.fail_json(**result)
-    module.exit_json(**result)
+    run_as_module(AppHealth)
 
 
 if __name__ == '__main__':

@@ -198,8 +198,9 @@ elapsed_s:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.pourtrait.ops.plugins.module_utils.app import DEFAULT_CHECKS, verify
+from ansible_collections.pourtrait.ops.plugins.module_utils.app import (
+    DEFAULT_CHECKS, probe_argument_spec, run_as_module, verify,
+)
 
 
 class DeploymentVerify(object):
@@ -229,10 +230,7 @@ class DeploymentVerify(object):
             consecutive_error_limit=dict(type='int', default=4),
             inconclusive_limit=dict(type='int', default=0),
             fail_on=dict(type='list', elements='str', choices=['fail', 'inconclusive'], default=['fail', 'inconclusive']),
-            timeout=dict(type='float', default=10),
-            validate_certs=dict(type='bool', default=True),
-            ca_path=dict(type='path'),
-            headers=dict(type='dict', default={}),
+            **probe_argument_spec()
         )
 
     @staticmethod
@@ -264,14 +262,7 @@ class DeploymentVerify(object):
 
 
 def main():
-    module = AnsibleModule(argument_spec=DeploymentVerify.full_argument_spec(), supports_check_mode=True,
-                           **DeploymentVerify.module_kwargs)
-    result, warnings = DeploymentVerify.execute(module.params, module.check_mode, module._diff)
-    for warning in warnings:
-        module.warn(warning)
-    if result.get('failed'):
-        module.fail_json(**result)
-    module.exit_json(**result)
+    run_as_module(DeploymentVerify)
 
 
 if __name__ == '__main__':
