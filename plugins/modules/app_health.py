@@ -49,11 +49,6 @@ options:
     type: list
     elements: str
     default: []
-  timeout:
-    description:
-      - Seconds one request may take.
-    type: float
-    default: 10
   wait_timeout:
     description:
       - Keep retrying for up to this many seconds; C(0) checks once.
@@ -64,23 +59,10 @@ options:
       - Seconds between two attempts.
     type: float
     default: 3
-  validate_certs:
-    description:
-      - Verify the TLS certificate.
-    type: bool
-    default: true
-  ca_path:
-    description:
-      - CA bundle (PEM) to verify the certificate with.
-    type: path
-  headers:
-    description:
-      - Extra request headers (for example a protection-bypass token).
-    type: dict
-    default: {}
 extends_documentation_fragment:
   - pourtrait.ops.attributes
   - pourtrait.ops.controller_fast_path
+  - pourtrait.ops.app_probe
 attributes:
   check_mode:
     support: full

@@ -112,28 +112,10 @@ options:
     elements: str
     choices: [fail, inconclusive]
     default: [fail, inconclusive]
-  timeout:
-    description:
-      - Seconds one request may take.
-    type: float
-    default: 10
-  validate_certs:
-    description:
-      - Verify TLS certificates.
-    type: bool
-    default: true
-  ca_path:
-    description:
-      - CA bundle (PEM) to verify certificates with.
-    type: path
-  headers:
-    description:
-      - Extra request headers for every check.
-    type: dict
-    default: {}
 extends_documentation_fragment:
   - pourtrait.ops.attributes
   - pourtrait.ops.controller_fast_path
+  - pourtrait.ops.app_probe
 attributes:
   check_mode:
     support: full
