@@ -1059,58 +1059,15 @@ def user_tables(conn):
 
 
 def count_rows(conn_params, dbname, tables, workers=2, snapshot=None, application_name='pourtrait.ops'):
-    """Exact row counts {(schema, table): rows} on up to ``workers`` connections.
-
-    With ``snapshot`` every connection reads the same exported snapshot. A table
-    that does not exist counts as None."""
+    """Exact row counts {(schema, table): rows} on up to ``workers`` connections (ChecksumReader without
+    checksums). With ``snapshot`` every connection reads the same exported snapshot. A table that does not
+    exist counts as None."""
     tables = list(tables)
     if not tables:
         return {}
-    lock = threading.Lock()
-    queue = list(tables)
-    counts = {}
-    errors = []
-
-    def worker():
-        conn = None
-        try:
-            conn = connect(conn_params, dbname=dbname, application_name=application_name)
-            with conn.cursor() as cur:
-                if snapshot:
-                    cur.execute('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ')
-                    cur.execute('SET TRANSACTION SNAPSHOT %s', (snapshot,))
-                cur.execute("SELECT set_config('lock_timeout', %s, true)", (COUNT_LOCK_TIMEOUT,))
-                while True:
-                    with lock:
-                        if not queue or errors:
-                            break
-                        schema, table = queue.pop(0)
-                    cur.execute("SELECT to_regclass(%s) IS NOT NULL",
-                                ('%s.%s' % (quote_pattern(schema), quote_pattern(table)),))
-                    if not cur.fetchone()[0]:
-                        counts[(schema, table)] = None
-                        continue
-                    cur.execute(sql.SQL('SELECT count(*) FROM {}').format(sql.Identifier(schema, table)))
-                    counts[(schema, table)] = cur.fetchone()[0]
-            conn.rollback()
-        except (PgModuleError, psycopg2.Error) as exc:
-            with lock:
-                errors.append(exc)
-        finally:
-            if conn is not None:
-                conn.close()
-
-    threads = [threading.Thread(target=worker) for dummy in range(max(1, min(workers, len(tables))))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        exc = errors[0]
-        if isinstance(exc, PgModuleError):
-            raise exc
-        raise PgModuleError('counting rows in database "%s" failed: %s' % (dbname, describe_db_error(exc)))
-    return counts
+    reader = ChecksumReader(conn_params, dbname, application_name=application_name, checksum=False)
+    read = reader.read(tables, workers, snapshot=snapshot, check_exists=True)
+    return dict((key, None if value is None else value[0]) for key, value in read.items())
 
 
 # -- table checksums ---------------------------------------------------------
@@ -1171,8 +1128,9 @@ class ChecksumReader(object):
             cur.execute('SELECT set_config(%s, %s, true)', (name, value))
         set_timeouts(cur, lock_timeout=self.lock_timeout, statement_timeout=self.statement_timeout, local=True)
 
-    def read(self, tables, jobs, snapshot=None, present=None):
-        """{(schema, table): (rows, checksum text or None) or None}."""
+    def read(self, tables, jobs, snapshot=None, present=None, check_exists=False):
+        """{(schema, table): (rows, checksum text or None) or None}. A table reads as None when it is not in
+        ``present`` (a set), or, with ``check_exists``, when it does not exist in the database."""
         lock = threading.Lock()
         queue = list(tables)
         out = {}
@@ -1192,6 +1150,12 @@ class ChecksumReader(object):
                         if present is not None and key not in present:
                             out[key] = None
                             continue
+                        if check_exists:
+                            cur.execute('SELECT to_regclass(%s) IS NOT NULL',
+                                        ('%s.%s' % (quote_pattern(key[0]), quote_pattern(key[1])),))
+                            if not cur.fetchone()[0]:
+                                out[key] = None
+                                continue
                         cur.execute(checksum_query(key[0], key[1], self.checksum))
                         rows, digest = cur.fetchone()
                         out[key] = (rows, digest)
