@@ -25,9 +25,9 @@ import ipaddress
 import re
 import time
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import env_fallback
 from ansible_collections.pourtrait.ops.plugins.module_utils.http import (
-    HttpError, JsonSession, Response, REQUESTS_IMPORT_ERROR, http_argument_spec, one_line, requests,
+    ApiModule, HttpError, JsonSession, Response, http_argument_spec, one_line,
 )
 
 DEFAULT_API_URL = 'https://api.supabase.com'
@@ -367,65 +367,32 @@ class SupabaseClient(object):
                          not_found=self._not_found(ref)).data
 
 
-class SupabaseModule(object):
-    """Base for supabase_* Management-API modules: shared options, the client, errors, check mode.
+class SupabaseModule(ApiModule):
+    """Base for supabase_* Management-API modules (see ApiModule): the Supabase options and client; the token
+    and the project ref are checked before anything is sent, then ``validate()``."""
 
-    A subclass sets ``argument_spec`` (its own options), optional
-    ``module_kwargs``, and implements ``run()`` returning the result dict.
-    Raise SupabaseError for anything the user can fix.
-    """
+    error_class = SupabaseError
 
-    argument_spec = {}
-    module_kwargs = {}
-    needs_project = True
-
-    def __init__(self):
-        spec = supabase_argument_spec()
-        spec.update(self.argument_spec)
-        self.module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **self.module_kwargs)
-        if requests is None:
-            self.module.fail_json(msg=missing_required_lib('requests'), exception=REQUESTS_IMPORT_ERROR)
-        self.params = self.module.params
-        self.check_mode = self.module.check_mode
-        self.diff_mode = self.module._diff
-        self.warnings = []
-        self._client = None
+    @classmethod
+    def shared_argument_spec(cls):
+        return supabase_argument_spec()
 
     @property
     def ref(self):
         return self.params['project_ref']
 
-    @property
-    def client(self):
-        if self._client is None:
-            p = self.params
-            self._client = SupabaseClient(p['access_token'], api_url=p['api_url'], validate_certs=p['validate_certs'],
-                                          ca_path=p['ca_path'], timeout=p['timeout'], retries=p['retries'])
-        return self._client
+    def make_client(self, params):
+        return SupabaseClient(params['access_token'], api_url=params['api_url'], validate_certs=params['validate_certs'],
+                              ca_path=params['ca_path'], timeout=params['timeout'], retries=params['retries'])
+
+    def preflight(self):
+        check_token(self.params.get('access_token'))
+        if self.needs_project:
+            check_ref(self.params.get('project_ref'))
+        self.validate()
 
     def validate(self):
-        """Checks that need no API call; runs before anything is sent."""
-
-    def run(self):
-        raise NotImplementedError
-
-    @classmethod
-    def main(cls):
-        instance = cls()
-        module = instance.module
-        try:
-            check_token(instance.params.get('access_token'))
-            if instance.needs_project:
-                check_ref(instance.params.get('project_ref'))
-            instance.validate()
-            result = instance.run()
-        except SupabaseError as exc:
-            module.fail_json(msg=str(exc), **dict((k, v) for k, v in exc.extra.items() if v is not None and k != 'msg'))
-        except HttpError as exc:
-            module.fail_json(msg=str(exc))
-        for warning in instance.warnings:
-            module.warn(warning)
-        module.exit_json(**result)
+        """Checks of the module's own options that need no API call."""
 
 
 # -- supabase db dump (what the Supabase CLI's `db dump` does) ---------------------------------

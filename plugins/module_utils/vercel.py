@@ -21,9 +21,9 @@ import datetime
 import re
 import time
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import env_fallback
 from ansible_collections.pourtrait.ops.plugins.module_utils.http import (
-    HttpError, JsonSession, Response, REQUESTS_IMPORT_ERROR, http_argument_spec, one_line, requests,
+    ApiModule, HttpError, JsonSession, Response, http_argument_spec, one_line,
 )
 
 DEFAULT_API_URL = 'https://api.vercel.com'
@@ -351,89 +351,27 @@ class VercelClient(object):
             raise
 
 
-class VercelModule(object):
-    """Base for vercel_* modules: shared options, the client, errors, check mode.
+class VercelModule(ApiModule):
+    """Base for vercel_* modules (see ApiModule): the Vercel options and client; ``project()`` reads the
+    project named by O(project)."""
 
-    A subclass sets ``argument_spec`` (its own options), optional
-    ``module_kwargs`` and ``needs_project``, and implements ``run()``
-    returning the result dict. Raise VercelError for anything the user can fix.
-
-    ``main()`` runs it as a module; ``execute()`` runs the same logic on
-    parameters already validated against ``full_argument_spec()`` (the
-    controller-side fast path, plugins/plugin_utils/fast_path.py).
-    """
-
-    argument_spec = {}
-    module_kwargs = {}
-    needs_project = True
-
-    def __init__(self, params=None, check_mode=False, diff_mode=False):
-        if params is None:
-            self.module = AnsibleModule(argument_spec=self.full_argument_spec(), supports_check_mode=True,
-                                        **self.module_kwargs)
-            if requests is None:
-                self.module.fail_json(msg=missing_required_lib('requests'), exception=REQUESTS_IMPORT_ERROR)
-            params, check_mode, diff_mode = self.module.params, self.module.check_mode, self.module._diff
-        else:
-            self.module = None
-        self.params = params
-        self.check_mode = check_mode
-        self.diff_mode = diff_mode
-        self.warnings = []
-        self._client = None
+    error_class = VercelError
 
     @classmethod
-    def full_argument_spec(cls):
-        """The shared options plus the module's own."""
-        spec = vercel_argument_spec()
-        spec.update(cls.argument_spec)
-        return spec
+    def shared_argument_spec(cls):
+        return vercel_argument_spec()
 
-    @property
-    def client(self):
-        if self._client is None:
-            p = self.params
-            self._client = VercelClient(p['api_token'], team=p['team_id'], api_url=p['api_url'],
-                                        validate_certs=p['validate_certs'], ca_path=p['ca_path'],
-                                        timeout=p['timeout'], retries=p['retries'])
-        return self._client
+    def make_client(self, params):
+        return VercelClient(params['api_token'], team=params['team_id'], api_url=params['api_url'],
+                            validate_certs=params['validate_certs'], ca_path=params['ca_path'],
+                            timeout=params['timeout'], retries=params['retries'])
 
     def project(self):
         return self.client.project(self.params['project'])
 
-    def run(self):
-        raise NotImplementedError
-
-    def outcome(self):
-        """(result, warnings): the run's result, or ``failed``/``msg`` (plus the error's details) on an error."""
-        try:
-            if self.needs_project and not self.params.get('project'):
-                raise VercelError('no Vercel project: set project or the VERCEL_PROJECT environment variable')
-            result = self.run()
-        except VercelError as exc:
-            result = dict((k, v) for k, v in exc.extra.items() if v is not None)
-            result.update(failed=True, msg=str(exc))
-        except HttpError as exc:
-            result = dict(failed=True, msg=str(exc))
-        return result, list(self.warnings)
-
-    @classmethod
-    def execute(cls, params, check_mode=False, diff_mode=False):
-        """Run on validated parameters in this process; returns (result, warnings) like ``outcome()``."""
-        if requests is None:
-            return dict(failed=True, msg=missing_required_lib('requests')), []
-        return cls(params, check_mode, diff_mode).outcome()
-
-    @classmethod
-    def main(cls):
-        instance = cls()
-        module = instance.module
-        result, warnings = instance.outcome()
-        for warning in warnings:
-            module.warn(warning)
-        if result.get('failed'):
-            module.fail_json(**result)
-        module.exit_json(**result)
+    def preflight(self):
+        if self.needs_project and not self.params.get('project'):
+            raise VercelError('no Vercel project: set project or the VERCEL_PROJECT environment variable')
 
 
 def wait_for_deployment(client, dep_id, wait_timeout, poll_interval, cancel_on_timeout=False, sleep=time.sleep,
