@@ -31,6 +31,37 @@ class Worker(VercelSandbox):
         return self
 
 
+def run_on_workers(runs, workers, play):
+    """Run every item of ``runs`` (in order) with ``play(worker, run)``, one at a time per worker, all workers
+    at once; returns ({run: outcome}, seconds)."""
+    import queue
+    import threading
+    import time
+    todo = queue.Queue()
+    for run in runs:
+        todo.put(run)
+    results = {}
+    lock = threading.Lock()
+
+    def worker(sandbox):
+        while True:
+            try:
+                run = todo.get_nowait()
+            except queue.Empty:
+                return
+            outcome = play(sandbox, run)
+            with lock:
+                results[run] = outcome
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in workers]
+    started = time.time()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, time.time() - started
+
+
 @pytest.fixture(scope='session')
 def standin_pool(tmp_path_factory):
     started = []

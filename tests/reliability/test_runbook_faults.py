@@ -38,7 +38,6 @@ failure names the run, its seed and fault timing, its API calls and the playbook
 import collections
 import json
 import os
-import queue
 import re
 import shutil
 import subprocess
@@ -51,7 +50,7 @@ import pytest
 
 from tests.conftest import COLLECTIONS, ROOT, TEMPLATE_DB, Database, clean_env, ensure_collection_link
 from tests.fixtures_standins import SupabaseSandbox, start_standins
-from tests.reliability.conftest import Worker
+from tests.reliability.conftest import Worker, run_on_workers
 from tests.reliability.test_vercel_faults import meets_a_fault
 
 ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
@@ -297,41 +296,24 @@ def runbook_outcomes(standin_pool, cut_db, tmp_path_factory):
     role = workdir / 'roles' / 'quick_step' / 'tasks'
     role.mkdir(parents=True)
     (role / 'main.yml').write_text('---\n' + QUICK_ROLE)
-    todo = queue.Queue()
-    todo.put(CUT)  # the longest job first
-    for pair in zip(WINDOW_RUNS, ROTATE_RUNS):
-        for run in pair:
-            todo.put(run)
-    results = {}
-    lock = threading.Lock()
+    # the longest job first, then the playbooks interleaved
+    runs = [CUT] + [run for pair in zip(WINDOW_RUNS, ROTATE_RUNS) for run in pair]
 
-    def worker(sandbox):
-        while True:
-            try:
-                run = todo.get_nowait()
-            except queue.Empty:
-                return
-            outcome = play_cut(sandbox, cut_db, workdir) if run is CUT else play(sandbox, run, workdir)
-            with lock:
-                results[run] = outcome
+    def one(sandbox, run):
+        return play_cut(sandbox, cut_db, workdir) if run is CUT else play(sandbox, run, workdir)
 
     extra = []
     try:
         for _i in range(EXTRA_WORKERS):
             extra.append(start_standins())
         workers = list(standin_pool) + [Worker(s, standin_pool[0].reports_dir) for s in extra]
-        threads = [threading.Thread(target=worker, args=(s,)) for s in workers]
-        started = time.time()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        results, seconds = run_on_workers(runs, workers, one)
     finally:
         for standins in extra:
             standins.stop()
             shutil.rmtree(standins.state_dir, ignore_errors=True)
     sys.stderr.write('%d runbook fault runs in %.1f s: %s\n' % (
-        len(results), time.time() - started,
+        len(results), seconds,
         ', '.join('%s rc=%s %.0fs' % (run_id(r), o.rc, o.seconds) for r, o in sorted(results.items()) if r is not CUT)))
     for run, outcome in sorted(results.items()):
         if outcome.rc and run is not CUT:

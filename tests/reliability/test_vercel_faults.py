@@ -31,17 +31,16 @@ pointing at the stand-in, and the modules' default retries (4).
 import collections
 import json
 import os
-import queue
 import random
 import subprocess
 import sys
-import threading
 import time
 import uuid
 
 import pytest
 
 from tests.conftest import COLLECTIONS, ROOT, clean_env, ensure_collection_link
+from tests.reliability.conftest import run_on_workers
 
 ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
 INVENTORY = os.path.join(ROOT, 'inventory', 'production')
@@ -251,34 +250,11 @@ def play(sandbox, run):
 @pytest.fixture(scope='module')
 def fault_outcomes(standin_pool):
     """Every fault run, two at a time (one per stand-in); {run: Outcome}."""
-    todo = queue.Queue()
     # interleave the playbooks so both workers carry a similar load
-    for pair in zip(ROLLBACK_RUNS, DEPLOY_RUNS):
-        for run in pair:
-            todo.put(run)
-    for run in LOST_ANSWER_RUNS + HANG_RUNS:
-        todo.put(run)
-    results = {}
-    lock = threading.Lock()
-
-    def worker(sandbox):
-        while True:
-            try:
-                run = todo.get_nowait()
-            except queue.Empty:
-                return
-            outcome = play(sandbox, run)
-            with lock:
-                results[run] = outcome
-
-    threads = [threading.Thread(target=worker, args=(s,)) for s in standin_pool]
-    started = time.time()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    runs = [run for pair in zip(ROLLBACK_RUNS, DEPLOY_RUNS) for run in pair] + LOST_ANSWER_RUNS + HANG_RUNS
+    results, seconds = run_on_workers(runs, standin_pool, play)
     sys.stderr.write('%d fault runs in %.1f s; POST answer replaced by a 5xx or lost after it was processed in: %s\n'
-                     % (len(results), time.time() - started, ', '.join(run_id(r) for r in lost_post_runs(results))))
+                     % (len(results), seconds, ', '.join(run_id(r) for r in lost_post_runs(results))))
     return results
 
 
