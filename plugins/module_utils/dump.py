@@ -1047,17 +1047,6 @@ def row_estimates(conn, tables):
     return result
 
 
-def user_tables(conn):
-    """Ordinary and partitioned tables outside the system schemas, as (schema, table)."""
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c "
-            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE c.relkind IN ('r', 'p') AND n.nspname <> ALL(%s) AND n.nspname NOT LIKE 'pg_temp%%' "
-            "ORDER BY 1, 2", (list(SYSTEM_SCHEMAS),))
-        return [(r[0], r[1]) for r in cur.fetchall()]
-
-
 def count_rows(conn_params, dbname, tables, workers=2, snapshot=None, application_name='pourtrait.ops'):
     """Exact row counts {(schema, table): rows} on up to ``workers`` connections (ChecksumReader without
     checksums). With ``snapshot`` every connection reads the same exported snapshot. A table that does not
@@ -1090,8 +1079,8 @@ def checksum_query(schema, table, checksum=True):
 
 
 def checksum_tables(conn):
-    """Ordinary and partitioned tables outside the system schemas, as (schema, table): the tables
-    whose checksums are taken and compared."""
+    """Ordinary and partitioned tables outside the system schemas, as (schema, table): the tables whose
+    checksums are taken and compared, and whose rows a verify=restore counts."""
     with conn.cursor() as cur:
         cur.execute(
             "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c "
@@ -1311,7 +1300,7 @@ def scratch_restore_check(conn_params, fmt, path, pg_restore, psql, jobs, source
                 raise PgModuleError('verification restore into a scratch database failed: %s' % exc)
             scratch_conn = connect(conn_params, dbname=scratch, application_name=application_name)
             try:
-                tables = user_tables(scratch_conn)
+                tables = checksum_tables(scratch_conn)
             finally:
                 scratch_conn.close()
             restored = count_rows(conn_params, scratch, tables, workers=jobs, application_name=application_name)
