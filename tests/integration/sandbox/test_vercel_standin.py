@@ -347,6 +347,11 @@ def test_reset_and_hang_drop_the_connection(vercel):
     with pytest.raises(requests.Timeout):
         session.get(url, headers=headers, timeout=0.3)
     assert time.time() - started < 1.4
+    # the stand-in logs the hung request when it drops it (hang_s later): wait for that entry, so the
+    # request below is logged last
+    deadline = time.time() + 10
+    while len(vercel.requests(path_prefix='/v2/user')) < 2 and time.time() < deadline:
+        time.sleep(0.05)
     vercel.clear_faults()
     assert session.get(url, headers=headers, timeout=5).status_code == 200
     faulted = [e['faulted'] for e in vercel.requests(path_prefix='/v2/user')]
