@@ -13,4 +13,3 @@ from ansible_collections.pourtrait.ops.plugins.plugin_utils.fast_path import Fas
 
 class ActionModule(FastPathAction):
     module = 'vercel_deployment'
-    entry = 'Deployment'

@@ -31,6 +31,8 @@ except ImportError:  # pragma: no cover - Python 2 is not supported by this coll
     HTTPConnection = None
     HTTPException = Exception
 
+from ansible_collections.pourtrait.ops.plugins.module_utils._module import OpsError, OpsModule
+
 HEALTHY_WORDS = ('healthy', 'ok', 'up', 'pass', 'active_healthy')
 
 
@@ -44,25 +46,20 @@ def probe_argument_spec():
     )
 
 
-def run_as_module(logic):
-    """Run a module whose logic is a class with ``full_argument_spec()``, ``module_kwargs`` and
-    ``execute(params, check_mode, diff_mode) -> (result, warnings)`` as a module process; the controller-side fast
-    path (plugins/plugin_utils/fast_path.py) calls the same ``execute`` in-process."""
-    from ansible.module_utils.basic import AnsibleModule
-    module = AnsibleModule(argument_spec=logic.full_argument_spec(), supports_check_mode=True, **logic.module_kwargs)
-    result, warnings = logic.execute(module.params, module.check_mode, module._diff)
-    for warning in warnings:
-        module.warn(warning)
-    if result.get('failed'):
-        module.fail_json(**result)
-    module.exit_json(**result)
+class AppProbeModule(OpsModule):
+    """Base of the modules that probe the app (app_health, deployment_verify; see OpsModule): the request
+    options. Standard library only, so nothing to check for."""
+
+    @classmethod
+    def shared_argument_spec(cls):
+        return probe_argument_spec()
 
 
-class ProbeError(Exception):
+class ProbeError(OpsError):
     """The request could not be made (DNS, connect, TLS, timeout); one line."""
 
     def __init__(self, msg, timing=None, permanent=False):
-        super(ProbeError, self).__init__(re.sub(r'\s+', ' ', str(msg)).strip())
+        super(ProbeError, self).__init__(msg)
         self.timing = timing or {}
         # a request that can never succeed (not a URL): retrying is pointless
         self.permanent = permanent
@@ -91,6 +88,91 @@ def ssl_context(validate_certs=True, ca_path=None):
     return ssl.create_default_context(cafile=ca_path) if ca_path else ssl.create_default_context()
 
 
+class _Request(object):
+    """One request's deadline, socket, stage (named in the error) and curl-style timing."""
+
+    def __init__(self, url, timeout):
+        self.url = url
+        self.timeout = timeout
+        self.timing = dict(dns_s=None, connect_s=None, tls_s=None, first_byte_s=None, total_s=None)
+        self.start = time.time()
+        self.deadline = self.start + timeout
+        self.stage = None
+        self.sock = None
+
+    def left(self):
+        remaining = self.deadline - time.time()
+        if remaining <= 0:
+            raise socket.timeout('timed out')
+        return remaining
+
+    def stamp(self, name):
+        self.timing[name] = round(time.time() - self.start, 6)
+
+    def connect(self, host, port):
+        self.stage = 'resolving %s' % host
+        infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+        self.stamp('dns_s')
+        self.stage = 'connecting to %s:%s' % (host, port)
+        last = None
+        for family, socktype, proto, _canon, addr in infos:
+            sock = self.sock = socket.socket(family, socktype, proto)
+            sock.settimeout(self.left())
+            try:
+                sock.connect(addr)
+            except (OSError, socket.timeout) as exc:
+                last = exc
+                sock.close()
+                self.sock = None
+                continue
+            self.stamp('connect_s')
+            return
+        raise last or OSError('no address')
+
+    def handshake(self, host, validate_certs, ca_path):
+        self.stage = 'TLS handshake with %s' % host
+        self.sock.settimeout(self.left())
+        self.sock = ssl_context(validate_certs, ca_path).wrap_socket(self.sock, server_hostname=host)
+        self.stamp('tls_s')
+
+    def exchange(self, host, port, method, path, headers, max_body):
+        self.stage = 'waiting for %s' % self.url
+        self.sock.settimeout(self.left())
+        conn = HTTPConnection(host, port, timeout=self.left())
+        conn.sock = self.sock
+        hdrs = {'Accept': 'application/json', 'User-Agent': 'pourtrait.ops (app_health)', 'Connection': 'close'}
+        hdrs.update(headers or {})
+        conn.request(method, path, headers=hdrs)
+        resp = conn.getresponse()
+        self.stamp('first_byte_s')
+        self.stage = 'reading the answer from %s' % self.url
+        body = resp.read(max_body)
+        self.stamp('total_s')
+        result = ProbeResult(resp.status, dict(resp.getheaders()), body, self.timing)
+        conn.close()
+        return result
+
+    def error(self, exc):
+        """The one-line ProbeError for what went wrong at the current stage."""
+        if isinstance(exc, ssl.SSLError):
+            return ProbeError('%s failed (%s); set ca_path to the CA that signed the certificate, or '
+                              'validate_certs=false for a test server'
+                              % (self.stage, getattr(exc, 'reason', None) or exc), self.timing)
+        if isinstance(exc, socket.gaierror):
+            return ProbeError('%s failed (%s); check the URL' % (self.stage, exc.strerror or exc), self.timing)
+        if isinstance(exc, socket.timeout):
+            return ProbeError('%s timed out after %ss' % (self.stage, self.timeout), self.timing)
+        return ProbeError('%s failed (%s)' % (self.stage, getattr(exc, 'strerror', None) or exc.__class__.__name__),
+                          self.timing)
+
+    def close(self):
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+
+
 def probe(url, timeout=10.0, validate_certs=True, ca_path=None, headers=None, method='GET', max_body=1048576):
     """One request with the curl-style timing breakdown. Raises ProbeError."""
     parts = urlsplit(url)
@@ -101,77 +183,18 @@ def probe(url, timeout=10.0, validate_certs=True, ca_path=None, headers=None, me
     path = parts.path or '/'
     if parts.query:
         path += '?' + parts.query
-    timing = dict(dns_s=None, connect_s=None, tls_s=None, first_byte_s=None, total_s=None)
-    start = time.time()
-    deadline = start + timeout
-
-    def left():
-        remaining = deadline - time.time()
-        if remaining <= 0:
-            raise socket.timeout('timed out')
-        return remaining
-
-    def stamp(name):
-        timing[name] = round(time.time() - start, 6)
-
-    sock = None
-    stage = 'resolving %s' % host
+    request = _Request(url, timeout)
     try:
-        infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
-        stamp('dns_s')
-        stage = 'connecting to %s:%s' % (host, port)
-        last = None
-        for family, socktype, proto, _canon, addr in infos:
-            sock = socket.socket(family, socktype, proto)
-            sock.settimeout(left())
-            try:
-                sock.connect(addr)
-                last = None
-                break
-            except (OSError, socket.timeout) as exc:
-                last = exc
-                sock.close()
-                sock = None
-        if sock is None:
-            raise last or OSError('no address')
-        stamp('connect_s')
+        request.connect(host, port)
         if parts.scheme == 'https':
-            stage = 'TLS handshake with %s' % host
-            sock.settimeout(left())
-            sock = ssl_context(validate_certs, ca_path).wrap_socket(sock, server_hostname=host)
-            stamp('tls_s')
+            request.handshake(host, validate_certs, ca_path)
         else:
-            timing['tls_s'] = 0.0
-        stage = 'waiting for %s' % url
-        sock.settimeout(left())
-        conn = HTTPConnection(host, port, timeout=left())
-        conn.sock = sock
-        hdrs = {'Accept': 'application/json', 'User-Agent': 'pourtrait.ops (app_health)', 'Connection': 'close'}
-        hdrs.update(headers or {})
-        conn.request(method, path, headers=hdrs)
-        resp = conn.getresponse()
-        stamp('first_byte_s')
-        stage = 'reading the answer from %s' % url
-        body = resp.read(max_body)
-        stamp('total_s')
-        result = ProbeResult(resp.status, dict(resp.getheaders()), body, timing)
-        conn.close()
-        return result
-    except ssl.SSLError as exc:
-        raise ProbeError('%s failed (%s); set ca_path to the CA that signed the certificate, or validate_certs=false '
-                         'for a test server' % (stage, getattr(exc, 'reason', None) or exc), timing)
-    except socket.gaierror as exc:
-        raise ProbeError('%s failed (%s); check the URL' % (stage, exc.strerror or exc), timing)
-    except socket.timeout:
-        raise ProbeError('%s timed out after %ss' % (stage, timeout), timing)
+            request.timing['tls_s'] = 0.0
+        return request.exchange(host, port, method, path, headers, max_body)
     except (OSError, HTTPException) as exc:
-        raise ProbeError('%s failed (%s)' % (stage, getattr(exc, 'strerror', None) or exc.__class__.__name__), timing)
+        raise request.error(exc)
     finally:
-        if sock is not None:
-            try:
-                sock.close()
-            except OSError:
-                pass
+        request.close()
 
 
 def is_healthy_word(value):

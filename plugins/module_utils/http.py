@@ -24,7 +24,8 @@ import re
 import time
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import env_fallback
+from ansible_collections.pourtrait.ops.plugins.module_utils._module import OpsError, OpsModule, one_line
 
 REQUESTS_IMPORT_ERROR = None
 try:
@@ -50,16 +51,12 @@ def http_argument_spec(default_api_url, env_prefix):
     )
 
 
-def one_line(text):
-    """Collapse a (possibly multi-line) message into one line."""
-    return re.sub(r'\s+', ' ', str(text)).strip()
-
-
-class HttpError(Exception):
-    """A request that failed for good; ``str()`` is one line for the user."""
+class HttpError(OpsError):
+    """A request that failed for good; ``str()`` is one line for the user. Its details are attributes, not
+    result fields (a vendor client turns it into its own error with the fields that matter)."""
 
     def __init__(self, msg, status=None, code=None, body=None, attempts=0, method=None, path=None):
-        super(HttpError, self).__init__(one_line(msg))
+        super(HttpError, self).__init__(msg)
         self.status = status
         self.code = code
         self.body = body
@@ -310,89 +307,20 @@ def _short_reason(exc):
     return type(exc).__name__
 
 
-class ApiModule(object):
-    """Base of the modules that talk to an API through JsonSession (vercel_*, supabase_*): the options, the
-    client, check mode and one-line errors; read, compare, then act in ``run()``.
-
-    A vendor base sets ``error_class`` and implements ``shared_argument_spec()``, ``make_client(params)`` and
-    ``preflight()`` (checks that need no API call); a module sets ``argument_spec`` (its own options), optional
-    ``module_kwargs`` and ``needs_project``, and implements ``run()`` returning the result dict. Raise
-    ``error_class`` for anything the user can fix; its ``extra`` details join the failed result.
-
-    ``main()`` runs it as a module; ``execute()`` runs the same logic on parameters already validated against
-    ``full_argument_spec()`` (the controller-side fast path, plugins/plugin_utils/fast_path.py).
+class ApiModule(OpsModule):
+    """Base of the modules that talk to an API through JsonSession (vercel_*, supabase_*; see OpsModule): the
+    client, built on first use. A vendor base implements ``shared_argument_spec()``, ``make_client(params)``
+    and ``preflight()`` (checks that need no API call); a module may set ``needs_project``.
     """
 
-    argument_spec = {}
-    module_kwargs = {}
     needs_project = True
-    error_class = HttpError
-
-    def __init__(self, params=None, check_mode=False, diff_mode=False):
-        if params is None:
-            self.module = AnsibleModule(argument_spec=self.full_argument_spec(), supports_check_mode=True,
-                                        **self.module_kwargs)
-            if requests is None:
-                self.module.fail_json(msg=missing_required_lib('requests'), exception=REQUESTS_IMPORT_ERROR)
-            params, check_mode, diff_mode = self.module.params, self.module.check_mode, self.module._diff
-        else:
-            self.module = None
-        self.params = params
-        self.check_mode = check_mode
-        self.diff_mode = diff_mode
-        self.warnings = []
-        self._client = None
-
-    @classmethod
-    def shared_argument_spec(cls):
-        raise NotImplementedError
-
-    @classmethod
-    def full_argument_spec(cls):
-        """The vendor's shared options plus the module's own."""
-        spec = cls.shared_argument_spec()
-        spec.update(cls.argument_spec)
-        return spec
+    libraries = ((requests, 'requests', REQUESTS_IMPORT_ERROR),)
 
     def make_client(self, params):
         raise NotImplementedError
 
     @property
     def client(self):
-        if self._client is None:
+        if getattr(self, '_client', None) is None:
             self._client = self.make_client(self.params)
         return self._client
-
-    def preflight(self):
-        """Checks that need no API call; they run before anything is sent."""
-
-    def run(self):
-        raise NotImplementedError
-
-    def outcome(self):
-        """(result, warnings): the run's result, or ``failed``/``msg`` (plus the error's details) on an error."""
-        try:
-            self.preflight()
-            result = self.run()
-        except (self.error_class, HttpError) as exc:
-            result = dict((k, v) for k, v in getattr(exc, 'extra', {}).items() if v is not None)
-            result.update(failed=True, msg=str(exc))
-        return result, list(self.warnings)
-
-    @classmethod
-    def execute(cls, params, check_mode=False, diff_mode=False):
-        """Run on validated parameters in this process; returns (result, warnings) like ``outcome()``."""
-        if requests is None:
-            return dict(failed=True, msg=missing_required_lib('requests')), []
-        return cls(params, check_mode, diff_mode).outcome()
-
-    @classmethod
-    def main(cls):
-        instance = cls()
-        module = instance.module
-        result, warnings = instance.outcome()
-        for warning in warnings:
-            module.warn(warning)
-        if result.get('failed'):
-            module.fail_json(**result)
-        module.exit_json(**result)

@@ -17,7 +17,7 @@ import os
 import re
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.pourtrait.ops.plugins.module_utils._module import OpsError, OpsModule, one_line
 
 PSYCOPG2_IMPORT_ERROR = None
 try:
@@ -60,17 +60,8 @@ _EXTRA_LIBPQ_ENV = (
 )
 
 
-class PgModuleError(Exception):
+class PgModuleError(OpsError):
     """A failure the user can act on; the message is one line."""
-
-    def __init__(self, msg, **extra):
-        super(PgModuleError, self).__init__(one_line(msg))
-        self.extra = extra
-
-
-def one_line(text):
-    """Collapse a (possibly multi-line) message into one line."""
-    return re.sub(r'\s+', ' ', str(text)).strip()
 
 
 def postgres_argument_spec():
@@ -267,51 +258,37 @@ def server_version(conn):
     return num // 10000, num
 
 
-class PostgresModule(object):
-    """Base for postgres_* modules: connection options, errors, check mode.
-
-    A subclass sets ``name`` (the module name, used as application_name),
-    ``argument_spec`` (its own options) and optional
-    ``module_kwargs``, and implements ``run()`` returning the result dict.
-    Raise PgModuleError for anything the user can fix.
+class PostgresModule(OpsModule):
+    """Base for postgres_* modules (see OpsModule): the connection options, ``connect()``, and psycopg2's
+    errors as one line (``describe_db_error``). A subclass sets ``name`` (the module name, used as
+    application_name). Raise PgModuleError for anything the user can fix.
     """
 
     name = 'postgres'
-    argument_spec = {}
-    module_kwargs = {}
+    libraries = ((psycopg2, 'psycopg2 (pip install psycopg2-binary)', PSYCOPG2_IMPORT_ERROR),)
 
-    def __init__(self):
-        spec = postgres_argument_spec()
-        spec.update(self.argument_spec)
-        self.module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **self.module_kwargs)
-        if psycopg2 is None:
-            self.module.fail_json(msg=missing_required_lib('psycopg2 (pip install psycopg2-binary)'),
-                                  exception=PSYCOPG2_IMPORT_ERROR)
-        self.params = self.module.params
-        self.check_mode = self.module.check_mode
-        self._conn_params = None
+    @classmethod
+    def shared_argument_spec(cls):
+        return postgres_argument_spec()
+
+    @classmethod
+    def library_errors(cls):
+        return (psycopg2.Error,)
+
+    @classmethod
+    def describe_library_error(cls, exc):
+        return describe_db_error(exc)
 
     @property
     def conn_params(self):
-        if self._conn_params is None:
+        if getattr(self, '_conn_params', None) is None:
             self._conn_params = connection_params(self.params)
         return self._conn_params
 
+    @property
+    def application_name(self):
+        return 'pourtrait.ops/%s' % self.name
+
     def connect(self, autocommit=False, dbname=None):
         return connect(self.conn_params, autocommit=autocommit, dbname=dbname,
-                       application_name='pourtrait.ops/%s' % self.name)
-
-    def run(self):
-        raise NotImplementedError
-
-    @classmethod
-    def main(cls):
-        instance = cls()
-        module = instance.module
-        try:
-            result = instance.run()
-        except PgModuleError as exc:
-            module.fail_json(msg=str(exc), **exc.extra)
-        except psycopg2.Error as exc:
-            module.fail_json(msg=describe_db_error(exc))
-        module.exit_json(**result)
+                       application_name=self.application_name)

@@ -26,6 +26,7 @@ import re
 import time
 
 from ansible.module_utils.basic import env_fallback
+from ansible_collections.pourtrait.ops.plugins.module_utils._module import OpsError
 from ansible_collections.pourtrait.ops.plugins.module_utils.http import (
     ApiModule, HttpError, JsonSession, Response, http_argument_spec, one_line,
 )
@@ -43,12 +44,8 @@ DEAD_STATES = ('INACTIVE', 'INIT_FAILED', 'REMOVED', 'RESTORE_FAILED', 'PAUSE_FA
 BUSY_STATES = ('RESTORING', 'UPGRADING', 'PAUSING', 'RESTARTING', 'COMING_UP', 'RESIZING', 'GOING_DOWN')
 
 
-class SupabaseError(Exception):
+class SupabaseError(OpsError):
     """A failure the user can act on; the message is one line."""
-
-    def __init__(self, message, **extra):
-        super(SupabaseError, self).__init__(one_line(message))
-        self.extra = extra
 
 
 def supabase_argument_spec():
@@ -370,8 +367,6 @@ class SupabaseClient(object):
 class SupabaseModule(ApiModule):
     """Base for supabase_* Management-API modules (see ApiModule): the Supabase options and client; the token
     and the project ref are checked before anything is sent, then ``validate()``."""
-
-    error_class = SupabaseError
 
     @classmethod
     def shared_argument_spec(cls):

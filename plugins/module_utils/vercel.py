@@ -22,6 +22,7 @@ import re
 import time
 
 from ansible.module_utils.basic import env_fallback
+from ansible_collections.pourtrait.ops.plugins.module_utils._module import OpsError
 from ansible_collections.pourtrait.ops.plugins.module_utils.http import (
     ApiModule, HttpError, JsonSession, Response, http_argument_spec, one_line,
 )
@@ -38,12 +39,8 @@ PAUSED_NOTE = ('domain auto-assignment is now paused: new production builds stay
                '(vercel_promote, or vercel_deployment which promotes explicitly)')
 
 
-class VercelError(Exception):
+class VercelError(OpsError):
     """A failure the user can act on; the message is one line."""
-
-    def __init__(self, msg, **extra):
-        super(VercelError, self).__init__(one_line(msg))
-        self.extra = extra
 
 
 def vercel_argument_spec():
@@ -354,8 +351,6 @@ class VercelClient(object):
 class VercelModule(ApiModule):
     """Base for vercel_* modules (see ApiModule): the Vercel options and client; ``project()`` reads the
     project named by O(project)."""
-
-    error_class = VercelError
 
     @classmethod
     def shared_argument_spec(cls):

@@ -137,33 +137,23 @@ body:
 
 import time
 
-from ansible_collections.pourtrait.ops.plugins.module_utils.app import (
-    ProbeError, evaluate_health, probe, probe_argument_spec, run_as_module,
-)
+from ansible_collections.pourtrait.ops.plugins.module_utils._module import OpsError
+from ansible_collections.pourtrait.ops.plugins.module_utils.app import AppProbeModule, ProbeError, evaluate_health, probe
 
 
-class AppHealth(object):
-    """The module's logic: ``main()`` runs it as a module, ``execute()`` on validated parameters in-process
-    (the controller-side fast path, plugins/plugin_utils/fast_path.py)."""
+class AppHealth(AppProbeModule):
+    argument_spec = dict(
+        url=dict(type='str', required=True),
+        expect=dict(type='str', choices=['health', 'ok'], default='health'),
+        expected_status=dict(type='str', default='healthy'),
+        services=dict(type='list', elements='str', default=[]),
+        wait_timeout=dict(type='float', default=60),
+        interval=dict(type='float', default=3),
+    )
 
-    module_kwargs = {}
-
-    @staticmethod
-    def full_argument_spec():
-        return dict(
-            url=dict(type='str', required=True),
-            expect=dict(type='str', choices=['health', 'ok'], default='health'),
-            expected_status=dict(type='str', default='healthy'),
-            services=dict(type='list', elements='str', default=[]),
-            wait_timeout=dict(type='float', default=60),
-            interval=dict(type='float', default=3),
-            **probe_argument_spec()
-        )
-
-    @staticmethod
-    def execute(params, check_mode=False, diff_mode=False):
-        """(result, warnings); the result has ``failed`` and ``msg`` when the app is not healthy."""
-        p = params
+    def run(self):
+        """Fails (with the whole result) when the app is not healthy."""
+        p = self.params
         started = time.time()
         deadline = started + max(0.0, p['wait_timeout'])
         attempts = 0
@@ -200,13 +190,13 @@ class AppHealth(object):
         if not result['healthy']:
             fix = 'check those services and the latest deployment' if result['unhealthy_services'] else \
                 'check the URL and the latest deployment'
-            result.update(failed=True, msg='%s is not healthy after %d attempt(s) in %.0fs: %s; %s'
-                          % (p['url'], attempts, result['elapsed_s'], problem, fix))
-        return result, []
+            raise OpsError('%s is not healthy after %d attempt(s) in %.0fs: %s; %s'
+                           % (p['url'], attempts, result['elapsed_s'], problem, fix), **result)
+        return result
 
 
 def main():
-    run_as_module(AppHealth)
+    AppHealth.main()
 
 
 if __name__ == '__main__':

@@ -180,55 +180,44 @@ elapsed_s:
 
 import time
 
-from ansible_collections.pourtrait.ops.plugins.module_utils.app import (
-    DEFAULT_CHECKS, probe_argument_spec, run_as_module, verify,
-)
+from ansible_collections.pourtrait.ops.plugins.module_utils._module import OpsError
+from ansible_collections.pourtrait.ops.plugins.module_utils.app import DEFAULT_CHECKS, AppProbeModule, verify
 
 
-class DeploymentVerify(object):
-    """The module's logic: ``main()`` runs it as a module, ``execute()`` on validated parameters in-process
-    (the controller-side fast path, plugins/plugin_utils/fast_path.py)."""
+class DeploymentVerify(AppProbeModule):
+    argument_spec = dict(
+        base_url=dict(type='str', required=True),
+        checks=dict(type='list', elements='dict', options=dict(
+            name=dict(type='str', required=True),
+            kind=dict(type='str', required=True, choices=['health', 'error_rate', 'latency']),
+            path=dict(type='str', required=True),
+            threshold=dict(type='float'),
+            stat=dict(type='str', choices=['p50', 'p95', 'p99', 'avg'], default='p95'),
+            min_requests=dict(type='int', default=0),
+            critical=dict(type='bool', default=False),
+            services=dict(type='list', elements='str', default=[]),
+        )),
+        interval=dict(type='float', default=30),
+        count=dict(type='int', default=10),
+        initial_delay=dict(type='float', default=0),
+        failure_limit=dict(type='int', default=0),
+        consecutive_error_limit=dict(type='int', default=4),
+        inconclusive_limit=dict(type='int', default=0),
+        fail_on=dict(type='list', elements='str', choices=['fail', 'inconclusive'], default=['fail', 'inconclusive']),
+    )
 
-    module_kwargs = {}
-
-    @staticmethod
-    def full_argument_spec():
-        return dict(
-            base_url=dict(type='str', required=True),
-            checks=dict(type='list', elements='dict', options=dict(
-                name=dict(type='str', required=True),
-                kind=dict(type='str', required=True, choices=['health', 'error_rate', 'latency']),
-                path=dict(type='str', required=True),
-                threshold=dict(type='float'),
-                stat=dict(type='str', choices=['p50', 'p95', 'p99', 'avg'], default='p95'),
-                min_requests=dict(type='int', default=0),
-                critical=dict(type='bool', default=False),
-                services=dict(type='list', elements='str', default=[]),
-            )),
-            interval=dict(type='float', default=30),
-            count=dict(type='int', default=10),
-            initial_delay=dict(type='float', default=0),
-            failure_limit=dict(type='int', default=0),
-            consecutive_error_limit=dict(type='int', default=4),
-            inconclusive_limit=dict(type='int', default=0),
-            fail_on=dict(type='list', elements='str', choices=['fail', 'inconclusive'], default=['fail', 'inconclusive']),
-            **probe_argument_spec()
-        )
-
-    @staticmethod
-    def execute(params, check_mode=False, diff_mode=False):
-        """(result, warnings); the result has ``failed`` and ``msg`` on bad input or a failing verdict."""
-        p = params
+    def run(self):
+        """Fails (with the whole result) on a verdict in O(fail_on)."""
+        p = self.params
         checks = p['checks'] or [dict(c) for c in DEFAULT_CHECKS]
         names = [c['name'] for c in checks]
         if len(set(names)) != len(names):
-            return dict(failed=True, msg='check names must be unique (got %s); rename the duplicates' % ', '.join(names)), []
+            raise OpsError('check names must be unique (got %s); rename the duplicates' % ', '.join(names))
         for check in checks:
             if check['kind'] != 'health' and check.get('threshold') is None:
-                return dict(failed=True, msg='check %s (%s) has no threshold; set checks[].threshold'
-                            % (check['name'], check['kind'])), []
+                raise OpsError('check %s (%s) has no threshold; set checks[].threshold' % (check['name'], check['kind']))
         if p['count'] < 1 or p['interval'] < 0:
-            return dict(failed=True, msg='count must be at least 1 and interval not negative; fix count/interval'), []
+            raise OpsError('count must be at least 1 and interval not negative; fix count/interval')
         started = time.time()
         verdict, reason, measurements, summary, rounds = verify(
             checks, p['base_url'], interval=p['interval'], count=p['count'], initial_delay=p['initial_delay'],
@@ -238,13 +227,13 @@ class DeploymentVerify(object):
         result = dict(changed=False, verdict=verdict, reason=reason, measurements=measurements, summary=summary,
                       rounds=rounds, elapsed_s=round(time.time() - started, 3))
         if verdict in p['fail_on']:
-            result.update(failed=True, msg='verification of %s: %s - %s; roll back or investigate before going on'
-                          % (p['base_url'], verdict, reason))
-        return result, []
+            raise OpsError('verification of %s: %s - %s; roll back or investigate before going on'
+                           % (p['base_url'], verdict, reason), **result)
+        return result
 
 
 def main():
-    run_as_module(DeploymentVerify)
+    DeploymentVerify.main()
 
 
 if __name__ == '__main__':

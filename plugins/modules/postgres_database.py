@@ -109,8 +109,7 @@ class PostgresDatabase(PostgresModule):
             sessions = other_sessions(admin, name) if exists and state == 'absent' else []
             changed = exists != (state == 'present')
             result = dict(changed=changed, name=name, state=state, terminated_sessions=len(sessions))
-            if self.module._diff:
-                result['diff'] = dict(before=dict(name=name, exists=exists), after=dict(name=name, exists=state == 'present'))
+            self.diff(dict(name=name, exists=exists), dict(name=name, exists=state == 'present'))
             if not changed:
                 result['terminated_sessions'] = 0
                 return result

@@ -534,7 +534,7 @@ class PostgresDiagnostics(PostgresModule):
                 side.close()
             conn.close()
         for warning in warnings:
-            self.module.warn(warning)
+            self.warn(warning)
         return dict(changed=False, diagnostics=facts)
 
     def gather(self, cursor, subsets, meta, warnings, side=None):

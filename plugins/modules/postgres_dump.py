@@ -286,11 +286,12 @@ class PostgresDump(PostgresModule):
         bin_dir=dict(type='path'),
     )
 
-    def __init__(self):
-        super(PostgresDump, self).__init__()
+    @classmethod
+    def ansible_module(cls):
+        module = super(PostgresDump, cls).ansible_module()
         # AnsibleModule adds stat() details of ``path`` to the result, which would replace the
         # dump's size with a directory's 4096: keep ours.
-        add_path_info = self.module.add_path_info
+        add_path_info = module.add_path_info
 
         def keep_size(kwargs):
             size = kwargs.get('size')
@@ -298,7 +299,8 @@ class PostgresDump(PostgresModule):
             kwargs['size'] = size
             return kwargs
 
-        self.module.add_path_info = keep_size
+        module.add_path_info = keep_size
+        return module
 
     def run(self):
         return take_dump(self.conn_params, self.params, check_mode=self.check_mode,

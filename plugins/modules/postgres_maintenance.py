@@ -316,7 +316,7 @@ class PostgresMaintenance(PostgresModule):
             results = []
             lost = None
             for i, (schema, table, statement, _reason) in enumerate(plan):
-                results.append(self.execute(conn, cursor, schema, table, statement, rendered[i]['sql']))
+                results.append(self.run_statement(conn, cursor, schema, table, statement, rendered[i]['sql']))
                 if conn.closed:
                     lost = results[-1]  # the connection was cut: nothing more can run on it
                     break
@@ -364,7 +364,7 @@ class PostgresMaintenance(PostgresModule):
         row = cursor.fetchone()
         return row if row else (None, None, None, None)
 
-    def execute(self, conn, cursor, schema, table, statement, text):
+    def run_statement(self, conn, cursor, schema, table, statement, text):
         operation = self.params['operation']
         full = self.params['full']
         before = self.read_stats(cursor, schema, table)

@@ -367,13 +367,13 @@ class PostgresRetention(PostgresModule):
         if self.check_mode:
             would = self.count(conn, target, limit)
             result.update(would_delete=would, changed=would > 0)
-            if self.module._diff:
+            if self.diff_mode:
                 before = self.count(conn, target)
-                result['diff'] = dict(before={qualified: before}, after={qualified: before - would})
+                self.diff({qualified: before}, {qualified: before - would})
             result['msg'] = '%d row(s) of %s older than %s would be deleted' % (would, qualified, result['cutoff'])
             return
 
-        before = self.count(conn, target) if self.module._diff else None
+        before = self.count(conn, target) if self.diff_mode else None
         deleted = batches = 0
         args = dict(self.values, limit=p['batch_size'])
         while p['max_batches'] is None or batches < p['max_batches']:
@@ -400,7 +400,7 @@ class PostgresRetention(PostgresModule):
             complete = True
         result.update(deleted=deleted, batches=batches, changed=deleted > 0, complete=complete)
         if before is not None:
-            result['diff'] = dict(before={qualified: before}, after={qualified: before - deleted})
+            self.diff({qualified: before}, {qualified: before - deleted})
         result['msg'] = '%d row(s) of %s older than %s deleted in %d batch(es)' % (
             deleted, qualified, result['cutoff'], batches)
 
@@ -425,8 +425,7 @@ class PostgresRetention(PostgresModule):
         target = sql.Identifier(schema, name)
         if self.check_mode:
             result.update(changed=True, msg='would call %s()' % qualified)
-            if self.module._diff:
-                result['diff'] = dict(before={'called': False}, after={'called': True})
+            self.diff({'called': False}, {'called': True})
             return
         if prokind == 'p':
             stmt = sql.SQL('CALL {}()').format(target)
@@ -457,8 +456,7 @@ class PostgresRetention(PostgresModule):
         else:
             value = json_safe(rows[0][0])
         result.update(changed=True, function_result=value, msg='called %s()' % qualified)
-        if self.module._diff:
-            result['diff'] = dict(before={'called': False}, after={'called': True})
+        self.diff({'called': False}, {'called': True})
 
     def run(self):
         self.validate()

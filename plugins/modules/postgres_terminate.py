@@ -287,7 +287,7 @@ class PostgresTerminate(PostgresModule):
             raise PgModuleError('grace_seconds must be 0 or more (got %s)' % p['grace_seconds'])
         overlap = sorted(set(p['roles'] or []) & set(p['exclude_roles']))
         if overlap:
-            self.module.warn('roles %s are also in exclude_roles and stay untouched; remove them from '
+            self.warn('roles %s are also in exclude_roles and stay untouched; remove them from '
                              'exclude_roles to stop their sessions' % ', '.join(overlap))
 
     def target_databases(self, cur):
@@ -395,7 +395,7 @@ class PostgresTerminate(PostgresModule):
                     s.outcome = 'still running'
                     stuck.append(s)
                 if idle_tx:
-                    self.module.warn('a cancel does not end a session idle in transaction (pids %s); use '
+                    self.warn('a cancel does not end a session idle in transaction (pids %s); use '
                                      'action=terminate or cancel_then_terminate'
                                      % ', '.join(str(s.pid) for s in idle_tx))
                 return cancelled, terminated, stuck
@@ -448,8 +448,7 @@ class PostgresTerminate(PostgresModule):
         )
         if errors:
             result['errors'] = errors
-        if self.module._diff:
-            result['diff'] = dict(before={'sessions': before}, after={'sessions': after})
+        self.diff({'sessions': before}, {'sessions': after})
         return result
 
 

@@ -382,7 +382,7 @@ class SupabaseMigration(PostgresModule):
             return [], []
         files, skipped = scan_directory(directory)
         for _entry, reason in skipped:
-            self.module.warn(reason)
+            self.warn(reason)
         if not files and not reverting:
             raise PgModuleError('no migration files in %s (%d other entries skipped); migrations are named '
                                 '<digits>_<name>.sql, such as 20240101120000_create_wines.sql - check migrations_dir'
@@ -396,7 +396,7 @@ class SupabaseMigration(PostgresModule):
         params = self.params
         files, skipped = self.load_files()
         if str(self.conn_params.get('port')) == TRANSACTION_POOLER_PORT:
-            self.module.warn('port 6543 is Supabase\'s transaction pooler: it cannot keep the session advisory lock '
+            self.warn('port 6543 is Supabase\'s transaction pooler: it cannot keep the session advisory lock '
                              'that keeps two runs apart; connect to port 5432 (direct connection or session pooler)')
 
         # client_encoding in the start-up packet, so that RESET ALL before each file keeps it.
@@ -408,7 +408,7 @@ class SupabaseMigration(PostgresModule):
         engine = None
         try:
             engine = Engine(conn, params['lock_timeout'], params['statement_timeout'], params['lock_retries'],
-                            warn=self.module.warn, reconnect=open_connection)
+                            warn=self.warn, reconnect=open_connection)
             engine.validate_settings()
             if params['state'] != 'list' and not self.check_mode:
                 engine.acquire_lock(params['lock_wait_timeout'])
@@ -436,7 +436,7 @@ class SupabaseMigration(PostgresModule):
                 continue
             if list(recorded[1]) != migration.statements:
                 edited.append(migration.version)
-                self.module.warn('%s was edited after it was applied: its statements differ from those recorded in %s '
+                self.warn('%s was edited after it was applied: its statements differ from those recorded in %s '
                                  '(%d now, %d recorded); applied files never run again - put the change in a new '
                                  'migration, or restore the file' % (migration.filename, HISTORY,
                                                                      len(migration.statements), len(recorded[1])))
@@ -444,8 +444,7 @@ class SupabaseMigration(PostgresModule):
                     out_of_order=out_of_order, edited=edited, skipped_files=skipped, applied=[], partial=False)
 
     def with_diff(self, result, before, after):
-        if self.module._diff:
-            result['diff'] = dict(before=sorted(before), after=sorted(after))
+        self.diff(sorted(before), sorted(after))
         return result
 
     def listing(self, files, history, result):
@@ -517,7 +516,7 @@ class SupabaseMigration(PostgresModule):
                 continue
             control = migration.transaction_control()
             if control:
-                self.module.warn('%s statement %s begins or ends a transaction itself; the file already runs as one '
+                self.warn('%s statement %s begins or ends a transaction itself; the file already runs as one '
                                  'transaction, and a COMMIT inside it makes earlier statements permanent even if a '
                                  'later one fails' % (migration.filename, ', '.join(str(i) for i in control)))
         before = list(result['remote'])

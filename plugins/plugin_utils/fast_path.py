@@ -19,7 +19,9 @@ Otherwise, or when the module's logic cannot be loaded in the controller, the
 module runs as usual (``_execute_module``). With ``-vvv`` the plugin says
 which way it went.
 
-The module side: the module file has a class (``entry``) with
+The module side: every module is a subclass of the one module base
+(``OpsModule``, plugins/module_utils/_module.py), so every module offers the
+same entry:
 
 * ``full_argument_spec()`` - the module's complete argument spec,
 * ``module_kwargs`` - AnsibleModule's other keywords (``mutually_exclusive``,
@@ -28,7 +30,9 @@ The module side: the module file has a class (``entry``) with
   parameters, returning ``(result, warnings)``; a failure is a result with
   ``failed`` and ``msg``.
 
-The module's ``main()`` uses the same three, so both ways share one code path.
+The module's ``main()`` goes through the same ``execute()``, so both ways share
+one code path. An action plugin only names the module; the entry is the module
+file's ``OpsModule`` subclass.
 Here the task arguments are validated as AnsibleModule validates them (same
 aliases, defaults, choices, environment fallbacks - honouring the task's
 ``environment`` - and the same one-line errors), and the result is finished as
@@ -56,6 +60,7 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 from ansible.utils.vars import merge_hash
+from ansible_collections.pourtrait.ops.plugins.module_utils._module import OpsModule
 
 display = Display()
 
@@ -91,6 +96,15 @@ def same_python(interpreter, executable=None):
         and os.path.realpath(wanted) == os.path.realpath(executable)
 
 
+def module_entry(module):
+    """The OpsModule subclass a module file defines (its entry for ``execute``)."""
+    found = [value for value in vars(module).values() if isinstance(value, type) and issubclass(value, OpsModule)
+             and value.__module__ == module.__name__]
+    if len(found) != 1:
+        raise ImportError('%s defines %d module classes, not one' % (module.__name__, len(found)))
+    return found[0]
+
+
 def validate(entry, args, module_name):
     """(params, no_log values, one-line error or None): ``args`` checked as AnsibleModule checks them."""
     kwargs = dict(entry.module_kwargs or {})
@@ -119,13 +133,12 @@ def finish(result, warning_list, params, no_log_values):
 
 
 class FastPathAction(ActionBase):
-    """Run the module ``module`` (its class ``entry``) in the controller process when the task runs there."""
+    """Run the module ``module`` (its OpsModule subclass) in the controller process when the task runs there."""
 
     _supports_check_mode = True
     _supports_async = True
 
     module = None
-    entry = None
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars if task_vars is not None else {}
@@ -135,7 +148,7 @@ class FastPathAction(ActionBase):
         entry = args = None
         if refusal is None:
             try:
-                entry = getattr(importlib.import_module('%s.%s' % (MODULES_PACKAGE, self.module)), self.entry)
+                entry = module_entry(importlib.import_module('%s.%s' % (MODULES_PACKAGE, self.module)))
             except Exception as exc:  # pylint: disable=broad-except
                 # then the module still runs the normal way
                 refusal = 'its code cannot be loaded in the controller (%s)' % type(exc).__name__
