@@ -38,9 +38,8 @@ ensure_collection_link()
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
 
-from ansible_collections.pourtrait.ops.plugins.module_utils.migrations import (  # noqa: E402
-    CREATE_HISTORY, INSERT_HISTORY, split_statements,
-)
+from ansible_collections.pourtrait.ops.plugins.module_utils.migration_files import split_statements  # noqa: E402
+from ansible_collections.pourtrait.ops.plugins.module_utils.migrations import CREATE_HISTORY, INSERT_HISTORY  # noqa: E402
 
 GOAL = '<= 1.0'
 TEMPLATE = """-- {version}: cellar section {n}

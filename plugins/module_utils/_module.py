@@ -41,36 +41,38 @@ class OpsError(Exception):
 
     fields = ()
 
-    def __init__(self, msg, **extra):
-        super(OpsError, self).__init__(one_line(msg))
+    def __init__(self, message, **extra):
+        super(OpsError, self).__init__(one_line(message))
         self.extra = extra
 
     def result(self):
         """The failed result: ``failed``, ``msg`` and the extra fields."""
         out = dict((k, v) for k, v in self.extra.items() if v is not None or k in self.fields)
+        # an extra ``msg`` (a result's own message) gives way to the error's
         out.update(failed=True, msg=str(self))
         return out
 
 
-def check_range(name, value, minimum=None, maximum=None, hint=None, error=OpsError):
-    """Raise ``error`` unless ``minimum <= value <= maximum`` (None: no bound; a None value passes).
+def check_range(name, value, minimum=None, maximum=None, above=None, below=None, use=None, hint=None):
+    """Raise OpsError unless ``value`` is within the bounds (``minimum``/``maximum`` inclusive, ``above``/``below``
+    exclusive; None: no bound). A None value passes.
 
-    The message is ``<name> must be <N> or more (got <value>)`` (``... <N> or less``, ``... from <a> to <b>``),
-    followed by ``; <hint>`` when given.
+    The message is ``<name> must be <N> or more (got <value>)`` (``<N> or less``, ``more than <N>``,
+    ``less than <N>``, joined with ``and``), or with ``use``: ``<name> is <value>; use <use>``; then
+    ``; <hint>`` when given.
     """
     if value is None:
         return
-    low = minimum is not None and value < minimum
-    high = maximum is not None and value > maximum
-    if not (low or high):
+    bounds = ((minimum, lambda b: value >= b, '%s or more'), (above, lambda b: value > b, 'more than %s'),
+              (maximum, lambda b: value <= b, '%s or less'), (below, lambda b: value < b, 'less than %s'))
+    if all(bound is None or inside(bound) for bound, inside, _text in bounds):
         return
-    if minimum is not None and maximum is not None:
-        wanted = 'from %s to %s' % (minimum, maximum)
-    elif low:
-        wanted = '%s or more' % minimum
+    if use:
+        msg = '%s is %s; use %s' % (name, value, use)
     else:
-        wanted = '%s or less' % maximum
-    raise error('%s must be %s (got %s)%s' % (name, wanted, value, '; %s' % hint if hint else ''))
+        wanted = ' and '.join(text % bound for bound, _inside, text in bounds if bound is not None)
+        msg = '%s must be %s (got %s)' % (name, wanted, value)
+    raise OpsError('%s; %s' % (msg, hint) if hint else msg)
 
 
 class OpsModule(object):

@@ -204,6 +204,7 @@ from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
     one_line,
     split_qualified,
 )
+from ansible_collections.pourtrait.ops.plugins.module_utils._module import check_range
 
 
 def describe(key):
@@ -361,8 +362,7 @@ class PostgresCompare(PostgresModule):
     def run(self):
         started = time.time()
         p = self.params
-        if p['jobs'] < 1:
-            raise PgModuleError('jobs must be 1 or more, got %s' % p['jobs'])
+        check_range('jobs', p['jobs'], minimum=1)
         target = p['target_db']
         extra = {}
         if p['manifest']:

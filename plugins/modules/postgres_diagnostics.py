@@ -217,6 +217,7 @@ from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
     psycopg2,
     sql,
 )
+from ansible_collections.pourtrait.ops.plugins.module_utils._module import check_range
 
 SUBSETS = ('slow_queries', 'table_sizes', 'index_usage', 'unused_indexes', 'dead_tuples',
            'connections', 'long_running', 'database')
@@ -511,8 +512,7 @@ class PostgresDiagnostics(PostgresModule):
             ('query_max_length', 10, 'a number of characters, 10 or more'),
         )
         for option, minimum, what in checks:
-            if self.params[option] < minimum:
-                raise PgModuleError('%s is %s; use %s' % (option, self.params[option], what))
+            check_range(option, self.params[option], minimum=minimum, use=what)
         return subsets
 
     def run(self):

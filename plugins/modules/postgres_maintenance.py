@@ -209,6 +209,7 @@ from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
     set_timeouts,
     sql,
 )
+from ansible_collections.pourtrait.ops.plugins.module_utils._module import check_range
 
 VACUUM_OPERATIONS = ('vacuum', 'vacuum_analyze')
 ANALYZE_OPERATIONS = ('analyze', 'vacuum_analyze')
@@ -289,11 +290,9 @@ class PostgresMaintenance(PostgresModule):
         if auto and len(tables) > 1:
             raise PgModuleError('tables: auto picks the tables itself and cannot be mixed with table names; '
                                 'use either tables: auto or a list of tables')
-        if not 0 <= params['dead_tuple_ratio'] < 1:
-            raise PgModuleError('dead_tuple_ratio is %s; use a fraction from 0 to below 1, such as 0.1 for 10%%'
-                                % params['dead_tuple_ratio'])
-        if params['min_dead_tuples'] < 0:
-            raise PgModuleError('min_dead_tuples is %d; use 0 or more' % params['min_dead_tuples'])
+        check_range('dead_tuple_ratio', params['dead_tuple_ratio'], minimum=0, below=1,
+                    use='a fraction from 0 to below 1, such as 0.1 for 10%')
+        check_range('min_dead_tuples', params['min_dead_tuples'], minimum=0, use='0 or more')
         if auto and not params['schemas']:
             raise PgModuleError('schemas is empty; tables: auto needs at least one schema, such as [public]')
         return None if auto else tables

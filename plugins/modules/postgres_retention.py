@@ -177,6 +177,7 @@ from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
     split_qualified,
     sql,
 )
+from ansible_collections.pourtrait.ops.plugins.module_utils._module import check_range
 
 TIME_TYPES = ('timestamp with time zone', 'timestamp without time zone', 'date')
 
@@ -236,14 +237,10 @@ class PostgresRetention(PostgresModule):
 
     def validate(self):
         p = self.params
-        if p['older_than_days'] is not None and p['older_than_days'] < 0:
-            raise PgModuleError('older_than_days must be 0 or more (got %s)' % p['older_than_days'])
-        if p['batch_size'] < 1:
-            raise PgModuleError('batch_size must be 1 or more (got %s)' % p['batch_size'])
-        if p['pause_seconds'] < 0:
-            raise PgModuleError('pause_seconds must be 0 or more (got %s)' % p['pause_seconds'])
-        if p['max_batches'] is not None and p['max_batches'] < 1:
-            raise PgModuleError('max_batches must be 1 or more (got %s); leave it out for no limit' % p['max_batches'])
+        check_range('older_than_days', p['older_than_days'], minimum=0)
+        check_range('batch_size', p['batch_size'], minimum=1)
+        check_range('pause_seconds', p['pause_seconds'], minimum=0)
+        check_range('max_batches', p['max_batches'], minimum=1, hint='leave it out for no limit')
         for option in ('table', 'function'):
             if p[option] is not None and not p[option].strip():
                 raise PgModuleError('%s must not be empty' % option)

@@ -197,6 +197,7 @@ from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
     describe_db_error,
     psycopg2,
 )
+from ansible_collections.pourtrait.ops.plugins.module_utils._module import check_range
 
 ACTIVE_STATES = ('active', 'fastpath function call')
 IDLE_TX_STATES = ('idle in transaction', 'idle in transaction (aborted)')
@@ -280,11 +281,8 @@ class PostgresTerminate(PostgresModule):
 
     def validate(self):
         p = self.params
-        for option in ('active_seconds', 'idle_in_transaction_seconds'):
-            if p[option] < 0:
-                raise PgModuleError('%s must be 0 or more (got %s)' % (option, p[option]))
-        if p['grace_seconds'] < 0:
-            raise PgModuleError('grace_seconds must be 0 or more (got %s)' % p['grace_seconds'])
+        for option in ('active_seconds', 'idle_in_transaction_seconds', 'grace_seconds'):
+            check_range(option, p[option], minimum=0)
         overlap = sorted(set(p['roles'] or []) & set(p['exclude_roles']))
         if overlap:
             self.warn('roles %s are also in exclude_roles and stay untouched; remove them from '

@@ -136,6 +136,7 @@ import time
 from ansible_collections.pourtrait.ops.plugins.module_utils.supabase import (
     BUSY_STATES, HEALTHY, SupabaseError, SupabaseModule, iso, parse_time, summarize_backups, window_text,
 )
+from ansible_collections.pourtrait.ops.plugins.module_utils._module import check_range
 
 
 class BackupRestore(SupabaseModule):
@@ -153,8 +154,8 @@ class BackupRestore(SupabaseModule):
     def validate(self):
         p = self.params
         self.target_unix = parse_time(p['recovery_time']) if p['recovery_time'] is not None else None
-        if p['wait_timeout'] < 0 or p['poll_interval'] <= 0:
-            raise SupabaseError('wait_timeout must be 0 or more and poll_interval more than 0')
+        check_range('wait_timeout', p['wait_timeout'], minimum=0)
+        check_range('poll_interval', p['poll_interval'], above=0)
         if not self.check_mode and p['confirm'] != self.ref:
             what = 'to %s' % iso(self.target_unix) if self.target_unix is not None else 'from backup %s' % p['backup_id']
             if not p['confirm']:

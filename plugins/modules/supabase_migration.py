@@ -324,15 +324,14 @@ from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
     PostgresModule,
     connect,
 )
-from ansible_collections.pourtrait.ops.plugins.module_utils.migrations import (
-    HISTORY,
+from ansible_collections.pourtrait.ops.plugins.module_utils._module import check_range
+from ansible_collections.pourtrait.ops.plugins.module_utils.migration_files import (
     MSG_OUT_OF_ORDER,
     MSG_REMOTE_ONLY,
-    Engine,
-    MigrationFailed,
     compare,
     scan_directory,
 )
+from ansible_collections.pourtrait.ops.plugins.module_utils.migrations import HISTORY, Engine, MigrationFailed
 
 VERSION = re.compile(r'[0-9]+')
 TRANSACTION_POOLER_PORT = '6543'
@@ -366,10 +365,8 @@ class SupabaseMigration(PostgresModule):
                 raise PgModuleError('versions must be digits, such as 20240101120000 (the part of the file name '
                                     'before the first _); got %s' % ', '.join(repr(v) for v in bad))
             params['versions'] = list(dict.fromkeys(versions))
-        if params['lock_retries'] < 0:
-            raise PgModuleError('lock_retries is %d; use 0 (no retry) or more' % params['lock_retries'])
-        if params['lock_wait_timeout'] < 0:
-            raise PgModuleError('lock_wait_timeout is %d; use 0 (try once) or more seconds' % params['lock_wait_timeout'])
+        check_range('lock_retries', params['lock_retries'], minimum=0, use='0 (no retry) or more')
+        check_range('lock_wait_timeout', params['lock_wait_timeout'], minimum=0, use='0 (try once) or more seconds')
         for name in ('lock_timeout', 'statement_timeout'):
             if not str(params[name]).strip():
                 raise PgModuleError('%s is empty; use a PostgreSQL duration such as 5s or 30min' % name)

@@ -108,6 +108,7 @@ msg:
 from ansible_collections.pourtrait.ops.plugins.module_utils.supabase import (
     DEFAULT_SERVICES, HEALTH_SERVICES, HEALTHY, SupabaseError, SupabaseModule, summarize_project,
 )
+from ansible_collections.pourtrait.ops.plugins.module_utils._module import check_range
 
 
 class ProjectInfo(SupabaseModule):
@@ -119,8 +120,8 @@ class ProjectInfo(SupabaseModule):
     )
 
     def validate(self):
-        if self.params['wait_timeout'] < 0 or self.params['poll_interval'] <= 0:
-            raise SupabaseError('wait_timeout must be 0 or more and poll_interval more than 0')
+        check_range('wait_timeout', self.params['wait_timeout'], minimum=0)
+        check_range('poll_interval', self.params['poll_interval'], above=0)
         if not self.params['services']:
             raise SupabaseError('services is empty; name at least one service (e.g. db)')
 

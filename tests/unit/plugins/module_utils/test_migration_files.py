@@ -1,4 +1,4 @@
-"""Unit tests of plugins/module_utils/migrations.py: the Supabase CLI's statement splitter and
+"""Unit tests of plugins/module_utils/migration_files.py: the Supabase CLI's statement splitter and
 file-name rules, and the local/remote comparison of `supabase db push`.
 
 The expected splits are the behaviour of the CLI's parser (pkg/parser in supabase/cli): a
@@ -18,7 +18,7 @@ ensure_collection_link()
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
 
-from ansible_collections.pourtrait.ops.plugins.module_utils import migrations as mig  # noqa: E402
+from ansible_collections.pourtrait.ops.plugins.module_utils import migration_files as mig  # noqa: E402
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import PgModuleError  # noqa: E402
 
 
