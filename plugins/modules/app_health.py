@@ -61,17 +61,10 @@ options:
     default: 3
 extends_documentation_fragment:
   - pourtrait.ops.attributes
+  - pourtrait.ops.attributes.probe_module
+  - pourtrait.ops.attributes.info_module
   - pourtrait.ops.controller_fast_path
   - pourtrait.ops.app_probe
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-  action_group:
-    support: none
-    membership: []
 '''
 
 EXAMPLES = r'''

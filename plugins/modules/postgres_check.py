@@ -44,16 +44,11 @@ options:
     default: 3s
 extends_documentation_fragment:
   - pourtrait.ops.attributes
+  - pourtrait.ops.attributes.postgres_module
   - pourtrait.ops.postgres
 attributes:
   check_mode:
-    support: full
     details: The checks only read, so they run in check mode too.
-  diff_mode:
-    support: none
-  action_group:
-    support: full
-    membership: [pourtrait.ops.postgres]
 '''
 
 EXAMPLES = r'''

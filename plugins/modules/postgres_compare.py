@@ -86,16 +86,9 @@ options:
     default: '0'
 extends_documentation_fragment:
   - pourtrait.ops.attributes
+  - pourtrait.ops.attributes.postgres_module
+  - pourtrait.ops.attributes.info_module
   - pourtrait.ops.postgres
-attributes:
-  check_mode:
-    support: full
-    details: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-  action_group:
-    support: full
-    membership: [pourtrait.ops.postgres]
 notes:
   - The checksum is computed from each row's text form (C(ROW(t.*)::text)), so the two tables must have the same
     columns in the same order, which a restore of a dump guarantees.

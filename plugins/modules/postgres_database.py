@@ -36,17 +36,14 @@ options:
     default: false
 extends_documentation_fragment:
   - pourtrait.ops.attributes
+  - pourtrait.ops.attributes.postgres_module
   - pourtrait.ops.postgres
 attributes:
   check_mode:
-    support: full
     details: Reports whether the database would be created or dropped; changes nothing.
   diff_mode:
     support: full
     details: C(before) and C(after) give whether the database exists.
-  action_group:
-    support: full
-    membership: [pourtrait.ops.postgres]
 author:
   - Pourtrait engineering (@pourtrait)
 '''

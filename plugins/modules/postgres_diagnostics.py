@@ -55,16 +55,13 @@ options:
       - Query texts are reduced to one line and cut to this many characters (C(...) marks a cut).
     type: int
     default: 200
+extends_documentation_fragment:
+  - pourtrait.ops.attributes
+  - pourtrait.ops.attributes.postgres_module
+  - pourtrait.ops.postgres
 attributes:
   check_mode:
-    support: full
     details: The module only reads, so check mode returns the same facts.
-  diff_mode:
-    support: none
-  action_group:
-    support: full
-    membership: [pourtrait.ops.postgres]
-extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.postgres]
 notes:
   - V(table_sizes) picks its candidates from the planner's page counts (C(pg_class.relpages), kept current by
     VACUUM, ANALYZE and autovacuum) and then measures the exact size of those candidates only, so it stays fast

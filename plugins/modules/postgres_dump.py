@@ -147,17 +147,12 @@ options:
     type: path
 extends_documentation_fragment:
   - pourtrait.ops.attributes
+  - pourtrait.ops.attributes.postgres_module
   - pourtrait.ops.postgres
 attributes:
   check_mode:
-    support: full
     details: Connects and validates the options, then returns the command and the retention removals it would
       do; writes nothing.
-  diff_mode:
-    support: none
-  action_group:
-    support: full
-    membership: [pourtrait.ops.postgres]
 notes:
   - The login user needs read access to everything dumped; O(verify=restore) also needs CREATEDB.
   - Custom dumps are written through a pipe, so their table of contents carries no data offsets;

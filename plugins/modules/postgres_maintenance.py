@@ -90,16 +90,13 @@ options:
       - How long each statement may run before it is cancelled (PostgreSQL duration, C(30min), C(2h)).
     type: str
     default: 30min
+extends_documentation_fragment:
+  - pourtrait.ops.attributes
+  - pourtrait.ops.attributes.postgres_module
+  - pourtrait.ops.postgres
 attributes:
   check_mode:
-    support: full
     details: Check mode validates the tables and timeouts and returns the plan; nothing runs.
-  diff_mode:
-    support: none
-  action_group:
-    support: full
-    membership: [pourtrait.ops.postgres]
-extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.postgres]
 notes:
   - A statement that fails (for example on O(lock_timeout)) does not stop the others; the task then fails naming
     the tables that failed, with every table's result in C(tables).

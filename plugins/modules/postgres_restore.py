@@ -91,17 +91,12 @@ options:
     type: path
 extends_documentation_fragment:
   - pourtrait.ops.attributes
+  - pourtrait.ops.attributes.postgres_module
   - pourtrait.ops.postgres
 attributes:
   check_mode:
-    support: full
     details: Checks the manifest, the target and its sessions, and returns the command and the sessions it
       would end; runs nothing.
-  diff_mode:
-    support: none
-  action_group:
-    support: full
-    membership: [pourtrait.ops.postgres]
 notes:
   - The restore connects to the login database (or C(postgres) when that is the target) to look at sessions
     and to create or drop O(target_db).

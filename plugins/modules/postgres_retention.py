@@ -77,17 +77,14 @@ options:
     default: 5min
 extends_documentation_fragment:
   - pourtrait.ops.attributes
+  - pourtrait.ops.attributes.postgres_module
   - pourtrait.ops.postgres
 attributes:
   check_mode:
-    support: full
     details: Counts the rows that would be deleted (RV(would_delete)); a function is not called, C(changed) is true.
   diff_mode:
     support: full
     details: Before and after hold the number of rows older than the cut-off that match.
-  action_group:
-    support: full
-    membership: [pourtrait.ops.postgres]
 '''
 
 EXAMPLES = r'''

@@ -85,17 +85,14 @@ options:
     elements: str
 extends_documentation_fragment:
   - pourtrait.ops.attributes
+  - pourtrait.ops.attributes.postgres_module
   - pourtrait.ops.postgres
 attributes:
   check_mode:
-    support: full
     details: Lists the candidates without signalling any session; C(changed) is true when there are candidates.
   diff_mode:
     support: full
     details: Before is the list of candidate sessions, after those still running.
-  action_group:
-    support: full
-    membership: [pourtrait.ops.postgres]
 notes:
   - Signalling another role's session needs superuser or membership of C(pg_signal_backend) (and seeing its
     query and state needs C(pg_read_all_stats)); a session that cannot be signalled is reported in

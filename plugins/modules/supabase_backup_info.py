@@ -33,16 +33,9 @@ options:
 extends_documentation_fragment:
   - pourtrait.ops.http_client
   - pourtrait.ops.attributes
+  - pourtrait.ops.attributes.supabase_module
+  - pourtrait.ops.attributes.info_module
   - pourtrait.ops.supabase
-attributes:
-  check_mode:
-    support: full
-    details: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-  action_group:
-    support: full
-    membership: [pourtrait.ops.supabase]
 '''
 
 EXAMPLES = r'''

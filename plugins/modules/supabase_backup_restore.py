@@ -59,16 +59,11 @@ options:
 extends_documentation_fragment:
   - pourtrait.ops.http_client
   - pourtrait.ops.attributes
+  - pourtrait.ops.attributes.supabase_module
   - pourtrait.ops.supabase
 attributes:
   check_mode:
-    support: full
     details: Runs every check (status, PITR, window, backup) and says what it would restore; sends no restore.
-  diff_mode:
-    support: none
-  action_group:
-    support: full
-    membership: [pourtrait.ops.supabase]
 notes:
   - A restore cannot be undone by this module; take a logical dump first (M(pourtrait.ops.postgres_dump) or
     M(pourtrait.ops.supabase_db_dump)) when the current data may still be needed.

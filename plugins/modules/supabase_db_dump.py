@@ -107,16 +107,11 @@ options:
     type: path
 extends_documentation_fragment:
   - pourtrait.ops.attributes
+  - pourtrait.ops.attributes.postgres_module
   - pourtrait.ops.postgres
 attributes:
   check_mode:
-    support: full
     details: Connects and validates the options, then returns the command and the file it would write; writes nothing.
-  diff_mode:
-    support: none
-  action_group:
-    support: full
-    membership: [pourtrait.ops.postgres]
 notes:
   - Connect with the database's direct connection or the session pooler (port 5432); the login user needs read access
     to everything dumped and membership in O(role).

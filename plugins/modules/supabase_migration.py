@@ -114,18 +114,17 @@ options:
         that says another run holds it. C(0) tries once.
     type: int
     default: 60
+extends_documentation_fragment:
+  - pourtrait.ops.attributes
+  - pourtrait.ops.attributes.postgres_module
+  - pourtrait.ops.postgres
 attributes:
   check_mode:
-    support: full
     details: Reads the history and returns what would run in C(pending); executes nothing, takes no lock and does
       not create the history table.
   diff_mode:
     support: full
     details: C(before) and C(after) are the versions recorded in the history table.
-  action_group:
-    support: full
-    membership: [pourtrait.ops.postgres]
-extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.postgres]
 notes:
   - A failed file leaves no trace but its error - its transaction is rolled back, and when it was the first file of a
     database without migration history, the history table (and schema) this run created for it is dropped again.

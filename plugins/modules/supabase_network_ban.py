@@ -30,17 +30,14 @@ options:
 extends_documentation_fragment:
   - pourtrait.ops.http_client
   - pourtrait.ops.attributes
+  - pourtrait.ops.attributes.supabase_module
   - pourtrait.ops.supabase
 attributes:
   check_mode:
-    support: full
     details: Lists the bans and reports which would be lifted; sends no change.
   diff_mode:
     support: full
     details: The banned addresses before and after.
-  action_group:
-    support: full
-    membership: [pourtrait.ops.supabase]
 '''
 
 EXAMPLES = r'''

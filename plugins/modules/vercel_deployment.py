@@ -95,18 +95,15 @@ options:
 extends_documentation_fragment:
   - pourtrait.ops.http_client
   - pourtrait.ops.attributes
+  - pourtrait.ops.attributes.vercel_module
   - pourtrait.ops.vercel
   - pourtrait.ops.controller_fast_path
 attributes:
   check_mode:
-    support: full
-    description: Reads the project and reports what would be built or canceled; sends nothing.
+    details: Reads the project and reports what would be built or canceled; sends nothing.
   diff_mode:
     support: full
-    description: The production deployment before and after.
-  action_group:
-    support: full
-    membership: [pourtrait.ops.vercel]
+    details: The production deployment before and after.
 '''
 
 EXAMPLES = r'''

@@ -70,17 +70,10 @@ options:
 extends_documentation_fragment:
   - pourtrait.ops.http_client
   - pourtrait.ops.attributes
+  - pourtrait.ops.attributes.vercel_module
+  - pourtrait.ops.attributes.info_module
   - pourtrait.ops.vercel
   - pourtrait.ops.controller_fast_path
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-  action_group:
-    support: full
-    membership: [pourtrait.ops.vercel]
 '''
 
 EXAMPLES = r'''

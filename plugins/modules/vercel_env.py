@@ -70,17 +70,13 @@ options:
 extends_documentation_fragment:
   - pourtrait.ops.http_client
   - pourtrait.ops.attributes
+  - pourtrait.ops.attributes.vercel_module
   - pourtrait.ops.vercel
   - pourtrait.ops.controller_fast_path
 attributes:
-  check_mode:
-    support: full
   diff_mode:
     support: full
-    description: Key, type, targets, branch and comment before and after; the value is never shown.
-  action_group:
-    support: full
-    membership: [pourtrait.ops.vercel]
+    details: Key, type, targets, branch and comment before and after; the value is never shown.
 '''
 
 EXAMPLES = r'''

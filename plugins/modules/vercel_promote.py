@@ -52,18 +52,15 @@ options:
 extends_documentation_fragment:
   - pourtrait.ops.http_client
   - pourtrait.ops.attributes
+  - pourtrait.ops.attributes.vercel_module
   - pourtrait.ops.vercel
   - pourtrait.ops.controller_fast_path
 attributes:
   check_mode:
-    support: full
-    description: Validates the deployment and reports what would be promoted; sends nothing.
+    details: Validates the deployment and reports what would be promoted; sends nothing.
   diff_mode:
     support: full
-    description: The production deployment before and after.
-  action_group:
-    support: full
-    membership: [pourtrait.ops.vercel]
+    details: The production deployment before and after.
 '''
 
 EXAMPLES = r'''

@@ -82,18 +82,15 @@ options:
 extends_documentation_fragment:
   - pourtrait.ops.http_client
   - pourtrait.ops.attributes
+  - pourtrait.ops.attributes.vercel_module
   - pourtrait.ops.vercel
   - pourtrait.ops.controller_fast_path
 attributes:
   check_mode:
-    support: full
-    description: Resolves and validates the target and reports it; sends nothing.
+    details: Resolves and validates the target and reports it; sends nothing.
   diff_mode:
     support: full
-    description: The production deployment before and after.
-  action_group:
-    support: full
-    membership: [pourtrait.ops.vercel]
+    details: The production deployment before and after.
 '''
 
 EXAMPLES = r'''
