@@ -30,12 +30,9 @@ options:
       - Fail when point-in-time recovery is off.
     type: bool
     default: false
-extends_documentation_fragment:
-  - pourtrait.ops.http_client
-  - pourtrait.ops.attributes
-  - pourtrait.ops.attributes.supabase_module
-  - pourtrait.ops.attributes.info_module
-  - pourtrait.ops.supabase
+extends_documentation_fragment: [pourtrait.ops.http_client, pourtrait.ops.attributes,
+                                 pourtrait.ops.attributes.supabase_module, pourtrait.ops.attributes.info_module,
+                                 pourtrait.ops.supabase]
 '''
 
 EXAMPLES = r'''

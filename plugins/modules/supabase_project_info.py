@@ -42,12 +42,9 @@ options:
       - Seconds between two reads while waiting.
     type: float
     default: 5
-extends_documentation_fragment:
-  - pourtrait.ops.http_client
-  - pourtrait.ops.attributes
-  - pourtrait.ops.attributes.supabase_module
-  - pourtrait.ops.attributes.info_module
-  - pourtrait.ops.supabase
+extends_documentation_fragment: [pourtrait.ops.http_client, pourtrait.ops.attributes,
+                                 pourtrait.ops.attributes.supabase_module, pourtrait.ops.attributes.info_module,
+                                 pourtrait.ops.supabase]
 '''
 
 EXAMPLES = r'''

@@ -67,13 +67,9 @@ options:
       - C(false) skips the read.
     type: bool
     default: true
-extends_documentation_fragment:
-  - pourtrait.ops.http_client
-  - pourtrait.ops.attributes
-  - pourtrait.ops.attributes.vercel_module
-  - pourtrait.ops.attributes.info_module
-  - pourtrait.ops.vercel
-  - pourtrait.ops.controller_fast_path
+extends_documentation_fragment: [pourtrait.ops.http_client, pourtrait.ops.attributes,
+                                 pourtrait.ops.attributes.vercel_module, pourtrait.ops.attributes.info_module,
+                                 pourtrait.ops.vercel, pourtrait.ops.controller_fast_path]
 '''
 
 EXAMPLES = r'''

@@ -67,12 +67,9 @@ options:
     type: str
     choices: [always, never, on_create]
     default: on_create
-extends_documentation_fragment:
-  - pourtrait.ops.http_client
-  - pourtrait.ops.attributes
-  - pourtrait.ops.attributes.vercel_module
-  - pourtrait.ops.vercel
-  - pourtrait.ops.controller_fast_path
+extends_documentation_fragment: [pourtrait.ops.http_client, pourtrait.ops.attributes,
+                                 pourtrait.ops.attributes.vercel_module, pourtrait.ops.vercel,
+                                 pourtrait.ops.controller_fast_path]
 attributes:
   diff_mode:
     support: full

@@ -49,12 +49,9 @@ options:
       - Seconds between two status reads.
     type: float
     default: 2
-extends_documentation_fragment:
-  - pourtrait.ops.http_client
-  - pourtrait.ops.attributes
-  - pourtrait.ops.attributes.vercel_module
-  - pourtrait.ops.vercel
-  - pourtrait.ops.controller_fast_path
+extends_documentation_fragment: [pourtrait.ops.http_client, pourtrait.ops.attributes,
+                                 pourtrait.ops.attributes.vercel_module, pourtrait.ops.vercel,
+                                 pourtrait.ops.controller_fast_path]
 attributes:
   check_mode:
     details: Validates the deployment and reports what would be promoted; sends nothing.
