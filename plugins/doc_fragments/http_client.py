@@ -9,7 +9,7 @@ __metaclass__ = type
 
 class ModuleDocFragment(object):
     # The HTTP options every API module shares (module_utils/http.py JsonSession); the vendor fragments
-    # (pourtrait.ops.vercel, pourtrait.ops.supabase) add the credentials, the base URL, ca_path and retries.
+    # (pourtrait.ops.vercel, pourtrait.ops.supabase) add the credentials and the base URL.
     # Use: extends_documentation_fragment: [pourtrait.ops.http_client, pourtrait.ops.vercel]
     DOCUMENTATION = r'''
 options:
@@ -23,4 +23,19 @@ options:
       - Seconds to wait for each HTTP answer (connecting waits at most 10 seconds).
     type: int
     default: 30
+  ca_path:
+    description:
+      - CA bundle (PEM) used to verify the API's certificate instead of the system store.
+      - Falls back to E(VERCEL_CA_PATH) in the vercel_* modules, E(SUPABASE_CA_PATH) in the supabase_* ones.
+    type: path
+  retries:
+    description:
+      - How many times a request is retried after HTTP 429, a 5xx answer or a connection error, with jittered
+        exponential backoff that honours C(Retry-After) (and Supabase's C(X-RateLimit-Reset)). C(0) disables
+        retries.
+      - A change that is not idempotent (a Vercel rollback, promote or create; a Supabase restore) is never sent
+        again blindly; the module first re-reads the project, the deployment list or the project's status to
+        learn whether the first attempt took effect.
+    type: int
+    default: 4
 '''

@@ -28,19 +28,6 @@ options:
       - Falls back to E(SUPABASE_API_URL).
     type: str
     default: https://api.supabase.com
-  ca_path:
-    description:
-      - CA bundle (PEM) used to verify the API's certificate instead of the system store.
-      - Falls back to E(SUPABASE_CA_PATH).
-    type: path
-  retries:
-    description:
-      - How many times a request is retried after HTTP 429, a 5xx answer or a connection error, with jittered
-        exponential backoff that honours C(Retry-After) and C(X-RateLimit-Reset). C(0) disables retries.
-      - A restore is never sent again blindly; when its answer is lost the module first re-reads the project's
-        status (C(RESTORING) means the restore was accepted).
-    type: int
-    default: 4
 requirements:
   - requests
 notes:

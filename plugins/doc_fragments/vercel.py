@@ -33,19 +33,6 @@ options:
       - Falls back to E(VERCEL_API_URL).
     type: str
     default: https://api.vercel.com
-  ca_path:
-    description:
-      - CA bundle (PEM) used to verify the API's certificate instead of the system store.
-      - Falls back to E(VERCEL_CA_PATH).
-    type: path
-  retries:
-    description:
-      - How many times a request is retried after HTTP 429, a 5xx answer or a connection error, with jittered
-        exponential backoff that honours C(Retry-After). C(0) disables retries.
-      - A change that is not idempotent (rollback, promote, create) is never sent again blindly; the module first
-        re-reads the project or deployment list to learn whether the first attempt took effect.
-    type: int
-    default: 4
 requirements:
   - requests
 notes:

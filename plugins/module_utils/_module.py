@@ -75,6 +75,15 @@ def check_range(name, value, minimum=None, maximum=None, above=None, below=None,
     raise OpsError('%s; %s' % (msg, hint) if hint else msg)
 
 
+def check_shape(value, pattern, missing, malformed, error=OpsError):
+    """Raise ``error(missing)`` for an empty value, ``error(malformed)`` for one ``pattern`` does not match (a
+    secret's message must not echo it)."""
+    if not value:
+        raise error(missing)
+    if not pattern.match(value):
+        raise error(malformed)
+
+
 class OpsModule(object):
     """Base of every module (see the module docstring).
 

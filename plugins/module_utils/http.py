@@ -38,11 +38,12 @@ RETRY_STATUSES = frozenset([429, 500, 502, 503, 504])
 IDEMPOTENT_METHODS = frozenset(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'])
 
 
-def http_argument_spec(default_api_url, env_prefix):
-    """The connection options of an API module: ``api_url`` (falls back to ``<PREFIX>_API_URL``), ``ca_path``
-    (``<PREFIX>_CA_PATH``), ``validate_certs``, ``timeout`` and ``retries`` (doc fragment pourtrait.ops.http_client
-    and the vendor's fragment)."""
+def http_argument_spec(default_api_url, env_prefix, **vendor_options):
+    """The connection options of an API module: the vendor's own (credentials, project), ``api_url`` (falls back
+    to ``<PREFIX>_API_URL``), ``ca_path`` (``<PREFIX>_CA_PATH``), ``validate_certs``, ``timeout`` and ``retries``
+    (doc fragment pourtrait.ops.http_client and the vendor's fragment)."""
     return dict(
+        vendor_options,
         api_url=dict(type='str', default=default_api_url, fallback=(env_fallback, ['%s_API_URL' % env_prefix])),
         validate_certs=dict(type='bool', default=True),
         ca_path=dict(type='path', fallback=(env_fallback, ['%s_CA_PATH' % env_prefix])),
@@ -57,12 +58,8 @@ class HttpError(OpsError):
 
     def __init__(self, msg, status=None, code=None, body=None, attempts=0, method=None, path=None):
         super(HttpError, self).__init__(msg)
-        self.status = status
-        self.code = code
-        self.body = body
-        self.attempts = attempts
-        self.method = method
-        self.path = path
+        self.status, self.code, self.body = status, code, body
+        self.attempts, self.method, self.path = attempts, method, path
 
 
 class Response(object):

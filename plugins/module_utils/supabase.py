@@ -26,7 +26,7 @@ import re
 import time
 
 from ansible.module_utils.basic import env_fallback
-from ansible_collections.pourtrait.ops.plugins.module_utils._module import OpsError
+from ansible_collections.pourtrait.ops.plugins.module_utils._module import OpsError, check_shape
 from ansible_collections.pourtrait.ops.plugins.module_utils.http import (
     ApiModule, HttpError, JsonSession, Response, http_argument_spec, one_line,
 )
@@ -50,32 +50,27 @@ class SupabaseError(OpsError):
 
 def supabase_argument_spec():
     """The options every supabase_* Management-API module accepts (doc fragment pourtrait.ops.supabase)."""
-    return dict(
+    return http_argument_spec(
+        DEFAULT_API_URL, 'SUPABASE',
         access_token=dict(type='str', no_log=True, fallback=(env_fallback, ['SUPABASE_ACCESS_TOKEN'])),
-        project_ref=dict(type='str', fallback=(env_fallback, ['SUPABASE_PROJECT_REF'])),
-        **http_argument_spec(DEFAULT_API_URL, 'SUPABASE')
-    )
+        project_ref=dict(type='str', fallback=(env_fallback, ['SUPABASE_PROJECT_REF'])))
 
 
 def check_token(token):
     """Raise a one-line error (never echoing the token) unless it has the shape of a personal access token."""
-    if not token:
-        raise SupabaseError('no Supabase access token: set access_token or the SUPABASE_ACCESS_TOKEN environment '
-                            'variable (create one at https://supabase.com/dashboard/account/tokens)')
-    if not TOKEN_RE.match(token):
-        raise SupabaseError('the Supabase access token is malformed (%d characters; expected sbp_ followed by 40 hex '
-                            'digits); check access_token / SUPABASE_ACCESS_TOKEN for stray quotes, spaces or a newline'
-                            % len(token))
+    check_shape(token, TOKEN_RE, 'no Supabase access token: set access_token or the SUPABASE_ACCESS_TOKEN environment '
+                'variable (create one at https://supabase.com/dashboard/account/tokens)',
+                'the Supabase access token is malformed (%d characters; expected sbp_ followed by 40 hex digits); '
+                'check access_token / SUPABASE_ACCESS_TOKEN for stray quotes, spaces or a newline' % len(token or ''),
+                SupabaseError)
 
 
 def check_ref(ref):
     """Raise a one-line error unless ``ref`` looks like a project ref (20 lowercase letters)."""
-    if not ref:
-        raise SupabaseError('no Supabase project: set project_ref or the SUPABASE_PROJECT_REF environment variable '
-                            '(the 20 letters in https://supabase.com/dashboard/project/<ref>)')
-    if not REF_RE.match(ref):
-        raise SupabaseError('project_ref %r is not a Supabase project ref (20 lowercase letters); copy it from the '
-                            'dashboard URL or Project Settings' % ref[:40])
+    check_shape(ref, REF_RE, 'no Supabase project: set project_ref or the SUPABASE_PROJECT_REF environment variable '
+                '(the 20 letters in https://supabase.com/dashboard/project/<ref>)',
+                'project_ref %r is not a Supabase project ref (20 lowercase letters); copy it from the dashboard URL or '
+                'Project Settings' % (ref or '')[:40], SupabaseError)
 
 
 def check_ipv4(address):

@@ -22,7 +22,7 @@ import re
 import time
 
 from ansible.module_utils.basic import env_fallback
-from ansible_collections.pourtrait.ops.plugins.module_utils._module import OpsError
+from ansible_collections.pourtrait.ops.plugins.module_utils._module import OpsError, check_shape
 from ansible_collections.pourtrait.ops.plugins.module_utils.http import (
     ApiModule, HttpError, JsonSession, Response, http_argument_spec, one_line,
 )
@@ -45,22 +45,19 @@ class VercelError(OpsError):
 
 def vercel_argument_spec():
     """The options every vercel_* module accepts (doc fragment pourtrait.ops.vercel)."""
-    return dict(
+    return http_argument_spec(
+        DEFAULT_API_URL, 'VERCEL',
         api_token=dict(type='str', no_log=True, aliases=['token'], fallback=(env_fallback, ['VERCEL_TOKEN'])),
         team_id=dict(type='str', aliases=['team'], fallback=(env_fallback, ['VERCEL_TEAM_ID'])),
-        project=dict(type='str', fallback=(env_fallback, ['VERCEL_PROJECT'])),
-        **http_argument_spec(DEFAULT_API_URL, 'VERCEL')
-    )
+        project=dict(type='str', fallback=(env_fallback, ['VERCEL_PROJECT'])))
 
 
 def check_token(token):
     """Raise a one-line error (never echoing the token) unless it has Vercel's shape."""
-    if not token:
-        raise VercelError('no Vercel token: set api_token or the VERCEL_TOKEN environment variable '
-                          '(create one at https://vercel.com/account/tokens)')
-    if not TOKEN_RE.match(token):
-        raise VercelError('the Vercel token is malformed (%d characters; expected 24 letters and digits); '
-                          'check api_token / VERCEL_TOKEN for stray quotes, spaces or a newline' % len(token))
+    check_shape(token, TOKEN_RE, 'no Vercel token: set api_token or the VERCEL_TOKEN environment variable (create one '
+                'at https://vercel.com/account/tokens)',
+                'the Vercel token is malformed (%d characters; expected 24 letters and digits); check api_token / '
+                'VERCEL_TOKEN for stray quotes, spaces or a newline' % len(token or ''), VercelError)
 
 
 def iso_ms(value):
