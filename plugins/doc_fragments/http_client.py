@@ -38,4 +38,9 @@ options:
         learn whether the first attempt took effect.
     type: int
     default: 4
+requirements:
+  - requests
+notes:
+  - Set the connection once per play with C(module_defaults) and the module's action group,
+    C(group/pourtrait.ops.vercel) or C(group/pourtrait.ops.supabase).
 '''

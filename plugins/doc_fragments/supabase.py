@@ -28,10 +28,7 @@ options:
       - Falls back to E(SUPABASE_API_URL).
     type: str
     default: https://api.supabase.com
-requirements:
-  - requests
 notes:
-  - Set the connection once per play with C(module_defaults) and the C(group/pourtrait.ops.supabase) action group.
   - 'Errors are one line naming the cause and the fix, for example C(401: the Supabase access token was rejected; check
     SUPABASE_ACCESS_TOKEN).'
 '''

@@ -33,9 +33,6 @@ options:
       - Falls back to E(VERCEL_API_URL).
     type: str
     default: https://api.vercel.com
-requirements:
-  - requests
 notes:
-  - Set the connection once per play with C(module_defaults) and the C(group/pourtrait.ops.vercel) action group.
   - 'Errors are one line naming the cause and the fix, for example C(401: the Vercel token was rejected; check VERCEL_TOKEN).'
 '''

@@ -18,6 +18,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import datetime
 import email.utils
 import random
 import re
@@ -50,6 +51,23 @@ def http_argument_spec(default_api_url, env_prefix, **vendor_options):
         timeout=dict(type='int', default=30),
         retries=dict(type='int', default=4),
     )
+
+
+def parse_iso_time(text, option, epoch_word, error=OpsError):
+    """An aware datetime from ISO 8601 text a user gave (a date alone is midnight, no zone is UTC); ``error``
+    names ``option`` otherwise."""
+    candidate = text.replace('Z', '+00:00').replace('z', '+00:00')
+    if re.match(r'^\d{4}-\d{2}-\d{2}$', candidate):
+        candidate += 'T00:00:00+00:00'
+    candidate = candidate.replace(' ', 'T', 1)
+    try:
+        stamp = datetime.datetime.fromisoformat(candidate)
+    except ValueError:
+        raise error('%s=%r is not a time; use ISO 8601 such as 2026-01-31T14:00:00Z, or %s seconds'
+                    % (option, text[:60], epoch_word))
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=datetime.timezone.utc)
+    return stamp
 
 
 class HttpError(OpsError):

@@ -28,7 +28,7 @@ import time
 from ansible.module_utils.basic import env_fallback
 from ansible_collections.pourtrait.ops.plugins.module_utils._module import OpsError, check_shape
 from ansible_collections.pourtrait.ops.plugins.module_utils.http import (
-    ApiModule, HttpError, JsonSession, Response, http_argument_spec, one_line,
+    ApiModule, HttpError, JsonSession, Response, http_argument_spec, one_line, parse_iso_time,
 )
 
 DEFAULT_API_URL = 'https://api.supabase.com'
@@ -100,18 +100,7 @@ def parse_time(value, option='recovery_time'):
     if re.match(r'^\d+(\.\d+)?$', text):
         number = float(text)
         return int(number / 1000 if number > 1e11 else number)
-    candidate = text.replace('Z', '+00:00').replace('z', '+00:00')
-    if re.match(r'^\d{4}-\d{2}-\d{2}$', candidate):
-        candidate += 'T00:00:00+00:00'
-    candidate = candidate.replace(' ', 'T', 1)
-    try:
-        stamp = datetime.datetime.fromisoformat(candidate)
-    except ValueError:
-        raise SupabaseError('%s=%r is not a time; use ISO 8601 such as 2026-01-31T14:00:00Z, or unix seconds'
-                            % (option, text[:60]))
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=datetime.timezone.utc)
-    return int(stamp.timestamp())
+    return int(parse_iso_time(text, option, 'unix', SupabaseError).timestamp())
 
 
 def parse_api_time(text):

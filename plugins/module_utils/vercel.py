@@ -24,7 +24,7 @@ import time
 from ansible.module_utils.basic import env_fallback
 from ansible_collections.pourtrait.ops.plugins.module_utils._module import OpsError, check_shape
 from ansible_collections.pourtrait.ops.plugins.module_utils.http import (
-    ApiModule, HttpError, JsonSession, Response, http_argument_spec, one_line,
+    ApiModule, HttpError, JsonSession, Response, http_argument_spec, one_line, parse_iso_time,
 )
 
 DEFAULT_API_URL = 'https://api.vercel.com'
@@ -76,18 +76,7 @@ def parse_time_ms(value, option='not_before'):
     if re.match(r'^\d+(\.\d+)?$', text):
         number = float(text)
         return int(number if number > 1e11 else number * 1000)
-    candidate = text.replace('Z', '+00:00').replace('z', '+00:00')
-    if re.match(r'^\d{4}-\d{2}-\d{2}$', candidate):
-        candidate += 'T00:00:00+00:00'
-    candidate = candidate.replace(' ', 'T', 1)
-    try:
-        stamp = datetime.datetime.fromisoformat(candidate)
-    except ValueError:
-        raise VercelError('%s=%r is not a time; use ISO 8601 such as 2026-01-31T14:00:00Z, or epoch seconds'
-                          % (option, text))
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=datetime.timezone.utc)
-    return int(stamp.timestamp() * 1000)
+    return int(parse_iso_time(text, option, 'epoch', VercelError).timestamp() * 1000)
 
 
 def host_of(id_or_url):
