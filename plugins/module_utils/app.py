@@ -67,10 +67,7 @@ class ProbeError(OpsError):
 
 class ProbeResult(object):
     def __init__(self, status, headers, body, timing):
-        self.status = status
-        self.headers = headers
-        self.body = body
-        self.timing = timing
+        self.status, self.headers, self.body, self.timing = status, headers, body, timing
 
     def json(self):
         try:

@@ -154,16 +154,9 @@ class JsonSession(object):
         if not re.match(r'^https?://[^/?#\s]+', base_url or ''):
             raise HttpError('%s %r is not an http(s) URL; use e.g. https://api.example.com' % (url_hint, base_url))
         self.base_url = base_url.rstrip('/')
-        self.timeout = timeout
-        self.retries = max(0, int(retries))
-        self.service = service
-        self.describe_error = describe_error
-        self.url_hint = url_hint
-        self.tls_hint = tls_hint
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
-        self.retry_after_cap = retry_after_cap
-        self.sleep = sleep
+        self.timeout, self.retries, self.sleep = timeout, max(0, int(retries)), sleep
+        self.service, self.describe_error, self.url_hint, self.tls_hint = service, describe_error, url_hint, tls_hint
+        self.backoff_base, self.backoff_cap, self.retry_after_cap = backoff_base, backoff_cap, retry_after_cap
         self.session = requests.Session()
         self.session.headers.update({'Accept': 'application/json',
                                      'User-Agent': user_agent or 'pourtrait.ops'})

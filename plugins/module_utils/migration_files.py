@@ -76,6 +76,15 @@ class _Ready(object):
         return self
 
 
+def _ends_with(text, start, pos, word, fold=False):
+    """Whether the statement so far (``text[start:pos + 1]``) ends with ``word`` (``fold``: in any case)."""
+    begin = pos + 1 - len(word)
+    if begin < start:
+        return False
+    tail = text[begin:pos + 1]
+    return (tail.lower() if fold else tail) == word
+
+
 def _go_space_before(ch):
     """Go tests the single byte before ATOMIC with unicode.IsSpace."""
     if ch < u'\x80':
@@ -145,10 +154,7 @@ class _Dollar(object):
         self.delimiter = delimiter
 
     def step(self, ch, text, start, pos):
-        size = len(self.delimiter)
-        if pos + 1 - size >= start and text[pos + 1 - size:pos + 1] == self.delimiter:
-            return READY
-        return self
+        return READY if _ends_with(text, start, pos, self.delimiter) else self
 
 
 class _Tag(object):
@@ -186,17 +192,14 @@ class _Atomic(object):
     __slots__ = ('inner', 'closer')
 
     def __init__(self, inner, closer):
-        self.inner = inner
-        self.closer = closer
+        self.inner, self.closer = inner, closer
 
     def step(self, ch, text, start, pos):
         following = self.inner.step(ch, text, start, pos)
         if following is not None:
             self.inner = following
-        if self.inner is READY:
-            size = len(self.closer)
-            if pos + 1 - size >= start and text[pos + 1 - size:pos + 1].lower() == self.closer:
-                return READY
+        if self.inner is READY and _ends_with(text, start, pos, self.closer, fold=True):
+            return READY
         return self
 
 
@@ -268,10 +271,7 @@ class MigrationFile(object):
     """One ``<version>_<name>.sql`` file."""
 
     def __init__(self, directory, filename, version, name):
-        self.directory = directory
-        self.filename = filename
-        self.version = version
-        self.name = name
+        self.directory, self.filename, self.version, self.name = directory, filename, version, name
         self.path = os.path.join(directory, filename)
         self._statements = None
         self.no_transaction = False
