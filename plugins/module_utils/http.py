@@ -53,9 +53,16 @@ def http_argument_spec(default_api_url, env_prefix, **vendor_options):
     )
 
 
-def parse_iso_time(text, option, epoch_word, error=OpsError):
-    """An aware datetime from ISO 8601 text a user gave (a date alone is midnight, no zone is UTC); ``error``
-    names ``option`` otherwise."""
+def parse_user_time(value, option, epoch_word, error=OpsError, per_second=1):
+    """A time a user gave, as an int epoch in 1/``per_second`` units (1: seconds, 1000: milliseconds), None for
+    none: ISO 8601 text (a date alone is midnight, no zone is UTC) or an epoch number in seconds (above 1e11, in
+    milliseconds). Otherwise ``error`` names ``option``."""
+    if value in (None, ''):
+        return None
+    text = str(value).strip()
+    if re.match(r'^\d+(\.\d+)?$', text):
+        number = float(text)
+        return int(number * per_second / 1000 if number > 1e11 else number * per_second)
     candidate = text.replace('Z', '+00:00').replace('z', '+00:00')
     if re.match(r'^\d{4}-\d{2}-\d{2}$', candidate):
         candidate += 'T00:00:00+00:00'
@@ -67,7 +74,7 @@ def parse_iso_time(text, option, epoch_word, error=OpsError):
                     % (option, text[:60], epoch_word))
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=datetime.timezone.utc)
-    return stamp
+    return int(stamp.timestamp() * per_second)
 
 
 class HttpError(OpsError):

@@ -28,7 +28,7 @@ import time
 from ansible.module_utils.basic import env_fallback
 from ansible_collections.pourtrait.ops.plugins.module_utils._module import OpsError, check_shape
 from ansible_collections.pourtrait.ops.plugins.module_utils.http import (
-    ApiModule, HttpError, JsonSession, Response, http_argument_spec, one_line, parse_iso_time,
+    ApiModule, HttpError, JsonSession, Response, http_argument_spec, one_line, parse_user_time,
 )
 
 DEFAULT_API_URL = 'https://api.supabase.com'
@@ -94,13 +94,7 @@ def iso(unix):
 
 def parse_time(value, option='recovery_time'):
     """Epoch seconds (int) from ISO 8601 text or a unix time (seconds; milliseconds are recognised)."""
-    if value in (None, ''):
-        return None
-    text = str(value).strip()
-    if re.match(r'^\d+(\.\d+)?$', text):
-        number = float(text)
-        return int(number / 1000 if number > 1e11 else number)
-    return int(parse_iso_time(text, option, 'unix', SupabaseError).timestamp())
+    return parse_user_time(value, option, 'unix', SupabaseError)
 
 
 def parse_api_time(text):

@@ -24,7 +24,7 @@ import time
 from ansible.module_utils.basic import env_fallback
 from ansible_collections.pourtrait.ops.plugins.module_utils._module import OpsError, check_shape
 from ansible_collections.pourtrait.ops.plugins.module_utils.http import (
-    ApiModule, HttpError, JsonSession, Response, http_argument_spec, one_line, parse_iso_time,
+    ApiModule, HttpError, JsonSession, Response, http_argument_spec, one_line, parse_user_time,
 )
 
 DEFAULT_API_URL = 'https://api.vercel.com'
@@ -70,13 +70,7 @@ def iso_ms(value):
 
 def parse_time_ms(value, option='not_before'):
     """Epoch milliseconds from an ISO 8601 time, or epoch seconds / milliseconds."""
-    if value in (None, ''):
-        return None
-    text = str(value).strip()
-    if re.match(r'^\d+(\.\d+)?$', text):
-        number = float(text)
-        return int(number if number > 1e11 else number * 1000)
-    return int(parse_iso_time(text, option, 'epoch', VercelError).timestamp() * 1000)
+    return parse_user_time(value, option, 'epoch', VercelError, per_second=1000)
 
 
 def host_of(id_or_url):
