@@ -20,8 +20,7 @@ description:
     counted from the start of the request like curl's C(time_namelookup), C(time_connect), C(time_appconnect),
     C(time_starttransfer) and C(time_total).
   - Fails with a message naming the unhealthy services. Read-only.
-author:
-  - Pourtrait engineering (@pourtrait)
+author: Pourtrait engineering (@pourtrait)
 options:
   url:
     description:

@@ -22,8 +22,7 @@ description:
   - Inconclusive is never success - more than O(inconclusive_limit) inconclusive measurements of a check, or a check that
     never passed, make the verdict C(inconclusive).
   - Read-only.
-author:
-  - Pourtrait engineering (@pourtrait)
+author: Pourtrait engineering (@pourtrait)
 options:
   base_url:
     description:

@@ -89,8 +89,7 @@ extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.attribu
 notes:
   - The checksum is computed from each row's text form (C(ROW(t.*)::text)), so the two tables must have the same
     columns in the same order, which a restore of a dump guarantees.
-author:
-  - Pourtrait engineering (@pourtrait)
+author: Pourtrait engineering (@pourtrait)
 '''
 
 EXAMPLES = r'''

@@ -42,8 +42,7 @@ attributes:
   diff_mode:
     support: full
     details: C(before) and C(after) give whether the database exists.
-author:
-  - Pourtrait engineering (@pourtrait)
+author: Pourtrait engineering (@pourtrait)
 '''
 
 EXAMPLES = r'''

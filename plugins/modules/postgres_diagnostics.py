@@ -67,8 +67,7 @@ notes:
   - V(connections) and V(long_running) cover the whole server (they are what C(max_connections) limits) and
     leave out the module's own session and background workers.
   - A role without C(pg_read_all_stats) sees other roles' query texts as C(<insufficient privilege>).
-author:
-  - Pourtrait engineering (@pourtrait)
+author: Pourtrait engineering (@pourtrait)
 '''
 
 EXAMPLES = r'''

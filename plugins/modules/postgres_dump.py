@@ -155,8 +155,7 @@ notes:
   - The login user needs read access to everything dumped; O(verify=restore) also needs CREATEDB.
   - Custom dumps are written through a pipe, so their table of contents carries no data offsets;
     C(pg_restore) still restores them, in parallel too, by scanning.
-author:
-  - Pourtrait engineering (@pourtrait)
+author: Pourtrait engineering (@pourtrait)
 '''
 
 EXAMPLES = r'''

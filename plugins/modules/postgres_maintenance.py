@@ -103,8 +103,7 @@ notes:
     come from a sample.
   - Run it through a session connection (Supabase direct connection or session pooler, port 5432), not the
     transaction pooler (6543), which drops the session's timeouts.
-author:
-  - Pourtrait engineering (@pourtrait)
+author: Pourtrait engineering (@pourtrait)
 '''
 
 EXAMPLES = r'''

@@ -98,8 +98,7 @@ attributes:
 notes:
   - The restore connects to the login database (or C(postgres) when that is the target) to look at sessions
     and to create or drop O(target_db).
-author:
-  - Pourtrait engineering (@pourtrait)
+author: Pourtrait engineering (@pourtrait)
 '''
 
 EXAMPLES = r'''

@@ -20,8 +20,7 @@ description:
     returns what it returned.
   - In check mode nothing is deleted or called; the rows that would go are counted.
 version_added: 1.0.0
-author:
-  - Pourtrait engineering (@pourtrait)
+author: Pourtrait engineering (@pourtrait)
 options:
   table:
     description:

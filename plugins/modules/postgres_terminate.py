@@ -20,8 +20,7 @@ description:
     sessions of O(exclude_roles) and sessions whose C(application_name) is in O(exclude_applications).
   - In check mode the candidates are listed and nothing is signalled.
 version_added: 1.0.0
-author:
-  - Pourtrait engineering (@pourtrait)
+author: Pourtrait engineering (@pourtrait)
 options:
   action:
     description:

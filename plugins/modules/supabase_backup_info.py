@@ -18,8 +18,7 @@ description:
   - With O(max_age_hours) it fails when the newest completed backup is older than that (or there is none), so a
     playbook can refuse to change the database without a fresh backup.
   - Read-only; never reports a change.
-author:
-  - Pourtrait engineering (@pourtrait)
+author: Pourtrait engineering (@pourtrait)
 options:
   max_age_hours:
     description:
@@ -86,10 +85,7 @@ recoverable_window:
     hours. Null when the API reports none.
   returned: always
   type: dict
-msg:
-  description: One-line summary.
-  returned: always
-  type: str
+msg: {description: One-line summary., returned: always, type: str}
 '''
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.supabase import (

@@ -22,8 +22,7 @@ description:
     project's status - C(RESTORING) means the restore was accepted - and never sends the request again blindly.
   - With O(wait=true) it polls inside this one call until the project has gone through C(RESTORING) and is
     C(ACTIVE_HEALTHY) again; C(RESTORE_FAILED) fails at once.
-author:
-  - Pourtrait engineering (@pourtrait)
+author: Pourtrait engineering (@pourtrait)
 options:
   recovery_time:
     description:

@@ -115,8 +115,7 @@ notes:
     to everything dumped and membership in O(role).
   - Retention counts only dumps this module wrote for the same database and mode; M(pourtrait.ops.postgres_dump)
     dumps in the same directory are never pruned by it (nor the other way round).
-author:
-  - Pourtrait engineering (@pourtrait)
+author: Pourtrait engineering (@pourtrait)
 '''
 
 EXAMPLES = r'''

@@ -144,8 +144,7 @@ seealso:
   - name: Supabase CLI - supabase db push
     description: The command this module is compatible with.
     link: https://supabase.com/docs/reference/cli/supabase-db-push
-author:
-  - Pourtrait engineering (@pourtrait)
+author: Pourtrait engineering (@pourtrait)
 '''
 
 EXAMPLES = r'''

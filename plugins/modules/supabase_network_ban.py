@@ -17,8 +17,7 @@ description:
     (C(DELETE .../network-bans)).
   - Idempotent - only addresses that are banned are sent; asking to unban an address that is not banned is no change.
   - Without O(unban) it only lists.
-author:
-  - Pourtrait engineering (@pourtrait)
+author: Pourtrait engineering (@pourtrait)
 options:
   unban:
     description:
@@ -68,10 +67,7 @@ not_banned:
   returned: always
   type: list
   elements: str
-msg:
-  description: One-line summary.
-  returned: always
-  type: str
+msg: {description: One-line summary., returned: always, type: str}
 '''
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.supabase import (

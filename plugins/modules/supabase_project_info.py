@@ -17,8 +17,7 @@ description:
     O(services) is C(ACTIVE_HEALTHY), failing after O(wait_timeout) seconds, or at once when the project is in a state
     waiting cannot fix (C(INACTIVE), C(RESTORE_FAILED), C(INIT_FAILED), C(PAUSING), ...).
   - Read-only; never reports a change.
-author:
-  - Pourtrait engineering (@pourtrait)
+author: Pourtrait engineering (@pourtrait)
 options:
   services:
     description:
@@ -89,10 +88,7 @@ waited_s:
   description: Seconds spent waiting (0 without O(wait)).
   returned: always
   type: float
-msg:
-  description: One-line summary.
-  returned: always
-  type: str
+msg: {description: One-line summary., returned: always, type: str}
 '''
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.supabase import (

@@ -22,8 +22,7 @@ description:
   - With O(state=canceled), cancels the build O(deployment) if it is still queued or building.
   - The create request is sent once; when its answer is lost the deployment list is read (the request carries a
     C(pourtraitRequestId) meta tag) before anything is sent again.
-author:
-  - Pourtrait engineering (@pourtrait)
+author: Pourtrait engineering (@pourtrait)
 options:
   state:
     description:
@@ -146,10 +145,7 @@ elapsed_s:
   description: Seconds spent building and waiting.
   returned: always
   type: float
-msg:
-  description: One-line summary.
-  returned: always
-  type: str
+msg: {description: One-line summary., returned: always, type: str}
 '''
 
 import re

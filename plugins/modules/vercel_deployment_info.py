@@ -19,8 +19,7 @@ description:
     rotation recorded on the project (C(POURTRAIT_SECRET_ROTATED_AT)) are left out too, as
     M(pourtrait.ops.vercel_rollback) leaves them out, unless O(respect_rotation=false).
   - Read-only.
-author:
-  - Pourtrait engineering (@pourtrait)
+author: Pourtrait engineering (@pourtrait)
 options:
   target:
     description:

@@ -19,8 +19,7 @@ description:
   - The value is never logged nor returned, and C(--diff) shows the variable without its value (only whether the
     value changes).
   - Env var changes reach production only through a new deployment; the result warns when one is needed.
-author:
-  - Pourtrait engineering (@pourtrait)
+author: Pourtrait engineering (@pourtrait)
 options:
   key:
     description:
@@ -118,10 +117,7 @@ redeploy_needed:
   description: True when production will only see the change after a new deployment.
   returned: always
   type: bool
-msg:
-  description: One-line summary.
-  returned: always
-  type: str
+msg: {description: One-line summary., returned: always, type: str}
 '''
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.vercel import (

@@ -21,8 +21,7 @@ description:
     says so.
   - The promote request is sent once; when its answer is lost the project's C(lastAliasRequest) is read before
     anything is sent again.
-author:
-  - Pourtrait engineering (@pourtrait)
+author: Pourtrait engineering (@pourtrait)
 options:
   deployment:
     description:
@@ -98,10 +97,7 @@ auto_assign_custom_domains:
   description: The project's domain auto-assignment after the run.
   returned: always
   type: bool
-msg:
-  description: One-line summary.
-  returned: always
-  type: str
+msg: {description: One-line summary., returned: always, type: str}
 '''
 
 import time

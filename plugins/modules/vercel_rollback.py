@@ -28,8 +28,7 @@ description:
     and O(exclude) add floors and exclusions of your own.
   - The rollback request is sent once; when its answer is lost the project's C(lastAliasRequest) is read before
     anything is sent again.
-author:
-  - Pourtrait engineering (@pourtrait)
+author: Pourtrait engineering (@pourtrait)
 options:
   target:
     description:
@@ -156,10 +155,7 @@ requested_by_another_run:
       already under way; this run then changed nothing (C(changed=false)) and only waited for that job.
   returned: when another run made the change
   type: bool
-msg:
-  description: One-line summary.
-  returned: always
-  type: str
+msg: {description: One-line summary., returned: always, type: str}
 '''
 
 import time
