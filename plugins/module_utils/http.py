@@ -310,6 +310,14 @@ class JsonSession(object):
         self.session.close()
 
 
+def bearer_session(vendor, env_prefix, api_url, token, **kwargs):
+    """The JsonSession of a vendor's API: the token as a bearer, messages naming <PREFIX>_API_URL and
+    <PREFIX>_CA_PATH."""
+    return JsonSession(api_url, headers={'Authorization': 'Bearer %s' % token},
+                       url_hint='api_url (%s_API_URL)' % env_prefix, tls_hint='ca_path (%s_CA_PATH)' % env_prefix,
+                       user_agent='pourtrait.ops (%s)' % vendor, **kwargs)
+
+
 def _short_reason(exc):
     """A short, secret-free reason for a connection error."""
     text = str(exc)

@@ -28,7 +28,7 @@ import time
 from ansible.module_utils.basic import env_fallback
 from ansible_collections.pourtrait.ops.plugins.module_utils._module import OpsError, check_shape
 from ansible_collections.pourtrait.ops.plugins.module_utils.http import (
-    ApiModule, HttpError, JsonSession, Response, http_argument_spec, one_line, parse_user_time,
+    ApiModule, HttpError, Response, bearer_session, http_argument_spec, one_line, parse_user_time,
 )
 
 DEFAULT_API_URL = 'https://api.supabase.com'
@@ -231,11 +231,9 @@ class SupabaseClient(object):
                  sleep=time.sleep):
         check_token(token)
         self.sleep = sleep
-        self.http = JsonSession(api_url or DEFAULT_API_URL, headers={'Authorization': 'Bearer %s' % token},
-                                timeout=timeout, retries=retries, validate_certs=validate_certs, ca_path=ca_path,
-                                service='the Supabase Management API', describe_error=describe_supabase_error,
-                                url_hint='api_url (SUPABASE_API_URL)', tls_hint='ca_path (SUPABASE_CA_PATH)',
-                                sleep=sleep, user_agent='pourtrait.ops (supabase)')
+        self.http = bearer_session('supabase', 'SUPABASE', api_url or DEFAULT_API_URL, token, timeout=timeout,
+                                   retries=retries, validate_certs=validate_certs, ca_path=ca_path, sleep=sleep,
+                                   service='the Supabase Management API', describe_error=describe_supabase_error)
         self.http.session.hooks['response'].append(_rate_limit_hook)
 
     # -- plumbing ----------------------------------------------------------

@@ -24,7 +24,7 @@ import time
 from ansible.module_utils.basic import env_fallback
 from ansible_collections.pourtrait.ops.plugins.module_utils._module import OpsError, check_shape
 from ansible_collections.pourtrait.ops.plugins.module_utils.http import (
-    ApiModule, HttpError, JsonSession, Response, http_argument_spec, one_line, parse_user_time,
+    ApiModule, HttpError, Response, bearer_session, http_argument_spec, one_line, parse_user_time,
 )
 
 DEFAULT_API_URL = 'https://api.vercel.com'
@@ -159,11 +159,9 @@ class VercelClient(object):
                  retries=4, sleep=time.sleep):
         check_token(token)
         self.team = team
-        self.http = JsonSession(api_url or DEFAULT_API_URL, headers={'Authorization': 'Bearer %s' % token},
-                                timeout=timeout, retries=retries, validate_certs=validate_certs, ca_path=ca_path,
-                                service='the Vercel API', describe_error=describe_vercel_error,
-                                url_hint='api_url (VERCEL_API_URL)', tls_hint='ca_path (VERCEL_CA_PATH)',
-                                sleep=sleep, user_agent='pourtrait.ops (vercel)')
+        self.http = bearer_session('vercel', 'VERCEL', api_url or DEFAULT_API_URL, token, timeout=timeout,
+                                   retries=retries, validate_certs=validate_certs, ca_path=ca_path, sleep=sleep,
+                                   service='the Vercel API', describe_error=describe_vercel_error)
 
     # -- plumbing ----------------------------------------------------------
     def scope(self, params=None):
