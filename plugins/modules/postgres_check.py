@@ -88,11 +88,7 @@ failed_checks:
 import re
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
-    PgModuleError,
-    PostgresModule,
-    describe_db_error,
-    psycopg2,
-    set_timeouts,
+    PgModuleError, PostgresModule, describe_db_error, psycopg2, set_timeouts,
 )
 
 

@@ -188,10 +188,7 @@ from ansible_collections.pourtrait.ops.plugins.module_utils.dump import (
     manifest_path_for,
 )
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
-    PgModuleError,
-    PostgresModule,
-    one_line,
-    split_qualified,
+    PgModuleError, PostgresModule, one_line, split_qualified,
 )
 from ansible_collections.pourtrait.ops.plugins.module_utils._module import check_range
 

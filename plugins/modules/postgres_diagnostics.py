@@ -205,11 +205,7 @@ import re
 import threading
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
-    PgModuleError,
-    PostgresModule,
-    describe_db_error,
-    psycopg2,
-    sql,
+    PgModuleError, PostgresModule, describe_db_error, psycopg2, sql,
 )
 from ansible_collections.pourtrait.ops.plugins.module_utils._module import check_range
 

@@ -194,14 +194,7 @@ tables:
 import time
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
-    PgModuleError,
-    PostgresModule,
-    describe_db_error,
-    one_line,
-    psycopg2,
-    resolve_tables,
-    set_timeouts,
-    sql,
+    PgModuleError, PostgresModule, describe_db_error, one_line, psycopg2, resolve_tables, set_timeouts, sql,
 )
 from ansible_collections.pourtrait.ops.plugins.module_utils._module import check_range
 

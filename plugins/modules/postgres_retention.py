@@ -162,14 +162,7 @@ import time
 import uuid
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
-    PgModuleError,
-    PostgresModule,
-    describe_db_error,
-    psycopg2,
-    resolve_tables,
-    set_timeouts,
-    split_qualified,
-    sql,
+    PgModuleError, PostgresModule, describe_db_error, psycopg2, resolve_tables, set_timeouts, split_qualified, sql,
 )
 from ansible_collections.pourtrait.ops.plugins.module_utils._module import check_range
 

@@ -185,11 +185,7 @@ errors:
 import time
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
-    PgModuleError,
-    PostgresModule,
-    SUPABASE_MANAGED_ROLES,
-    describe_db_error,
-    psycopg2,
+    PgModuleError, PostgresModule, SUPABASE_MANAGED_ROLES, describe_db_error, psycopg2,
 )
 from ansible_collections.pourtrait.ops.plugins.module_utils._module import check_range
 

@@ -316,16 +316,11 @@ import re
 import time
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
-    PgModuleError,
-    PostgresModule,
-    connect,
+    PgModuleError, PostgresModule, connect,
 )
 from ansible_collections.pourtrait.ops.plugins.module_utils._module import check_range
 from ansible_collections.pourtrait.ops.plugins.module_utils.migration_files import (
-    MSG_OUT_OF_ORDER,
-    MSG_REMOTE_ONLY,
-    compare,
-    scan_directory,
+    MSG_OUT_OF_ORDER, MSG_REMOTE_ONLY, compare, scan_directory,
 )
 from ansible_collections.pourtrait.ops.plugins.module_utils.migrations import HISTORY, Engine, MigrationFailed
 
