@@ -8,7 +8,9 @@ into a mapping.
 
 import glob
 import importlib
+import json
 import os
+import subprocess
 import sys
 
 import pytest
@@ -94,15 +96,20 @@ def test_attributes_fragment_describes_the_common_attributes():
         assert isinstance(shared[attr]['description'], str) and shared[attr]['description']
 
 
-def test_every_module_takes_attribute_descriptions_from_the_one_fragment():
-    """Modules give only support/membership; the descriptions live once, in pourtrait.ops.attributes."""
-    missing = []
+def module_docs():
+    """(file name, parsed DOCUMENTATION) of every module."""
     for path in sorted(glob.glob(os.path.join(ROOT, 'plugins', 'modules', '*.py'))):
         with open(path) as handle:
             source = handle.read()
-        doc = yaml.safe_load(source.split("DOCUMENTATION = r\'\'\'", 1)[1].split("\'\'\'", 1)[0])
+        yield os.path.basename(path), yaml.safe_load(source.split("DOCUMENTATION = r\'\'\'", 1)[1].split("\'\'\'", 1)[0])
+
+
+def test_every_module_takes_attribute_descriptions_from_the_one_fragment():
+    """Modules give only support/membership; the descriptions live once, in pourtrait.ops.attributes."""
+    missing = []
+    for name, doc in module_docs():
         if 'pourtrait.ops.attributes' not in (doc.get('extends_documentation_fragment') or []):
-            missing.append(os.path.basename(path))
+            missing.append(name)
     assert missing == []
 
 
@@ -136,12 +143,41 @@ def test_fragment_options_match_argument_spec(name):
 def test_every_module_of_a_fragment_extends_its_companions():
     """A module documenting the Vercel or Supabase options also takes the shared HTTP options."""
     missing = []
-    for path in sorted(glob.glob(os.path.join(ROOT, 'plugins', 'modules', '*.py'))):
-        with open(path) as handle:
-            source = handle.read()
-        doc = yaml.safe_load(source.split("DOCUMENTATION = r\'\'\'", 1)[1].split("\'\'\'", 1)[0])
+    for module, doc in module_docs():
         extends = doc.get('extends_documentation_fragment') or []
         for name, (_utils, _func, companions) in ARGSPECS.items():
             if 'pourtrait.ops.' + name in extends:
-                missing += ['%s: %s' % (os.path.basename(path), c) for c in companions if 'pourtrait.ops.' + c not in extends]
+                missing += ['%s: %s' % (module, c) for c in companions if 'pourtrait.ops.' + c not in extends]
     assert missing == []
+
+
+FAMILY_GROUPS = {'postgres_module': ['pourtrait.ops.postgres'], 'vercel_module': ['pourtrait.ops.vercel'],
+                 'supabase_module': ['pourtrait.ops.supabase'], 'probe_module': []}
+
+
+def test_every_module_renders_with_complete_attributes_from_its_family_fragment():
+    """ansible-doc merges pourtrait.ops.attributes (descriptions), the family's named fragment (support, action
+    group) and the module's own details: every attribute has a description and a support level, and the action
+    group is the family's."""
+    names = [name[:-3] for name, _doc in module_docs()]
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'))
+    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible-doc'), '-t', 'module', '--json']
+                          + ['pourtrait.ops.%s' % n for n in names], capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr
+    rendered = json.loads(proc.stdout)
+    problems = []
+    for module, doc in module_docs():
+        name = module[:-3]
+        families = [e.rsplit('.', 1)[1] for e in doc['extends_documentation_fragment']
+                    if e.startswith('pourtrait.ops.attributes.') and e.rsplit('.', 1)[1] in FAMILY_GROUPS]
+        attributes = rendered['pourtrait.ops.%s' % name]['doc']['attributes']
+        if len(families) != 1:
+            problems.append('%s: extends %d family attribute fragments' % (name, len(families)))
+            continue
+        for attr in COMMON_ATTRIBUTES:
+            spec = attributes.get(attr) or {}
+            if not spec.get('description') or spec.get('support') not in ('full', 'partial', 'none', 'N/A'):
+                problems.append('%s: %s is %r' % (name, attr, spec))
+        if attributes['action_group'].get('membership') != FAMILY_GROUPS[families[0]]:
+            problems.append('%s: action group %r' % (name, attributes['action_group'].get('membership')))
+    assert problems == []
