@@ -43,4 +43,6 @@ requirements:
 notes:
   - Set the connection once per play with C(module_defaults) and the module's action group,
     C(group/pourtrait.ops.vercel) or C(group/pourtrait.ops.supabase).
+  - 'Errors are one line naming the cause and the fix, for example C(401: the Vercel token was rejected; check VERCEL_TOKEN)
+    or C(401: the Supabase access token was rejected; check SUPABASE_ACCESS_TOKEN).'
 '''

@@ -28,7 +28,4 @@ options:
       - Falls back to E(SUPABASE_API_URL).
     type: str
     default: https://api.supabase.com
-notes:
-  - 'Errors are one line naming the cause and the fix, for example C(401: the Supabase access token was rejected; check
-    SUPABASE_ACCESS_TOKEN).'
 '''

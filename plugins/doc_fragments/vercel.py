@@ -29,10 +29,8 @@ options:
     type: str
   api_url:
     description:
-      - Base URL of the Vercel REST API; only this differs between Vercel and a local stand-in.
-      - Falls back to E(VERCEL_API_URL).
+      - Base URL of the Vercel REST API (only this differs between Vercel and a local stand-in); falls back to
+        E(VERCEL_API_URL).
     type: str
     default: https://api.vercel.com
-notes:
-  - 'Errors are one line naming the cause and the fix, for example C(401: the Vercel token was rejected; check VERCEL_TOKEN).'
 '''
