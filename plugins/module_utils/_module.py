@@ -173,7 +173,11 @@ class OpsModule(object):
         """Run on validated parameters in this process; returns (result, warnings) like ``outcome()``."""
         missing = cls.missing_library()
         if missing:
-            return dict(failed=True, msg=missing[0], exception=missing[1]), []
+            result = dict(failed=True, msg=missing[0])
+            if module is not None:
+                # a module process reports the import error as AnsibleModule does (shown with -vvv)
+                result['exception'] = missing[1]
+            return result, []
         return cls(params, check_mode, diff_mode, module).outcome()
 
     @classmethod

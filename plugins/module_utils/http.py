@@ -338,12 +338,13 @@ class ApiModule(OpsModule):
 
     needs_project = True
     libraries = ((requests, 'requests', REQUESTS_IMPORT_ERROR),)
+    _client = None
 
     def make_client(self, params):
         raise NotImplementedError
 
     @property
     def client(self):
-        if getattr(self, '_client', None) is None:
+        if self._client is None:
             self._client = self.make_client(self.params)
         return self._client

@@ -266,6 +266,7 @@ class PostgresModule(OpsModule):
 
     name = 'postgres'
     libraries = ((psycopg2, 'psycopg2 (pip install psycopg2-binary)', PSYCOPG2_IMPORT_ERROR),)
+    _conn_params = None
 
     @classmethod
     def shared_argument_spec(cls):
@@ -281,7 +282,7 @@ class PostgresModule(OpsModule):
 
     @property
     def conn_params(self):
-        if getattr(self, '_conn_params', None) is None:
+        if self._conn_params is None:
             self._conn_params = connection_params(self.params)
         return self._conn_params
 
