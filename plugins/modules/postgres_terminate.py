@@ -276,7 +276,7 @@ class PostgresTerminate(PostgresModule):
         overlap = sorted(set(p['roles'] or []) & set(p['exclude_roles']))
         if overlap:
             self.warn('roles %s are also in exclude_roles and stay untouched; remove them from '
-                             'exclude_roles to stop their sessions' % ', '.join(overlap))
+                      'exclude_roles to stop their sessions' % ', '.join(overlap))
 
     def target_databases(self, cur):
         """(all_dbs, [names]) after checking the named databases exist."""
@@ -384,8 +384,8 @@ class PostgresTerminate(PostgresModule):
                     stuck.append(s)
                 if idle_tx:
                     self.warn('a cancel does not end a session idle in transaction (pids %s); use '
-                                     'action=terminate or cancel_then_terminate'
-                                     % ', '.join(str(s.pid) for s in idle_tx))
+                              'action=terminate or cancel_then_terminate'
+                              % ', '.join(str(s.pid) for s in idle_tx))
                 return cancelled, terminated, stuck
             to_terminate = remaining + idle_tx
 

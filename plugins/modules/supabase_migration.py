@@ -385,7 +385,7 @@ class SupabaseMigration(PostgresModule):
         files, skipped = self.load_files()
         if str(self.conn_params.get('port')) == TRANSACTION_POOLER_PORT:
             self.warn('port 6543 is Supabase\'s transaction pooler: it cannot keep the session advisory lock '
-                             'that keeps two runs apart; connect to port 5432 (direct connection or session pooler)')
+                      'that keeps two runs apart; connect to port 5432 (direct connection or session pooler)')
 
         # client_encoding in the start-up packet, so that RESET ALL before each file keeps it.
         def open_connection():
@@ -425,9 +425,9 @@ class SupabaseMigration(PostgresModule):
             if list(recorded[1]) != migration.statements:
                 edited.append(migration.version)
                 self.warn('%s was edited after it was applied: its statements differ from those recorded in %s '
-                                 '(%d now, %d recorded); applied files never run again - put the change in a new '
-                                 'migration, or restore the file' % (migration.filename, HISTORY,
-                                                                     len(migration.statements), len(recorded[1])))
+                          '(%d now, %d recorded); applied files never run again - put the change in a new '
+                          'migration, or restore the file' % (migration.filename, HISTORY,
+                                                              len(migration.statements), len(recorded[1])))
         return dict(changed=False, local=local, remote=remote, pending=pending, remote_only=remote_only,
                     out_of_order=out_of_order, edited=edited, skipped_files=skipped, applied=[], partial=False)
 
@@ -505,8 +505,8 @@ class SupabaseMigration(PostgresModule):
             control = migration.transaction_control()
             if control:
                 self.warn('%s statement %s begins or ends a transaction itself; the file already runs as one '
-                                 'transaction, and a COMMIT inside it makes earlier statements permanent even if a '
-                                 'later one fails' % (migration.filename, ', '.join(str(i) for i in control)))
+                          'transaction, and a COMMIT inside it makes earlier statements permanent even if a '
+                          'later one fails' % (migration.filename, ', '.join(str(i) for i in control)))
         before = list(result['remote'])
         if self.check_mode or not todo:
             result['changed'] = bool(todo)

@@ -74,6 +74,9 @@ def option_problems(prefix, options):
 def test_fragment_yaml_is_renderable(name):
     docs = fragment_docs(name)
     assert 'DOCUMENTATION' in docs, 'ModuleDocFragment.DOCUMENTATION missing in %s.py' % name
+    # a named fragment (pourtrait.ops.attributes.<name>) is extended together with its file's DOCUMENTATION, which
+    # describes each attribute once
+    shared = (docs['DOCUMENTATION'] or {}).get('attributes') or {}
     problems = []
     for var, doc in docs.items():
         where = '%s.%s' % (name, var)
@@ -82,7 +85,8 @@ def test_fragment_yaml_is_renderable(name):
             continue
         problems += option_problems(where + '.options', doc.get('options') or {})
         for attr, spec in (doc.get('attributes') or {}).items():
-            problems += text_problems('%s.attributes.%s.description' % (where, attr), (spec or {}).get('description'))
+            description = (spec or {}).get('description') or (shared.get(attr) or {}).get('description')
+            problems += text_problems('%s.attributes.%s.description' % (where, attr), description)
         for key in ('notes', 'requirements'):
             if key in doc:
                 problems += text_problems('%s.%s' % (where, key), doc[key])

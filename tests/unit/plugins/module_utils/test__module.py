@@ -160,8 +160,8 @@ def test_an_error_class_can_keep_fields_that_are_none():
 
 
 def test_an_extra_msg_gives_way_to_the_errors_message():
-    assert SupabaseError('the real one', msg='a summary', ok=True).result() == dict(failed=True, msg='the real one',
-                                                                                   ok=True)
+    error = SupabaseError('the real one', msg='a summary', ok=True)
+    assert error.result() == dict(failed=True, msg='the real one', ok=True)
 
 
 def test_a_range_check_fails_through_the_same_path():
