@@ -85,10 +85,8 @@ failed_checks:
   elements: str
 '''
 
-import re
-
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
-    PgModuleError, PostgresModule, describe_db_error, psycopg2, set_timeouts,
+    PgModuleError, PostgresModule, describe_db_error, one_line, psycopg2, set_timeouts,
 )
 
 
@@ -144,7 +142,7 @@ class PostgresCheck(PostgresModule):
                 results.append(dict(sql=statement, ok=ok, detail=detail))
         finally:
             conn.close()
-        failed = ['"%s" %s' % (_shown(re.sub(r'\s+', ' ', r['sql']).strip(), 200), r['detail'])
+        failed = ['"%s" %s' % (_shown(one_line(r['sql']), 200), r['detail'])
                   for r in results if not r['ok']]
         result = dict(changed=False, results=results, passed=not failed, failed_checks=failed)
         if failed and self.params['fail_on_failure']:

@@ -201,11 +201,10 @@ warnings:
   elements: str
 '''
 
-import re
 import threading
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
-    PgModuleError, PostgresModule, describe_db_error, psycopg2, sql,
+    PgModuleError, PostgresModule, describe_db_error, one_line, psycopg2, sql,
 )
 from ansible_collections.pourtrait.ops.plugins.module_utils._module import check_range
 
@@ -387,7 +386,7 @@ def shorten(text, length):
     """One line, at most ``length`` characters plus ``...`` when cut."""
     if text is None:
         return None
-    text = re.sub(r'\s+', ' ', text).strip()
+    text = one_line(text)
     if len(text) > length:
         return text[:length].rstrip() + '...'
     return text
