@@ -50,8 +50,8 @@ attributes:
     membership: [pourtrait.ops.supabase]
 '''
 
-    # the app probes (app_health, deployment_verify): in no action group
-    PROBE_MODULE = r'''
+    # the app's modules (app_health, deployment_verify): in no action group
+    APP_MODULE = r'''
 attributes:
   action_group:
     support: none

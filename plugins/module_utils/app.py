@@ -132,14 +132,18 @@ class _Request(object):
         self.sock = ssl_context(validate_certs, ca_path).wrap_socket(self.sock, server_hostname=host)
         self.stamp('tls_s')
 
-    def exchange(self, host, port, method, path, headers, max_body):
+    def exchange(self, host, port, method, path, headers, max_body, body=None):
         self.stage = 'waiting for %s' % self.url
         self.sock.settimeout(self.left())
         conn = HTTPConnection(host, port, timeout=self.left())
         conn.sock = self.sock
         hdrs = {'Accept': 'application/json', 'User-Agent': 'pourtrait.ops (app_health)', 'Connection': 'close'}
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode('utf-8')
+            hdrs['Content-Type'] = 'application/json'
         hdrs.update(headers or {})
-        conn.request(method, path, headers=hdrs)
+        conn.request(method, path, body=payload, headers=hdrs)
         resp = conn.getresponse()
         self.stamp('first_byte_s')
         self.stage = 'reading the answer from %s' % self.url
@@ -170,8 +174,9 @@ class _Request(object):
                 pass
 
 
-def probe(url, timeout=10.0, validate_certs=True, ca_path=None, headers=None, method='GET', max_body=1048576):
-    """One request with the curl-style timing breakdown. Raises ProbeError."""
+def probe(url, timeout=10.0, validate_certs=True, ca_path=None, headers=None, method='GET', max_body=1048576,
+          body=None):
+    """One request with the curl-style timing breakdown; ``body`` (not None) is sent as JSON. Raises ProbeError."""
     parts = urlsplit(url)
     if parts.scheme not in ('http', 'https') or not parts.hostname:
         raise ProbeError('%r is not an http(s) URL; use e.g. https://pourtrait.app/health' % url, permanent=True)
@@ -187,7 +192,7 @@ def probe(url, timeout=10.0, validate_certs=True, ca_path=None, headers=None, me
             request.handshake(host, validate_certs, ca_path)
         else:
             request.timing['tls_s'] = 0.0
-        return request.exchange(host, port, method, path, headers, max_body)
+        return request.exchange(host, port, method, path, headers, max_body, body)
     except (OSError, HTTPException) as exc:
         raise request.error(exc)
     finally:

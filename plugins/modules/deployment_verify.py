@@ -111,7 +111,7 @@ options:
     elements: str
     choices: [fail, inconclusive]
     default: [fail, inconclusive]
-extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.attributes.probe_module,
+extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.attributes.app_module,
                                  pourtrait.ops.attributes.info_module, pourtrait.ops.controller_fast_path,
                                  pourtrait.ops.app_probe]
 '''

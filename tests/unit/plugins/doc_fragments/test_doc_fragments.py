@@ -156,7 +156,7 @@ def test_every_module_of_a_fragment_extends_its_companions():
 
 
 FAMILY_GROUPS = {'postgres_module': ['pourtrait.ops.postgres'], 'vercel_module': ['pourtrait.ops.vercel'],
-                 'supabase_module': ['pourtrait.ops.supabase'], 'probe_module': []}
+                 'supabase_module': ['pourtrait.ops.supabase'], 'app_module': []}
 
 
 def test_every_module_renders_with_complete_attributes_from_its_family_fragment():
