@@ -156,8 +156,6 @@ class JsonSession(object):
     def __init__(self, base_url, headers=None, timeout=30, retries=4, validate_certs=True, ca_path=None,
                  service='the API', describe_error=None, url_hint='api_url', tls_hint='ca_path',
                  backoff_base=0.5, backoff_cap=30.0, retry_after_cap=120.0, sleep=time.sleep, user_agent=None):
-        if requests is None:
-            raise HttpError('the Python library requests is required (pip install requests)')
         if not re.match(r'^https?://[^/?#\s]+', base_url or ''):
             raise HttpError('%s %r is not an http(s) URL; use e.g. https://api.example.com' % (url_hint, base_url))
         self.base_url = base_url.rstrip('/')
