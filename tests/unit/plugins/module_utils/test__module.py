@@ -112,7 +112,7 @@ def test_each_family_adds_its_connection_spec():
     assert {'login_host', 'login_password', 'database_url'} <= set(PostgresModule.full_argument_spec())
     assert {'api_token', 'team_id', 'project', 'api_url', 'ca_path', 'retries'} <= set(VercelModule.full_argument_spec())
     assert {'access_token', 'project_ref', 'api_url', 'validate_certs', 'timeout'} <= set(SupabaseModule.full_argument_spec())
-    assert sorted(AppProbeModule.full_argument_spec()) == ['ca_path', 'headers', 'timeout', 'validate_certs']
+    assert {'ca_path', 'headers', 'timeout', 'validate_certs'} <= set(AppProbeModule.full_argument_spec())
     assert PostgresModule.full_argument_spec()['login_password']['no_log'] is True
     assert VercelModule.full_argument_spec()['api_token']['no_log'] is True
 
