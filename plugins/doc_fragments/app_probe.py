@@ -31,4 +31,5 @@ options:
       - Extra request headers on every request (for example a protection-bypass token).
     type: dict
     default: {}
+attributes: {action_group: {support: none, membership: []}}
 '''

@@ -9,11 +9,10 @@ __metaclass__ = type
 
 class ModuleDocFragment(object):
     # The attributes every pourtrait.ops module declares, described once: every module supports check
-    # mode and, unless it says otherwise, no diff. Each module also extends the named fragment of its
-    # family (its action group) - ``pourtrait.ops.attributes.<family>_module``, not
-    # ``pourtrait.ops.attributes.postgres``, which would load the postgres fragment - and its own
-    # ``attributes:`` block gives only what differs (check_mode details, diff_mode support). Use:
-    #   extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.attributes.postgres_module]
+    # mode and, unless it says otherwise, no diff. The family's fragment (pourtrait.ops.postgres, .vercel,
+    # .supabase, .app_probe) gives its action group; a module's own ``attributes:`` block gives only what
+    # differs (check_mode details, diff_mode support), or it extends INFO_MODULE when it only reads. Use:
+    #   extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.postgres]
     DOCUMENTATION = r'''
 attributes:
   check_mode:
@@ -24,38 +23,6 @@ attributes:
     support: none
   action_group:
     description: Action is part of action_group(s), for convenient setting of module_defaults.
-'''
-
-    # postgres_* modules and the other modules speaking SQL
-    POSTGRES_MODULE = r'''
-attributes:
-  action_group:
-    support: full
-    membership: [pourtrait.ops.postgres]
-'''
-
-    # vercel_* modules
-    VERCEL_MODULE = r'''
-attributes:
-  action_group:
-    support: full
-    membership: [pourtrait.ops.vercel]
-'''
-
-    # supabase_* Management API modules
-    SUPABASE_MODULE = r'''
-attributes:
-  action_group:
-    support: full
-    membership: [pourtrait.ops.supabase]
-'''
-
-    # the app's modules (app_health, deployment_verify): in no action group
-    APP_MODULE = r'''
-attributes:
-  action_group:
-    support: none
-    membership: []
 '''
 
     # a module that only reads

@@ -69,4 +69,5 @@ notes:
   - Options are resolved in this order, first wins - the module's C(login_*) options, O(database_url)
     or E(DATABASE_URL), the E(PGHOST), E(PGPORT), E(PGUSER), E(PGPASSWORD) and E(PGDATABASE) variables.
   - Set the connection once per play with C(module_defaults) and the C(group/pourtrait.ops.postgres) action group.
+attributes: {action_group: {support: full, membership: [pourtrait.ops.postgres]}}
 '''

@@ -28,4 +28,5 @@ options:
       - Falls back to E(SUPABASE_API_URL).
     type: str
     default: https://api.supabase.com
+attributes: {action_group: {support: full, membership: [pourtrait.ops.supabase]}}
 '''

@@ -33,4 +33,5 @@ options:
         E(VERCEL_API_URL).
     type: str
     default: https://api.vercel.com
+attributes: {action_group: {support: full, membership: [pourtrait.ops.vercel]}}
 '''

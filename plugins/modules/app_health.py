@@ -58,9 +58,8 @@ options:
       - Seconds between two attempts.
     type: float
     default: 3
-extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.attributes.app_module,
-                                 pourtrait.ops.attributes.info_module, pourtrait.ops.controller_fast_path,
-                                 pourtrait.ops.app_probe]
+extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.attributes.info_module,
+                                 pourtrait.ops.controller_fast_path, pourtrait.ops.app_probe]
 '''
 
 EXAMPLES = r'''

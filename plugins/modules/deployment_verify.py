@@ -111,9 +111,8 @@ options:
     elements: str
     choices: [fail, inconclusive]
     default: [fail, inconclusive]
-extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.attributes.app_module,
-                                 pourtrait.ops.attributes.info_module, pourtrait.ops.controller_fast_path,
-                                 pourtrait.ops.app_probe]
+extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.attributes.info_module,
+                                 pourtrait.ops.controller_fast_path, pourtrait.ops.app_probe]
 '''
 
 EXAMPLES = r'''

@@ -42,8 +42,7 @@ options:
       - C(lock_timeout) of each check.
     type: str
     default: 3s
-extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.attributes.postgres_module,
-                                 pourtrait.ops.postgres]
+extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.postgres]
 attributes:
   check_mode:
     details: The checks only read, so they run in check mode too.

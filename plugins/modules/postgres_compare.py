@@ -84,8 +84,8 @@ options:
       - C(statement_timeout) of the reading sessions (one statement reads one table); C(0) means no limit.
     type: str
     default: '0'
-extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.attributes.postgres_module,
-                                 pourtrait.ops.attributes.info_module, pourtrait.ops.postgres]
+extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.attributes.info_module,
+                                 pourtrait.ops.postgres]
 notes:
   - The checksum is computed from each row's text form (C(ROW(t.*)::text)), so the two tables must have the same
     columns in the same order, which a restore of a dump guarantees.

@@ -34,8 +34,7 @@ options:
       - With O(state=absent), end the other sessions connected to the database and drop it anyway.
     type: bool
     default: false
-extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.attributes.postgres_module,
-                                 pourtrait.ops.postgres]
+extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.postgres]
 attributes:
   check_mode:
     details: Reports whether the database would be created or dropped; changes nothing.

@@ -55,8 +55,7 @@ options:
       - Query texts are reduced to one line and cut to this many characters (C(...) marks a cut).
     type: int
     default: 200
-extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.attributes.postgres_module,
-                                 pourtrait.ops.postgres]
+extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.postgres]
 attributes:
   check_mode:
     details: The module only reads, so check mode returns the same facts.

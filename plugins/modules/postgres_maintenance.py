@@ -90,8 +90,7 @@ options:
       - How long each statement may run before it is cancelled (PostgreSQL duration, C(30min), C(2h)).
     type: str
     default: 30min
-extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.attributes.postgres_module,
-                                 pourtrait.ops.postgres]
+extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.postgres]
 attributes:
   check_mode:
     details: Check mode validates the tables and timeouts and returns the plan; nothing runs.

@@ -89,8 +89,7 @@ options:
       - Directory holding C(pg_restore) and C(psql), for example C(/usr/lib/postgresql/17/bin). Defaults to
         the programs on E(PATH).
     type: path
-extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.attributes.postgres_module,
-                                 pourtrait.ops.postgres]
+extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.postgres]
 attributes:
   check_mode:
     details: Checks the manifest, the target and its sessions, and returns the command and the sessions it

@@ -74,8 +74,7 @@ options:
       - C(statement_timeout) of every transaction (each batch, the count, the function call).
     type: str
     default: 5min
-extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.attributes.postgres_module,
-                                 pourtrait.ops.postgres]
+extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.postgres]
 attributes:
   check_mode:
     details: Counts the rows that would be deleted (RV(would_delete)); a function is not called, C(changed) is true.

@@ -82,8 +82,7 @@ options:
       - Default is the database the module connects to. V(all) means every database of the server.
     type: list
     elements: str
-extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.attributes.postgres_module,
-                                 pourtrait.ops.postgres]
+extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.postgres]
 attributes:
   check_mode:
     details: Lists the candidates without signalling any session; C(changed) is true when there are candidates.

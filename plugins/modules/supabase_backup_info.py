@@ -30,8 +30,7 @@ options:
     type: bool
     default: false
 extends_documentation_fragment: [pourtrait.ops.http_client, pourtrait.ops.attributes,
-                                 pourtrait.ops.attributes.supabase_module, pourtrait.ops.attributes.info_module,
-                                 pourtrait.ops.supabase]
+                                 pourtrait.ops.attributes.info_module, pourtrait.ops.supabase]
 '''
 
 EXAMPLES = r'''

@@ -55,8 +55,7 @@ options:
       - Seconds between two status reads while waiting.
     type: float
     default: 10
-extends_documentation_fragment: [pourtrait.ops.http_client, pourtrait.ops.attributes,
-                                 pourtrait.ops.attributes.supabase_module, pourtrait.ops.supabase]
+extends_documentation_fragment: [pourtrait.ops.http_client, pourtrait.ops.attributes, pourtrait.ops.supabase]
 attributes:
   check_mode:
     details: Runs every check (status, PITR, window, backup) and says what it would restore; sends no restore.

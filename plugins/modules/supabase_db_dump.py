@@ -105,8 +105,7 @@ options:
       - Directory holding C(pg_dump) and C(pg_dumpall), for example C(/usr/lib/postgresql/17/bin). Defaults to the
         programs on E(PATH); they must be at least as new as the server.
     type: path
-extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.attributes.postgres_module,
-                                 pourtrait.ops.postgres]
+extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.postgres]
 attributes:
   check_mode:
     details: Connects and validates the options, then returns the command and the file it would write; writes nothing.

@@ -114,8 +114,7 @@ options:
         that says another run holds it. C(0) tries once.
     type: int
     default: 60
-extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.attributes.postgres_module,
-                                 pourtrait.ops.postgres]
+extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.postgres]
 attributes:
   check_mode:
     details: Reads the history and returns what would run in C(pending); executes nothing, takes no lock and does

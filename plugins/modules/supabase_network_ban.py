@@ -26,8 +26,7 @@ options:
     elements: str
     default: []
     aliases: [remove]
-extends_documentation_fragment: [pourtrait.ops.http_client, pourtrait.ops.attributes,
-                                 pourtrait.ops.attributes.supabase_module, pourtrait.ops.supabase]
+extends_documentation_fragment: [pourtrait.ops.http_client, pourtrait.ops.attributes, pourtrait.ops.supabase]
 attributes:
   check_mode:
     details: Lists the bans and reports which would be lifted; sends no change.

@@ -42,8 +42,7 @@ options:
     type: float
     default: 5
 extends_documentation_fragment: [pourtrait.ops.http_client, pourtrait.ops.attributes,
-                                 pourtrait.ops.attributes.supabase_module, pourtrait.ops.attributes.info_module,
-                                 pourtrait.ops.supabase]
+                                 pourtrait.ops.attributes.info_module, pourtrait.ops.supabase]
 '''
 
 EXAMPLES = r'''

@@ -91,8 +91,7 @@ options:
       - Cancel the build when it is not READY within O(wait_timeout).
     type: bool
     default: false
-extends_documentation_fragment: [pourtrait.ops.http_client, pourtrait.ops.attributes,
-                                 pourtrait.ops.attributes.vercel_module, pourtrait.ops.vercel,
+extends_documentation_fragment: [pourtrait.ops.http_client, pourtrait.ops.attributes, pourtrait.ops.vercel,
                                  pourtrait.ops.controller_fast_path]
 attributes:
   check_mode:

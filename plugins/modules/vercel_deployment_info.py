@@ -67,8 +67,8 @@ options:
     type: bool
     default: true
 extends_documentation_fragment: [pourtrait.ops.http_client, pourtrait.ops.attributes,
-                                 pourtrait.ops.attributes.vercel_module, pourtrait.ops.attributes.info_module,
-                                 pourtrait.ops.vercel, pourtrait.ops.controller_fast_path]
+                                 pourtrait.ops.attributes.info_module, pourtrait.ops.vercel,
+                                 pourtrait.ops.controller_fast_path]
 '''
 
 EXAMPLES = r'''

@@ -66,8 +66,7 @@ options:
     type: str
     choices: [always, never, on_create]
     default: on_create
-extends_documentation_fragment: [pourtrait.ops.http_client, pourtrait.ops.attributes,
-                                 pourtrait.ops.attributes.vercel_module, pourtrait.ops.vercel,
+extends_documentation_fragment: [pourtrait.ops.http_client, pourtrait.ops.attributes, pourtrait.ops.vercel,
                                  pourtrait.ops.controller_fast_path]
 attributes:
   diff_mode:

@@ -48,8 +48,7 @@ options:
       - Seconds between two status reads.
     type: float
     default: 2
-extends_documentation_fragment: [pourtrait.ops.http_client, pourtrait.ops.attributes,
-                                 pourtrait.ops.attributes.vercel_module, pourtrait.ops.vercel,
+extends_documentation_fragment: [pourtrait.ops.http_client, pourtrait.ops.attributes, pourtrait.ops.vercel,
                                  pourtrait.ops.controller_fast_path]
 attributes:
   check_mode:

@@ -74,9 +74,9 @@ def option_problems(prefix, options):
 def test_fragment_yaml_is_renderable(name):
     docs = fragment_docs(name)
     assert 'DOCUMENTATION' in docs, 'ModuleDocFragment.DOCUMENTATION missing in %s.py' % name
-    # a named fragment (pourtrait.ops.attributes.<name>) is extended together with its file's DOCUMENTATION, which
-    # describes each attribute once
-    shared = (docs['DOCUMENTATION'] or {}).get('attributes') or {}
+    # every module extends pourtrait.ops.attributes, which describes each attribute once; another fragment (a
+    # family's action group, pourtrait.ops.attributes.info_module) gives only support, membership or details
+    shared = fragment_docs('attributes')['DOCUMENTATION']['attributes']
     problems = []
     for var, doc in docs.items():
         where = '%s.%s' % (name, var)
@@ -155,14 +155,14 @@ def test_every_module_of_a_fragment_extends_its_companions():
     assert missing == []
 
 
-FAMILY_GROUPS = {'postgres_module': ['pourtrait.ops.postgres'], 'vercel_module': ['pourtrait.ops.vercel'],
-                 'supabase_module': ['pourtrait.ops.supabase'], 'app_module': []}
+FAMILY_GROUPS = {'postgres': ['pourtrait.ops.postgres'], 'vercel': ['pourtrait.ops.vercel'],
+                 'supabase': ['pourtrait.ops.supabase'], 'app_probe': []}
 
 
-def test_every_module_renders_with_complete_attributes_from_its_family_fragment():
-    """ansible-doc merges pourtrait.ops.attributes (descriptions), the family's named fragment (support, action
-    group) and the module's own details: every attribute has a description and a support level, and the action
-    group is the family's."""
+def test_every_module_renders_with_complete_attributes_and_its_familys_action_group():
+    """ansible-doc merges pourtrait.ops.attributes (descriptions, check mode, no diff by default), the family's
+    fragment (its action group) and the module's own details: every attribute has a description and a support
+    level, and the action group is the family's."""
     names = [name[:-3] for name, _doc in module_docs()]
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'))
     proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible-doc'), '-t', 'module', '--json']
@@ -173,10 +173,10 @@ def test_every_module_renders_with_complete_attributes_from_its_family_fragment(
     for module, doc in module_docs():
         name = module[:-3]
         families = [e.rsplit('.', 1)[1] for e in doc['extends_documentation_fragment']
-                    if e.startswith('pourtrait.ops.attributes.') and e.rsplit('.', 1)[1] in FAMILY_GROUPS]
+                    if e.startswith('pourtrait.ops.') and e.rsplit('.', 1)[1] in FAMILY_GROUPS]
         attributes = rendered['pourtrait.ops.%s' % name]['doc']['attributes']
         if len(families) != 1:
-            problems.append('%s: extends %d family attribute fragments' % (name, len(families)))
+            problems.append('%s: extends %d family fragments' % (name, len(families)))
             continue
         for attr in COMMON_ATTRIBUTES:
             spec = attributes.get(attr) or {}
