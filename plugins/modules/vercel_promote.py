@@ -19,8 +19,7 @@ description:
   - A preview (non-production) deployment cannot be promoted as is - it must be rebuilt for production. With
     O(rebuild=true) the module starts that build, waits until it is READY and promotes it; without it, it fails and
     says so.
-  - The promote request is sent once; when its answer is lost the project's C(lastAliasRequest) is read before
-    anything is sent again.
+  - A promote request whose answer was lost is not sent again before the project's C(lastAliasRequest) says it failed.
 author: Pourtrait engineering (@pourtrait)
 options:
   deployment:

@@ -78,14 +78,14 @@ options:
       - Seconds between two reads of the job status.
     type: float
     default: 2
-extends_documentation_fragment: [pourtrait.ops.http_client, pourtrait.ops.attributes, pourtrait.ops.vercel,
-                                 pourtrait.ops.controller_fast_path]
 attributes:
   check_mode:
     details: Resolves and validates the target and reports it; sends nothing.
   diff_mode:
     support: full
     details: The production deployment before and after.
+extends_documentation_fragment: [pourtrait.ops.http_client, pourtrait.ops.attributes, pourtrait.ops.vercel,
+                                 pourtrait.ops.controller_fast_path]
 '''
 
 EXAMPLES = r'''
