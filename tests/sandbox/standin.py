@@ -189,6 +189,31 @@ class Service(object):
         return Response(404, error_body('not_found', 'The requested API endpoint was not found.'))
 
 
+class ModelService(Service):
+    """A stand-in whose state lives in ``self.model`` (with ``token``, ``lock``, ``timings`` and ``state()``);
+    ``timing_names`` are the timing settings it takes."""
+
+    timing_names = ()
+
+    def __init__(self, model):
+        Service.__init__(self)
+        self.model = model
+
+    @property
+    def token(self):
+        return self.model.token
+
+    def set_timings(self, values):
+        taken = [k for k in values if k in self.timing_names]
+        with self.model.lock:
+            for k in taken:
+                self.model.timings[k] = float(values[k])
+        return taken
+
+    def state(self):
+        return self.model.state()
+
+
 class FaultInjector(object):
     """Decides, deterministically from a seed, which requests get a fault.
 

@@ -98,7 +98,7 @@ import threading
 import time
 import uuid
 
-from tests.sandbox.standin import HttpProblem, Response, Router, Service, json_response
+from tests.sandbox.standin import HttpProblem, Response, ModelService, Router, json_response
 
 TOKEN_RE = re.compile(r'^sbp_[0-9a-f]{40}$')
 REF_RE = re.compile(r'^[a-z]{20}$')
@@ -442,14 +442,14 @@ def _body(request):
         raise _bad('Unexpected token in JSON body: the body must be JSON')
 
 
-class SupabaseService(Service):
+class SupabaseService(ModelService):
     """The HTTP face of :class:`SupabaseModel`."""
 
     name = 'supabase'
+    timing_names = tuple(DEFAULT_TIMINGS)
 
     def __init__(self, token, timings=None, seed=None, database_url=None):
-        Service.__init__(self)
-        self.model = SupabaseModel(token, timings, seed=seed, database_url=database_url)
+        ModelService.__init__(self, SupabaseModel(token, timings, seed=seed, database_url=database_url))
         r = self.router = Router()
         r.add('GET', '/v1/projects/{ref}', self.get_project)
         r.add('GET', '/v1/projects/{ref}/health', self.get_health)
@@ -464,26 +464,12 @@ class SupabaseService(Service):
         r.add('POST', '/v1/projects/{ref}/database/query', self.run_query)
 
     @property
-    def token(self):
-        return self.model.token
-
-    @property
     def ref(self):
         return self.model.ref
 
     # -- Service interface ---------------------------------------------------------------------
     def reset(self, options=None):
         self.model.reset(options)
-
-    def set_timings(self, values):
-        taken = [k for k in values if k in DEFAULT_TIMINGS]
-        with self.model.lock:
-            for k in taken:
-                self.model.timings[k] = float(values[k])
-        return taken
-
-    def state(self):
-        return self.model.state()
 
     def fault_response(self, kind, settings):
         if kind == '429':

@@ -88,7 +88,7 @@ import string
 import threading
 import time
 
-from tests.sandbox.standin import (HttpProblem, Response, Router, Service, error_body, json_response,
+from tests.sandbox.standin import (HttpProblem, Response, ModelService, Router, error_body, json_response,
                                    now_ms)
 
 TOKEN_RE = re.compile(r'^[A-Za-z0-9]{24}$')
@@ -582,14 +582,14 @@ def validate_env_item(item, partial=False):
     return item
 
 
-class VercelService(Service):
+class VercelService(ModelService):
     """The HTTP face of :class:`VercelModel`."""
 
     name = 'vercel'
+    timing_names = tuple(DEFAULT_TIMINGS)
 
     def __init__(self, token, timings=None):
-        Service.__init__(self)
-        self.model = VercelModel(token, timings)
+        ModelService.__init__(self, VercelModel(token, timings))
         self.default_timings = dict(self.model.timings)
         r = self.router = Router()
         r.add('GET', '/v2/user', self.get_user)
@@ -613,10 +613,6 @@ class VercelService(Service):
         r.add('DELETE', '/{v:v9|v10}/projects/{idOrName}/env/{id}', self.delete_env)
         r.add('GET', '/v4/aliases', self.list_aliases)
 
-    @property
-    def token(self):
-        return self.model.token
-
     def set_app_url(self, url):
         self.model.app_url = url
 
@@ -624,16 +620,6 @@ class VercelService(Service):
     def reset(self, options=None):
         self.model.timings = dict(self.default_timings)
         self.model.reset(options)
-
-    def set_timings(self, values):
-        taken = [k for k in values if k in DEFAULT_TIMINGS]
-        with self.model.lock:
-            for k in taken:
-                self.model.timings[k] = float(values[k])
-        return taken
-
-    def state(self):
-        return self.model.state()
 
     def handle(self, request):
         handler, params = self.router.match(request.method, request.raw_path)
@@ -1102,4 +1088,4 @@ class VercelService(Service):
                 for _i in range(int(body.get('count', 1))):
                     model.next_jobs.append(bool(body.get('fail')))
                 return json_response({'next_jobs': model.next_jobs})
-        return Service.admin(self, request, subpath)
+        return ModelService.admin(self, request, subpath)
