@@ -411,17 +411,17 @@ class VercelModel(object):
                 'creator': self._creator(), 'inspectorUrl': self._inspector(dep), 'meta': dict(dep['meta']),
                 'target': dep['target'], 'aliasAssigned': dep['aliasAssigned'], 'aliasError': dep['aliasError'],
                 'isRollbackCandidate': self.is_rollback_candidate(dep)}
-        if dep['buildingAt']:
-            item['buildingAt'] = dep['buildingAt']
-        if dep['ready']:
-            item['ready'] = dep['ready']
-        if self.substate(dep):
-            item['readySubstate'] = self.substate(dep)
-        if dep['errorCode']:
-            item['errorCode'] = dep['errorCode']
-        if dep['errorMessage']:
-            item['errorMessage'] = dep['errorMessage']
-        return item
+        return self._optional(item, dep, buildingAt='buildingAt', ready='ready', errorCode='errorCode',
+                              errorMessage='errorMessage')
+
+    def _optional(self, out, dep, **fields):
+        """Add the fields (out name -> dep key) and readySubstate that the API leaves out when empty."""
+        fields['readySubstate'] = None
+        for name, key in fields.items():
+            value = self.substate(dep) if key is None else dep[key]
+            if value:
+                out[name] = value
+        return out
 
     def full(self, dep):
         """GET /v13/deployments/{idOrUrl}: the owner's view (public and private fields)."""
@@ -443,12 +443,7 @@ class VercelModel(object):
                'errorMessage': dep['errorMessage']}
         if out['gitSource'] is None:
             del out['gitSource']
-        if dep['ready']:
-            out['ready'] = dep['ready']
-        if self.substate(dep):
-            out['readySubstate'] = self.substate(dep)
-        if dep['errorCode']:
-            out['errorCode'] = dep['errorCode']
+        self._optional(out, dep, ready='ready', errorCode='errorCode')
         if self.project['team_owned']:
             out['team'] = {'id': self.team['id'], 'name': self.team['name'], 'slug': self.team['slug']}
         return out
@@ -462,13 +457,7 @@ class VercelModel(object):
                'alias': self._alias_list(dep), 'aliasAssigned': dep['aliasAssigned'],
                'aliasError': dep['aliasError'], 'requestedAt': dep['created'],
                'teamId': self.team['id'] if self.project['team_owned'] else None}
-        if dep['buildingAt']:
-            out['buildingAt'] = dep['buildingAt']
-        if dep['ready']:
-            out['readyAt'] = dep['ready']
-        if self.substate(dep):
-            out['readySubstate'] = self.substate(dep)
-        return out
+        return self._optional(out, dep, buildingAt='buildingAt', readyAt='ready')
 
     def project_view(self):
         proj = self.project
