@@ -109,6 +109,17 @@ ACTIVE_STATUSES = ('ACTIVE_HEALTHY', 'ACTIVE_UNHEALTHY')
 SERVICES = ('auth', 'db', 'db_postgres_user', 'pooler', 'realtime', 'rest', 'storage', 'pg_bouncer')
 SERVICE_STATUSES = ('COMING_UP', 'ACTIVE_HEALTHY', 'UNHEALTHY')
 BACKUP_STATUSES = ('COMPLETED', 'FAILED', 'PENDING', 'REMOVED', 'ARCHIVED', 'CANCELLED')
+# The Management API paths the stand-in serves (the tests name them the same way).
+PROJECT = '/v1/projects/{ref}'
+HEALTH = '/v1/projects/{ref}/health'
+BACKUPS = '/v1/projects/{ref}/database/backups'
+PITR = '/v1/projects/{ref}/database/backups/restore-pitr'
+PHYSICAL = '/v1/projects/{ref}/database/backups/restore'
+SECRETS = '/v1/projects/{ref}/secrets'
+BANS_RETRIEVE = '/v1/projects/{ref}/network-bans/retrieve'
+BANS = '/v1/projects/{ref}/network-bans'
+QUERY = '/v1/projects/{ref}/database/query'
+
 DEFAULT_TIMINGS = {'restoring_s': 0.3, 'coming_up_s': 0.1}
 DEFAULT_RATE_LIMIT = {'limit': 120, 'window_s': 60.0}
 DEFAULT_BANS = ('203.0.113.7', '198.51.100.23')
@@ -451,17 +462,17 @@ class SupabaseService(ModelService):
     def __init__(self, token, timings=None, seed=None, database_url=None):
         ModelService.__init__(self, SupabaseModel(token, timings, seed=seed, database_url=database_url))
         r = self.router = Router()
-        r.add('GET', '/v1/projects/{ref}', self.get_project)
-        r.add('GET', '/v1/projects/{ref}/health', self.get_health)
-        r.add('GET', '/v1/projects/{ref}/database/backups', self.list_backups)
-        r.add('POST', '/v1/projects/{ref}/database/backups/restore-pitr', self.restore_pitr)
-        r.add('POST', '/v1/projects/{ref}/database/backups/restore', self.restore_physical)
-        r.add('GET', '/v1/projects/{ref}/secrets', self.list_secrets)
-        r.add('POST', '/v1/projects/{ref}/secrets', self.create_secrets)
-        r.add('DELETE', '/v1/projects/{ref}/secrets', self.delete_secrets)
-        r.add('POST', '/v1/projects/{ref}/network-bans/retrieve', self.list_bans)
-        r.add('DELETE', '/v1/projects/{ref}/network-bans', self.delete_bans)
-        r.add('POST', '/v1/projects/{ref}/database/query', self.run_query)
+        r.add('GET', PROJECT, self.get_project)
+        r.add('GET', HEALTH, self.get_health)
+        r.add('GET', BACKUPS, self.list_backups)
+        r.add('POST', PITR, self.restore_pitr)
+        r.add('POST', PHYSICAL, self.restore_physical)
+        r.add('GET', SECRETS, self.list_secrets)
+        r.add('POST', SECRETS, self.create_secrets)
+        r.add('DELETE', SECRETS, self.delete_secrets)
+        r.add('POST', BANS_RETRIEVE, self.list_bans)
+        r.add('DELETE', BANS, self.delete_bans)
+        r.add('POST', QUERY, self.run_query)
 
     @property
     def ref(self):
