@@ -31,6 +31,8 @@ import urllib.request
 
 import pytest
 
+from tests.waiting import poll
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVE = os.path.join(ROOT, 'tests', 'sandbox', 'serve.py')
 DEFAULT_FAULT_KINDS = ('429', '500', '502', '503', 'reset', 'hang')
@@ -257,14 +259,7 @@ class VercelSandbox(object):
 
     def wait_for(self, predicate, timeout=10.0, interval=0.05):
         """Poll ``predicate(self)`` until it returns something truthy; that value, or AssertionError."""
-        deadline = time.time() + timeout
-        while True:
-            value = predicate(self)
-            if value:
-                return value
-            if time.time() > deadline:
-                raise AssertionError('condition not met within %.1f s' % timeout)
-            time.sleep(interval)
+        return poll(lambda: predicate(self), timeout, interval)
 
 
 class SupabaseSandbox(object):
@@ -411,14 +406,7 @@ class SupabaseSandbox(object):
 
     def wait_for(self, predicate, timeout=10.0, interval=0.05):
         """Poll ``predicate(self)`` until it returns something truthy; that value, or AssertionError."""
-        deadline = time.time() + timeout
-        while True:
-            value = predicate(self)
-            if value:
-                return value
-            if time.time() > deadline:
-                raise AssertionError('condition not met within %.1f s' % timeout)
-            time.sleep(interval)
+        return poll(lambda: predicate(self), timeout, interval)
 
 
 @pytest.fixture(scope='session')
