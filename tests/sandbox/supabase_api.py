@@ -98,7 +98,7 @@ import threading
 import time
 import uuid
 
-from tests.sandbox.standin import HttpProblem, Response, ModelService, Router, json_response
+from tests.sandbox.standin import HttpProblem, ModelService, Response, Router, json_response, route
 
 TOKEN_RE = re.compile(r'^sbp_[0-9a-f]{40}$')
 REF_RE = re.compile(r'^[a-z]{20}$')
@@ -461,18 +461,7 @@ class SupabaseService(ModelService):
 
     def __init__(self, token, timings=None, seed=None, database_url=None):
         ModelService.__init__(self, SupabaseModel(token, timings, seed=seed, database_url=database_url))
-        r = self.router = Router()
-        r.add('GET', PROJECT, self.get_project)
-        r.add('GET', HEALTH, self.get_health)
-        r.add('GET', BACKUPS, self.list_backups)
-        r.add('POST', PITR, self.restore_pitr)
-        r.add('POST', PHYSICAL, self.restore_physical)
-        r.add('GET', SECRETS, self.list_secrets)
-        r.add('POST', SECRETS, self.create_secrets)
-        r.add('DELETE', SECRETS, self.delete_secrets)
-        r.add('POST', BANS_RETRIEVE, self.list_bans)
-        r.add('DELETE', BANS, self.delete_bans)
-        r.add('POST', QUERY, self.run_query)
+        self.router = Router.of(self)
 
     @property
     def ref(self):
@@ -531,9 +520,11 @@ class SupabaseService(ModelService):
             raise message(401, 'Unauthorized')
 
     # -- endpoints -----------------------------------------------------------------------------
+    @route('GET', PROJECT)
     def get_project(self, request, ref):
         return json_response(self.model.project_view())
 
+    @route('GET', HEALTH)
     def get_health(self, request, ref):
         names = request.query_lists.get('services') or []
         choices = ', '.join(SERVICES)
@@ -554,9 +545,11 @@ class SupabaseService(ModelService):
                 seen.append(name)
         return json_response([self.model.service_view(n) for n in seen])
 
+    @route('GET', BACKUPS)
     def list_backups(self, request, ref):
         return json_response(self.model.backups_view())
 
+    @route('POST', PITR)
     def restore_pitr(self, request, ref):
         body = _body(request)
         target = body.get('recovery_time_target_unix') if isinstance(body, dict) else None
@@ -574,6 +567,7 @@ class SupabaseService(ModelService):
         model.start_restore({'kind': 'pitr', 'recovery_time_target_unix': target})
         return Response(201, None)
 
+    @route('POST', PHYSICAL)
     def restore_physical(self, request, ref):
         body = _body(request)
         backup_id = body.get('id') if isinstance(body, dict) else None
@@ -590,9 +584,11 @@ class SupabaseService(ModelService):
         model.start_restore({'kind': 'physical', 'id': backup_id, 'inserted_at': iso(backup['inserted_at'])})
         return Response(201, None)
 
+    @route('GET', SECRETS)
     def list_secrets(self, request, ref):
         return json_response(self.model.secrets_view())
 
+    @route('POST', SECRETS)
     def create_secrets(self, request, ref):
         body = _body(request)
         if not isinstance(body, list):
@@ -617,6 +613,7 @@ class SupabaseService(ModelService):
             self.model.secrets[item['name']] = {'value': item['value'], 'updated_at': stamp}
         return Response(201, None)
 
+    @route('DELETE', SECRETS)
     def delete_secrets(self, request, ref):
         body = _body(request)
         if not isinstance(body, list) or not all(isinstance(n, str) for n in body):
@@ -628,9 +625,11 @@ class SupabaseService(ModelService):
             self.model.secrets.pop(name, None)
         return Response(200, None)
 
+    @route('POST', BANS_RETRIEVE)
     def list_bans(self, request, ref):
         return json_response({'banned_ipv4_addresses': list(self.model.bans)}, status=201)
 
+    @route('DELETE', BANS)
     def delete_bans(self, request, ref):
         body = _body(request)
         if not isinstance(body, dict) or not isinstance(body.get('ipv4_addresses'), list):
@@ -648,6 +647,7 @@ class SupabaseService(ModelService):
         self.model.bans = [b for b in self.model.bans if b not in remove]
         return Response(200, None)
 
+    @route('POST', QUERY)
     def run_query(self, request, ref):
         body = _body(request)
         if not isinstance(body, dict) or not isinstance(body.get('query'), str) or not body['query'].strip():
