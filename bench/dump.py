@@ -30,7 +30,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -38,7 +37,13 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from tests.sandbox.pg import PgServer  # noqa: E402
-from tests.conftest import run_module  # noqa: E402
+from tests.conftest import COLLECTIONS, ensure_collection_link, run_module  # noqa: E402
+
+ensure_collection_link()
+if COLLECTIONS not in sys.path:
+    sys.path.insert(0, COLLECTIONS)
+
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.stream import parallel_map  # noqa: E402
 
 DB = 'bench'
 JOBS = max(2, os.cpu_count() or 2)
@@ -82,30 +87,6 @@ def _run(argv, env):
         raise RuntimeError('%s failed: %s' % (argv[0], proc.stderr.strip()[-1000:]))
 
 
-def _parallel(func, items, workers):
-    items = list(items)
-    errors = []
-
-    def worker():
-        while items:
-            try:
-                item = items.pop()
-            except IndexError:
-                return
-            try:
-                func(item)
-            except Exception as exc:  # noqa: BLE001 - reported below
-                errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for dummy in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-
-
 def generate(server, size_mb):
     """4 tables of about size_mb/4 MB of heap each, indexed, vacuumed, frozen and analyzed."""
     server.create_database(DB)
@@ -125,13 +106,13 @@ def generate(server, size_mb):
         table, lo, hi = piece
         server.execute(FILL.format(t=table), dbname=DB, params=dict(lo=lo, hi=hi))
 
-    _parallel(fill, pieces, JOBS)
+    parallel_map(fill, pieces, JOBS)
 
     def finish(table):
         server.execute('ALTER TABLE %s ADD PRIMARY KEY (id)' % table, dbname=DB)
         server.execute('VACUUM (FREEZE, ANALYZE) %s' % table, dbname=DB)
 
-    _parallel(finish, list(TABLES), JOBS)
+    parallel_map(finish, list(TABLES), JOBS)
     return server.execute("SELECT sum(pg_relation_size(c))::bigint FROM unnest(%s::regclass[]) c", dbname=DB,
                           params=(list(TABLES),))[0][0]
 
@@ -144,14 +125,14 @@ def floor_seconds(server, env):
 
     def copy(table):
         _run([psql, '-X', '--no-password', '-c', 'COPY %s TO STDOUT' % table], env)
-    return _timed(lambda: _parallel(copy, list(TABLES), JOBS))
+    return _timed(lambda: parallel_map(copy, list(TABLES), JOBS))
 
 
 def server_side_seconds(server):
     """Reference: every table read server-side into /dev/null (superuser), nothing sent."""
     def copy(table):
         server.execute("COPY %s TO '/dev/null'" % table, dbname=DB)
-    return _timed(lambda: _parallel(copy, list(TABLES), JOBS))
+    return _timed(lambda: parallel_map(copy, list(TABLES), JOBS))
 
 
 def dir_size(path):

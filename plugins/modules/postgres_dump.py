@@ -261,7 +261,7 @@ command:
 '''
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import PostgresModule
-from ansible_collections.pourtrait.ops.plugins.module_utils.dump import take_dump
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.dump_job import DumpJob
 
 
 class PostgresDump(PostgresModule):
@@ -301,8 +301,8 @@ class PostgresDump(PostgresModule):
         self.module.add_path_info = keep_size
 
     def run(self):
-        return take_dump(self.conn_params, self.params, check_mode=self.check_mode,
-                         application_name='pourtrait.ops/%s' % self.name)
+        return DumpJob(self.conn_params, self.params, check_mode=self.check_mode,
+                       application_name='pourtrait.ops/%s' % self.name).run()
 
 
 def main():

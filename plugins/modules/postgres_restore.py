@@ -166,7 +166,7 @@ plan:
 '''
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import PostgresModule
-from ansible_collections.pourtrait.ops.plugins.module_utils.dump import restore_dump
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.restore_job import RestoreJob
 
 
 class PostgresRestore(PostgresModule):
@@ -187,8 +187,8 @@ class PostgresRestore(PostgresModule):
     )
 
     def run(self):
-        return restore_dump(self.conn_params, self.params, check_mode=self.check_mode,
-                            application_name='pourtrait.ops/%s' % self.name)
+        return RestoreJob(self.conn_params, self.params, check_mode=self.check_mode,
+                          application_name='pourtrait.ops/%s' % self.name).run()
 
 
 def main():
