@@ -33,7 +33,7 @@ description:
   - Goes through the same machinery as M(pourtrait.ops.postgres_dump) - written under a temporary name in
     O(backup_dir) (files C(0600)), hashed while it streams, checked for the program's C(dump complete) trailer, renamed
     into place, with a manifest C(<dump>.manifest.json) beside it (M(pourtrait.ops.postgres_restore) checks it) and
-    optional retention. A failed dump leaves no file behind.
+    optional pruning of old dumps. A failed dump leaves no file behind.
 options:
   backup_dir:
     description:
@@ -94,11 +94,11 @@ options:
     default: true
   keep:
     description:
-      - Retention - keep the N newest dumps of this database and mode in O(backup_dir) (the new one included).
+      - Pruning - keep the N newest dumps of this database and mode in O(backup_dir) (the new one included).
     type: int
   max_age_days:
     description:
-      - Retention - keep dumps of this database and mode newer than this many days; older ones are removed.
+      - Pruning - keep dumps of this database and mode newer than this many days; older ones are removed.
     type: int
   bin_dir:
     description:
@@ -120,7 +120,7 @@ attributes:
 notes:
   - Connect with the database's direct connection or the session pooler (port 5432); the login user needs read access
     to everything dumped and membership in O(role).
-  - Retention counts only dumps this module wrote for the same database and mode; M(pourtrait.ops.postgres_dump)
+  - Pruning counts only dumps this module wrote for the same database and mode; M(pourtrait.ops.postgres_dump)
     dumps in the same directory are never pruned by it (nor the other way round).
 author:
   - Pourtrait engineering (@pourtrait)
@@ -181,7 +181,7 @@ verification:
   returned: always
   type: dict
 removed:
-  description: Older dumps of this database and mode pruned by retention (in check mode, the ones that would be).
+  description: Older dumps of this database and mode pruned (O(keep), O(max_age_days)) (in check mode, the ones that would be).
   returned: always
   type: list
   elements: str

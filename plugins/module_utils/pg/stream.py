@@ -110,7 +110,7 @@ def parse_insert_line(line):
 
 
 class StreamEdit(object):
-    """Rewrites a plain SQL dump on its way to the file (``take_dump(edit=...)``).
+    """Rewrites a plain SQL dump on its way to the file (``DumpJob.stream_edit()``).
 
     ``header``/``footer`` (bytes) are written before/after the program's output;
     ``edit_line(line)`` gets each line (bytes, without its newline) and returns the
