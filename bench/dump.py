@@ -31,19 +31,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from tests.sandbox.pg import PgServer  # noqa: E402
-from tests.conftest import COLLECTIONS, ensure_collection_link, run_module  # noqa: E402
-
-ensure_collection_link()
-if COLLECTIONS not in sys.path:
-    sys.path.insert(0, COLLECTIONS)
-
-from ansible_collections.pourtrait.ops.plugins.module_utils.pg.stream import parallel_map  # noqa: E402
+from tests.conftest import run_module  # noqa: E402
 
 DB = 'bench'
 JOBS = max(2, os.cpu_count() or 2)
@@ -85,6 +80,12 @@ def _run(argv, env):
     proc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError('%s failed: %s' % (argv[0], proc.stderr.strip()[-1000:]))
+
+
+def parallel_map(func, items, workers):
+    """func over items on ``workers`` threads; the first failure is raised once all are done."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(func, items))
 
 
 def generate(server, size_mb):

@@ -261,14 +261,12 @@ command:
 '''
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import PostgresModule
-from ansible_collections.pourtrait.ops.plugins.module_utils.pg.dump_job import DumpJob
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.dump_job import DumpJob, dump_argument_spec
 
 
 class PostgresDump(PostgresModule):
     name = 'postgres_dump'
-    argument_spec = dict(
-        backup_dir=dict(type='path', required=True),
-        name=dict(type='str'),
+    argument_spec = dump_argument_spec(
         format=dict(type='str', choices=['custom', 'directory', 'plain'], default='directory'),
         jobs=dict(type='int'),
         compression=dict(type='int', default=1),
@@ -281,10 +279,10 @@ class PostgresDump(PostgresModule):
         exclude_tables=dict(type='list', elements='str', default=[]),
         verify=dict(type='str', choices=['none', 'toc', 'restore'], default='toc'),
         table_checksums=dict(type='bool', default=False),
-        keep=dict(type='int'),
-        max_age_days=dict(type='int'),
-        bin_dir=dict(type='path'),
     )
+
+    def run(self):
+        return DumpJob.from_module(self).run()
 
     def __init__(self):
         super(PostgresDump, self).__init__()
@@ -299,10 +297,6 @@ class PostgresDump(PostgresModule):
             return kwargs
 
         self.module.add_path_info = keep_size
-
-    def run(self):
-        return DumpJob(self.conn_params, self.params, check_mode=self.check_mode,
-                       application_name='pourtrait.ops/%s' % self.name).run()
 
 
 def main():

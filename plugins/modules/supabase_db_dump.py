@@ -204,15 +204,14 @@ command:
   elements: str
 '''
 
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.dump_job import dump_argument_spec
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.supabase_dump import SupabaseDumpJob
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import PostgresModule
 
 
 class SupabaseDbDump(PostgresModule):
     name = 'supabase_db_dump'
-    argument_spec = dict(
-        backup_dir=dict(type='path', required=True),
-        name=dict(type='str'),
+    argument_spec = dump_argument_spec(
         data_only=dict(type='bool', default=False),
         roles_only=dict(type='bool', default=False),
         schemas=dict(type='list', elements='str', default=[]),
@@ -221,14 +220,10 @@ class SupabaseDbDump(PostgresModule):
         keep_comments=dict(type='bool', default=False),
         role=dict(type='str', default='postgres'),
         verify=dict(type='bool', default=True),
-        keep=dict(type='int'),
-        max_age_days=dict(type='int'),
-        bin_dir=dict(type='path'),
     )
 
     def run(self):
-        return SupabaseDumpJob(self.conn_params, self.params, check_mode=self.check_mode,
-                               application_name='pourtrait.ops/%s' % self.name).run()
+        return SupabaseDumpJob.from_module(self).run()
 
 
 def main():

@@ -5,6 +5,7 @@
 
 - ``programs``: finding and running the client programs (pg_dump, pg_restore, psql), their argument lists
 - ``files``: the backup directory, temporary names and claims, no-clobber placement, durable writes
+- ``workers``: work on N threads (hashing files, reading tables)
 - ``stream``: sha256 while pg_dump writes, plain SQL rewritten on its way (StreamEdit), hashing files
 - ``compress``: the directory format written with ISA-L compression while pg_dump writes
 - ``formats``: dump formats, names, detecting a dump's format, its table of contents
@@ -13,6 +14,7 @@
 - ``admin``: databases (exists, create, drop) and their sessions (list, end)
 - ``verify``: verifying a dump (table of contents, trailer, scratch restore)
 - ``prune``: pruning old dumps from the backup directory (keep, max_age_days)
+- ``job``: what the dump and restore jobs share (options, check mode, ``Job.from_module(module).run()``)
 - ``dump_job``: the dump as a job with named steps (DumpJob)
 - ``restore_job``: the restore as a job with named steps (RestoreJob)
 - ``supabase_dump``: ``supabase db dump`` as a DumpJob subclass (SupabaseDumpJob)

@@ -17,6 +17,7 @@ import threading
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import PgModuleError, connect, describe_db_error, set_timeouts, sql
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.programs import quote_pattern
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.workers import run_threads
 
 
 SYSTEM_SCHEMAS = ('pg_catalog', 'information_schema', 'pg_toast')
@@ -63,12 +64,9 @@ class ChecksumReader(object):
 
     def __init__(self, conn_params, dbname, application_name='pourtrait.ops', checksum=True,
                  lock_timeout=COUNT_LOCK_TIMEOUT, statement_timeout='0'):
-        self.conn_params = conn_params
-        self.dbname = dbname
-        self.application_name = application_name
+        self.conn_params, self.dbname, self.application_name = conn_params, dbname, application_name
         self.checksum = checksum
-        self.lock_timeout = lock_timeout
-        self.statement_timeout = statement_timeout
+        self.timeouts = dict(lock_timeout=lock_timeout, statement_timeout=statement_timeout)
 
     def prepare(self, cur, snapshot=None):
         if snapshot:
@@ -76,7 +74,7 @@ class ChecksumReader(object):
             cur.execute('SET TRANSACTION SNAPSHOT %s', (snapshot,))
         for name, value in CHECKSUM_SESSION_SETTINGS:
             cur.execute('SELECT set_config(%s, %s, true)', (name, value))
-        set_timeouts(cur, lock_timeout=self.lock_timeout, statement_timeout=self.statement_timeout, local=True)
+        set_timeouts(cur, local=True, **self.timeouts)
 
     def read(self, tables, jobs, snapshot=None, present=None, check_exists=False):
         """{(schema, table): (rows, checksum text or None) or None}. A table reads as None when it is not in
@@ -117,11 +115,7 @@ class ChecksumReader(object):
                 if conn is not None:
                     conn.close()
 
-        threads = [threading.Thread(target=worker) for dummy in range(max(1, min(jobs, len(queue))))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        run_threads(worker, max(1, min(jobs, len(queue))))
         if errors:
             exc = errors[0]
             if isinstance(exc, PgModuleError):

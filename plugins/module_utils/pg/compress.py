@@ -30,7 +30,8 @@ except ImportError:  # optional: pg_dump compresses by itself without it
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import PgModuleError
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.files import fsync_path, remove_path
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.programs import run_program, tool_error
-from ansible_collections.pourtrait.ops.plugins.module_utils.pg.stream import CHUNK, combined_digest, directory_files, hash_file, parallel_map
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.stream import CHUNK, combined_digest, directory_files, hash_file
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.workers import parallel_map
 
 
 COMPRESSORS = ('auto', 'isal', 'pg_dump')
@@ -87,18 +88,14 @@ class DataFileCompressor(object):
     POLL = 0.02
 
     def __init__(self, path, level, workers):
-        self.path = path
-        self.level = level
-        self.digests = {}
-        self.sizes = {}
-        self.errors = []
-        self._queued = set()
-        self._finished = set()
-        self._all_finished = False
+        self.path, self.level = path, level
+        # by compressed file name: its sha256 and size; the (data file, exception) of failures
+        self.digests, self.sizes, self.errors = {}, {}, []
+        # data files taken up, reported finished by pg_dump, waiting for a worker
+        self._queued, self._finished, self._pending = set(), set(), []
+        self._all_finished = self._closing = False
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
-        self._pending = []
-        self._closing = False
         self._threads = [threading.Thread(target=self._work) for dummy in range(max(1, workers))]
         for thread in self._threads:
             thread.daemon = True

@@ -52,6 +52,7 @@ from ansible_collections.pourtrait.ops.plugins.module_utils.pg.files import (
     remove_path,
     temp_name,
 )
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.job import Job
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.formats import (
     default_name,
     dump_filename,
@@ -74,6 +75,12 @@ from ansible_collections.pourtrait.ops.plugins.module_utils.pg.programs import (
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.prune import apply_prune, plan_prune
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.stream import stream_to_file
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.verify import verify_dump
+
+
+def dump_argument_spec(**options):
+    """The options of every dump module (backup_dir, name, keep, max_age_days, bin_dir), and ``options``."""
+    return dict(backup_dir=dict(type='path', required=True), name=dict(type='str'), keep=dict(type='int'),
+                max_age_days=dict(type='int'), bin_dir=dict(type='path'), **options)
 
 
 def validate_dump_options(opts):
@@ -122,7 +129,7 @@ def lost_session_error(conn, exc):
                          'is unchanged: run the backup again' % reason)
 
 
-class DumpJob(object):
+class DumpJob(Job):
     """Dump, verify, write the manifest, prune; see postgres_dump for the options in ``opts``.
 
     With ``opts['table_checksums']`` the dump runs in an exported snapshot and, in that same snapshot,
@@ -136,22 +143,12 @@ class DumpJob(object):
     name_tag = None
     scan_insert = False
     custom_argv = False  # argv() builds the whole argument list itself (plain format, no snapshot)
+    extra_args = ()  # more pg_dump arguments
 
-    def __init__(self, conn_params, opts, check_mode=False, application_name='pourtrait.ops', extra_args=()):
-        self.conn_params = conn_params
-        self.opts = opts
-        self.check_mode = check_mode
-        self.application_name = application_name
-        self.extra_args = tuple(extra_args)
-        self.conn = None
-        self.edit = None
-        self.snapshot_id = None
-        self.plain_digest = None
-        self.files = None
-        self.checksum_extra = {}
-        self.manifest = {}
-        self.removed = []
-        self.discarded = []
+    def __init__(self, conn_params, opts, check_mode=False, application_name='pourtrait.ops'):
+        super(DumpJob, self).__init__(conn_params, opts, check_mode=check_mode, application_name=application_name)
+        self.conn = self.edit = self.snapshot_id = self.plain_digest = self.files = None
+        self.checksum_extra, self.manifest, self.removed, self.discarded = {}, {}, [], []
 
     # -- the hooks of other dumps ------------------------------------------------------------------
 
@@ -214,7 +211,6 @@ class DumpJob(object):
         """The options, before anything is run."""
         opts = self.opts
         validate_dump_options(opts)
-        self.started = time.time()
         self.fmt = opts.get('format') or 'directory'
         self.edit = self.stream_edit()
         if (self.custom_argv or self.edit is not None) and self.fmt != 'plain':
@@ -280,7 +276,7 @@ class DumpJob(object):
                                 schema_only=opts.get('schema_only'), data_only=opts.get('data_only'),
                                 schemas=opts.get('schemas'), exclude_schemas=opts.get('exclude_schemas'),
                                 tables=self.tables, exclude_tables=self.exclude_tables,
-                                extra=self.extra_args + (('--verbose',) if isal else ()))
+                                extra=tuple(self.extra_args) + (('--verbose',) if isal else ()))
 
     def check_mode_result(self):
         if os.path.isdir(self.backup_dir) and not os.access(self.backup_dir, os.W_OK | os.X_OK):
@@ -420,7 +416,7 @@ class DumpJob(object):
 
     def result(self):
         return dict(changed=True, path=self.final_path, manifest_path=self.mpath, format=self.fmt,
-                    compressor=self.compressor or 'none', size=self.size, duration=round(time.time() - self.started, 3),
+                    compressor=self.compressor or 'none', size=self.size, duration=self.elapsed(),
                     sha256=self.sha256, verification=self.verification, removed=self.removed,
                     discarded=self.discarded, manifest=self.manifest, command=self.command)
 

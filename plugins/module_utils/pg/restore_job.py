@@ -16,7 +16,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import time
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
     PgModuleError,
@@ -34,6 +33,7 @@ from ansible_collections.pourtrait.ops.plugins.module_utils.pg.admin import (
 )
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.checksums import count_rows
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.formats import detect_format, restore_tables
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.job import Job
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.manifest import (
     check_manifest,
     manifest_path_for,
@@ -49,19 +49,14 @@ from ansible_collections.pourtrait.ops.plugins.module_utils.pg.programs import (
 )
 
 
-class RestoreJob(object):
+class RestoreJob(Job):
     """Check the checksum, handle sessions, (re)create, restore, count rows; see postgres_restore for the
     options in ``opts``. ``run()`` returns the module result."""
 
     def __init__(self, conn_params, opts, check_mode=False, application_name='pourtrait.ops'):
-        self.conn_params = conn_params
-        self.opts = opts
-        self.check_mode = check_mode
-        self.application_name = application_name
-        self.checksum_ok = None
-        self.plain_digest = None
-        self.terminated = 0
-        self.rows = []
+        super(RestoreJob, self).__init__(conn_params, opts, check_mode=check_mode, application_name=application_name)
+        self.checksum_ok = self.plain_digest = None
+        self.terminated, self.rows = 0, []
 
     def run(self):
         self.validate()
@@ -82,7 +77,6 @@ class RestoreJob(object):
     def validate(self):
         """The options and the dump's format, and the program that restores it."""
         opts = self.opts
-        self.started = time.time()
         self.path = path = os.path.abspath(opts['path'])
         if not os.path.lexists(path):
             raise PgModuleError('dump %s does not exist; check path' % path)
@@ -141,7 +135,7 @@ class RestoreJob(object):
                                 create_database=bool(self.recreate))
 
     def check_mode_result(self):
-        return dict(changed=True, target_db=self.target, format=self.fmt, duration=round(time.time() - self.started, 3),
+        return dict(changed=True, target_db=self.target, format=self.fmt, duration=self.elapsed(),
                     checksum_ok=self.checksum_ok, terminated_sessions=len(self.sessions), tables=[],
                     command=self.argv, plan=self.plan_result)
 
@@ -183,6 +177,6 @@ class RestoreJob(object):
         self.rows = [dict(table='%s.%s' % key, rows=counts.get(key)) for key in tables]
 
     def result(self):
-        return dict(changed=True, target_db=self.target, format=self.fmt, duration=round(time.time() - self.started, 3),
+        return dict(changed=True, target_db=self.target, format=self.fmt, duration=self.elapsed(),
                     checksum_ok=self.checksum_ok, terminated_sessions=self.terminated, tables=self.rows,
                     command=self.argv, plan=self.plan_result)

@@ -18,11 +18,11 @@ import os
 import re
 import subprocess
 import tempfile
-import threading
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import PgModuleError
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.files import remove_path
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.programs import tool_error
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.workers import parallel_map
 
 
 CHUNK = 1 << 20
@@ -172,37 +172,6 @@ def hash_file(path, scan_copy=False):
                 break
             digest.update(chunk)
     return digest
-
-
-def parallel_map(func, items, workers):
-    """Apply func to each item on up to ``workers`` threads (hashlib and libpq release the GIL)."""
-    items = list(items)
-    results = [None] * len(items)
-    errors = []
-    lock = threading.Lock()
-    queue = list(enumerate(items))
-
-    def worker():
-        while True:
-            with lock:
-                if not queue or errors:
-                    return
-                index, item = queue.pop(0)
-            try:
-                results[index] = func(item)
-            except Exception as exc:  # pylint: disable=broad-except  # re-raised in the caller
-                with lock:
-                    errors.append(exc)
-                return
-
-    threads = [threading.Thread(target=worker) for dummy in range(max(1, min(workers, len(items))))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return results
 
 
 def directory_files(path):

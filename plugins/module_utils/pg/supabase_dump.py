@@ -163,16 +163,11 @@ def db_dump_argv(mode, program, dbname, role='postgres', schemas=(), exclude_tab
 class SupabaseDumpJob(DumpJob):
     """``supabase db dump``: a plain dump of the schema, the data or the roles, with the CLI's edits.
 
-    ``params`` are the supabase_db_dump module's; ``validate()`` turns them into the dump job's options."""
+    ``opts`` are the supabase_db_dump module's options; ``validate()`` keeps them as ``params`` and turns them
+    into the dump job's ``opts``."""
 
     custom_argv = True
-    scan_insert = False
-
-    def __init__(self, conn_params, params, check_mode=False, application_name='pourtrait.ops'):
-        super(SupabaseDumpJob, self).__init__(conn_params, {}, check_mode=check_mode,
-                                              application_name=application_name)
-        self.params = params
-        self.mode = None
+    mode = None
 
     def plan_mode(self):
         """(mode, name, excluded schemas, excluded tables) from the module's options."""
@@ -202,7 +197,7 @@ class SupabaseDumpJob(DumpJob):
         return mode, name, excluded_schemas, excluded_tables
 
     def validate(self):
-        p = self.params
+        p = self.params = self.opts
         mode, name, self.excluded_schemas, self.excluded_tables = self.plan_mode()
         self.mode = mode
         self.role = p['role'] or None
