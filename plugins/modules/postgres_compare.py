@@ -194,7 +194,10 @@ from ansible_collections.pourtrait.ops.plugins.module_utils.pg.checksums import 
     checksum_tables,
     database_size,
 )
-from ansible_collections.pourtrait.ops.plugins.module_utils.pg.manifest import manifest_checksums, read_checksum_manifest
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.manifest import (
+    manifest_checksums,
+    read_checksum_manifest,
+)
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
     PgModuleError,
     PostgresModule,

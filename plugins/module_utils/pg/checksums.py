@@ -15,7 +15,13 @@ __metaclass__ = type
 
 import threading
 
-from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import PgModuleError, connect, describe_db_error, set_timeouts, sql
+from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
+    PgModuleError,
+    connect,
+    describe_db_error,
+    set_timeouts,
+    sql,
+)
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.programs import quote_pattern
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.workers import run_threads
 

@@ -30,7 +30,12 @@ except ImportError:  # optional: pg_dump compresses by itself without it
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import PgModuleError
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.files import fsync_path, remove_path
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.programs import run_program, tool_error
-from ansible_collections.pourtrait.ops.plugins.module_utils.pg.stream import CHUNK, combined_digest, directory_files, hash_file
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.stream import (
+    CHUNK,
+    combined_digest,
+    directory_files,
+    hash_file,
+)
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.workers import parallel_map
 
 

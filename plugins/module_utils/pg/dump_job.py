@@ -37,6 +37,7 @@ from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.checksums import (
     CHECKSUM_SESSION_SETTINGS,
     TABLE_CHECKSUM_METHOD,
+    count_rows,
     database_size,
     dumped_tables,
     record_table_checksums,
@@ -52,13 +53,14 @@ from ansible_collections.pourtrait.ops.plugins.module_utils.pg.files import (
     remove_path,
     temp_name,
 )
-from ansible_collections.pourtrait.ops.plugins.module_utils.pg.job import Job
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.formats import (
     default_name,
     dump_filename,
+    list_toc,
     next_free_path,
     utcnow,
 )
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.job import Job
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.manifest import (
     MANIFEST_VERSION,
     TIME_FORMAT,
@@ -73,8 +75,12 @@ from ansible_collections.pourtrait.ops.plugins.module_utils.pg.programs import (
     program_version,
 )
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.prune import apply_prune, plan_prune
-from ansible_collections.pourtrait.ops.plugins.module_utils.pg.stream import stream_to_file
-from ansible_collections.pourtrait.ops.plugins.module_utils.pg.verify import verify_dump
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.stream import PLAIN_TRAILER, stream_to_file
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.verify import (
+    database_is_empty,
+    list_toc_quiet,
+    scratch_restore_check,
+)
 
 
 def dump_argument_spec(**options):
@@ -331,14 +337,38 @@ class DumpJob(Job):
             database_size=database_size(self.conn))
 
     def verify(self):
-        self.verification, self.data_tables = verify_dump(
-            self.conn_params, self.conn, self.fmt, self.tmp_path, self.verify_method, self.plain_digest,
-            self.pg_restore, self.psql, self.jobs, self.env, self.dbname, self.snapshot_id, self.application_name,
-            edit=self.edit)
+        """The dump, still under its temporary name: its table of contents (custom, directory) or trailer (plain),
+        or with verify=restore a scratch restore whose row counts must equal the source's in the dump's
+        snapshot. Notes the tables with data."""
+        method = self.verify_method
+        if self.fmt == 'plain':
+            self.data_tables = list(self.plain_digest.copy_tables)
+            complete = self.edit.complete if self.edit is not None else PLAIN_TRAILER in self.plain_digest.tail
+            if not complete:
+                raise PgModuleError('the plain dump has no "dump complete" trailer; pg_dump output was cut short, '
+                                    'the dump was discarded')
+            self.verification = dict(method='toc', ok=True, details=dict(trailer=True, tables=len(self.data_tables)))
+            if method == 'none':
+                self.verification = dict(method='none', ok=None, details='not verified')
+        elif method == 'none':
+            self.verification = dict(method='none', ok=None, details='not verified')
+            self.data_tables = list_toc_quiet(self.pg_restore, self.tmp_path, self.env)
+            return
+        else:
+            entries, self.data_tables = list_toc(self.pg_restore, self.tmp_path, self.env,
+                                                 allow_empty=database_is_empty(self.conn))
+            self.verification = dict(method='toc', ok=True, details=dict(entries=entries, tables=len(self.data_tables)))
+        if method == 'restore':
+            self.verification = scratch_restore_check(self.conn_params, self.fmt, self.tmp_path, self.pg_restore,
+                                                      self.psql, self.jobs, self.source_counts, self.application_name)
         if self.verification['ok'] is False:
             raise PgModuleError('dump verification (%s) failed: %s; the dump was discarded'
-                                % (self.verify_method,
-                                   '; '.join(self.verification['details'].get('mismatches', []))[:600]))
+                                % (method, '; '.join(self.verification['details'].get('mismatches', []))[:600]))
+
+    def source_counts(self, tables):
+        """Row counts of ``tables`` in the dump's snapshot (what a verify=restore must find)."""
+        return count_rows(self.conn_params, self.dbname, tables, workers=self.jobs, snapshot=self.snapshot_id,
+                          application_name=self.application_name)
 
     def describe(self):
         """The manifest: what was dumped, how, and the tables' row estimates."""

@@ -16,38 +16,20 @@ __metaclass__ = type
 import re
 import uuid
 
-from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import PgModuleError, connect, describe_db_error, psycopg2
+from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
+    PgModuleError,
+    connect,
+    describe_db_error,
+    psycopg2,
+)
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.admin import create_database, drop_database, drop_quietly
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.checksums import checksum_tables, count_rows
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.formats import list_toc
-from ansible_collections.pourtrait.ops.plugins.module_utils.pg.programs import build_restore_argv, client_env, run_program
-from ansible_collections.pourtrait.ops.plugins.module_utils.pg.stream import PLAIN_TRAILER
-
-
-def verify_dump(conn_params, conn, fmt, tmp_path, verify, plain_digest, pg_restore, psql, jobs, env, dbname,
-                 snapshot, application_name, edit=None):
-    """(verification dict, tables with data) for a dump still under its temporary name."""
-    if fmt == 'plain':
-        data_tables = list(plain_digest.copy_tables)
-        complete = edit.complete if edit is not None else PLAIN_TRAILER in plain_digest.tail
-        if not complete:
-            raise PgModuleError('the plain dump has no "dump complete" trailer; pg_dump output was cut short, '
-                                'the dump was discarded')
-        verification = dict(method='toc', ok=True, details=dict(trailer=True, tables=len(data_tables)))
-        if verify == 'none':
-            verification = dict(method='none', ok=None, details='not verified')
-    elif verify == 'none':
-        return dict(method='none', ok=None, details='not verified'), list_toc_quiet(pg_restore, tmp_path, env)
-    else:
-        entries, data_tables = list_toc(pg_restore, tmp_path, env, allow_empty=database_is_empty(conn))
-        verification = dict(method='toc', ok=True, details=dict(entries=entries, tables=len(data_tables)))
-    if verify == 'restore':
-        def source_counts(tables):
-            return count_rows(conn_params, dbname, tables, workers=jobs, snapshot=snapshot,
-                              application_name=application_name)
-        verification = scratch_restore_check(conn_params, fmt, tmp_path, pg_restore, psql, jobs, source_counts,
-                                             application_name)
-    return verification, data_tables
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.programs import (
+    build_restore_argv,
+    client_env,
+    run_program,
+)
 
 
 def database_is_empty(conn):

@@ -1,7 +1,10 @@
-"""Unit tests of plugins/module_utils/pg/supabase_dump.py: the Supabase CLI's edits of a dump and its
-argument lists."""
+"""Unit tests of plugins/module_utils/pg/supabase_dump.py: the Supabase CLI's edits of a dump, its argument
+lists, and the dump job of each mode."""
+
+import pytest
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg import supabase_dump as sd
+from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import PgModuleError
 
 
 def schema_edit(lines, **kw):
@@ -124,3 +127,52 @@ def test_the_managed_lists_follow_facts_md():
     for role in ('anon', 'authenticated', 'service_role', 'supabase_admin', 'authenticator'):
         assert sd._RESERVED_RE.match(role)
     assert not sd._RESERVED_RE.match('analyst')
+
+
+# -- the dump job ------------------------------------------------------------------------------
+
+def _params(**kw):
+    params = dict(backup_dir='/b', name=None, data_only=False, roles_only=False, schemas=[], exclude_tables=[],
+                  use_copy=False, keep_comments=False, role='postgres', verify=True, keep=None, max_age_days=None,
+                  bin_dir=None)
+    params.update(kw)
+    return params
+
+
+@pytest.mark.parametrize('params, message', [
+    (dict(data_only=True, roles_only=True), 'data_only and roles_only are mutually exclusive; set at most one '
+                                            '(neither dumps the schema)'),
+    (dict(roles_only=True, schemas=['public']), 'schemas does not apply to roles_only'),
+    (dict(exclude_tables=['public.t']), 'exclude_tables applies only to data_only dumps'),
+    (dict(use_copy=True), 'use_copy applies only to data_only dumps'),
+])
+def test_bad_options(params, message):
+    with pytest.raises(PgModuleError) as err:
+        sd.SupabaseDumpJob({}, _params(**params)).validate()
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize('params, mode, program', [
+    (dict(), 'schema', 'pg_dump'),
+    (dict(data_only=True), 'data', 'pg_dump'),
+    (dict(roles_only=True), 'roles', 'pg_dumpall'),
+])
+def test_each_mode_is_a_plain_dump_of_its_own_kind(params, mode, program):
+    job = sd.SupabaseDumpJob({}, _params(name='nightly.sql', **params))
+    job.validate()
+    assert (job.mode, job.program, job.kind, job.name_tag) == (mode, program, 'supabase_db_dump/%s' % mode, mode)
+    assert job.opts['format'] == 'plain' and job.opts['name'] == 'nightly'
+    assert job.scan_insert is (mode == 'data')
+    assert job.edit is not None and job.edit.trailer == (sd.CLUSTER_TRAILER if mode == 'roles' else sd.PLAIN_TRAILER)
+    job.pg_dump, job.dbname = '/usr/bin/%s' % program, 'postgres'
+    assert job.argv('ignored-snapshot') == sd.db_dump_argv(mode, job.pg_dump, 'postgres', role='postgres',
+                                                           exclude_tables=job.excluded_tables if mode == 'data' else ())
+    assert job.manifest_extra()['mode'] == mode and job.manifest_extra()['program'] == program
+
+
+def test_data_dumps_leave_out_the_managed_migration_tables():
+    job = sd.SupabaseDumpJob({}, _params(data_only=True, exclude_tables=['public.audit', 'auth.schema_migrations']))
+    job.validate()
+    assert job.excluded_tables == [('auth', 'schema_migrations'), ('storage', 'migrations'),
+                                   ('supabase_functions', 'migrations'), ('public', 'audit')]
+    assert job.opts['exclude_schemas'] == list(sd.DATA_EXCLUDED_SCHEMAS)
