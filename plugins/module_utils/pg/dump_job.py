@@ -449,4 +449,3 @@ class DumpJob(Job):
                     compressor=self.compressor or 'none', size=self.size, duration=self.elapsed(),
                     sha256=self.sha256, verification=self.verification, removed=self.removed,
                     discarded=self.discarded, manifest=self.manifest, command=self.command)
-

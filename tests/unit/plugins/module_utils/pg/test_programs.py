@@ -16,8 +16,8 @@ def test_dump_argv_defaults_directory():
 
 def test_dump_argv_filters_are_exact_patterns():
     argv = programs.build_dump_argv('pg_dump', 'custom', compression=6, schema_only=True,
-                                schemas=['public'], exclude_schemas=['auth'],
-                                tables=[('public', 'wi*nes')], exclude_tables=[('my"s', 'T')])
+                                    schemas=['public'], exclude_schemas=['auth'],
+                                    tables=[('public', 'wi*nes')], exclude_tables=[('my"s', 'T')])
     assert '--schema="public"' in argv
     assert '--exclude-schema="auth"' in argv
     # quoted, so a wildcard in a name is a literal character, and quotes are doubled
@@ -36,7 +36,7 @@ def test_dump_argv_plain_is_never_compressed():
 
 def test_restore_argv_parallel_wins_over_single_transaction():
     argv = programs.build_restore_argv('directory', '/b/x.dir', 'target', pg_restore='pg_restore', jobs=4,
-                                   single_transaction=True, clean=True, if_exists=True, no_owner=True)
+                                       single_transaction=True, clean=True, if_exists=True, no_owner=True)
     assert argv == ['pg_restore', '--no-password', '--exit-on-error', '--dbname=target', '--jobs=4',
                     '--clean', '--if-exists', '--no-owner', '/b/x.dir']
     single = programs.build_restore_argv('custom', '/b/x.dump', 'target', pg_restore='pg_restore', jobs=1)
@@ -48,7 +48,7 @@ def test_restore_argv_plain_uses_psql_with_on_error_stop():
     assert argv == ['psql', '--no-psqlrc', '--no-password', '--quiet', '--set=ON_ERROR_STOP=1',
                     '--dbname=target', '--single-transaction', '--file=/b/x.sql']
     assert '--single-transaction' not in programs.build_restore_argv('plain', 'x', 't', psql='psql',
-                                                                 single_transaction=False)
+                                                                     single_transaction=False)
 
 
 def test_memory_setting_refuses_anything_but_a_size():
@@ -60,7 +60,7 @@ def test_memory_setting_refuses_anything_but_a_size():
 
 def test_client_env_keeps_password_out_of_argv_and_adds_settings():
     env = programs.client_env(dict(host='h', password='s3cret', dbname='a'), dbname='b', base={},
-                          settings=dict(maintenance_work_mem='256MB'))
+                              settings=dict(maintenance_work_mem='256MB'))
     assert env['PGPASSWORD'] == 's3cret'
     assert env['PGDATABASE'] == 'b'
     assert env['PGOPTIONS'] == '-c maintenance_work_mem=256MB'
