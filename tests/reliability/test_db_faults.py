@@ -289,7 +289,7 @@ def assert_backup_failed_cleanly(db, backups, rc, output):
     assert LOST.search(message), message
     assert 'the database was only read and is unchanged: run the backup again.' in message, message
     assert 'No new dump was kept in %s.' % backups in message, message
-    # nothing a later run (or retention, or a restore) could take for a backup, and nothing half-written
+    # nothing a later run (or its pruning, or a restore) could take for a backup, and nothing half-written
     assert backup_entries(backups) == [], backup_entries(backups)
     assert scratch_databases(db) == []
 

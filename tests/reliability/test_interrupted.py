@@ -4,7 +4,7 @@ it, as when a CI job is cancelled), then the next state is checked and the same 
 
 * backup.yml killed while pg_dump streams (the temporary ``.<name>.partial-<id>`` directory exists and a
   pg_dump backend is copying a table): nothing is left under a final dump name, the leftover is not a
-  backup to anyone - the retention of the next run does not count or keep it, postgres_restore refuses
+  backup to anyone - the pruning of the next run does not count or keep it, postgres_restore refuses
   it (no manifest; ``pg_restore --list`` alone would read its table of contents, so the hidden temporary
   name and the manifest written last are what keep it out) - our sessions end, and the rerun writes a
   verified dump;
@@ -55,7 +55,7 @@ ensure_collection_link()
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
 
-from ansible_collections.pourtrait.ops.plugins.module_utils.dump import existing_dumps  # noqa: E402
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.prune import existing_dumps  # noqa: E402
 
 WAIT = 90
 Process = namedtuple('Process', 'pid start cmdline')
@@ -206,7 +206,7 @@ def test_backup_killed_while_pg_dump_streams(db, tmp_path):
     leftovers = [e for e in entries if e.startswith('.') and '.partial-' in e]
     assert leftovers and entries == leftovers, entries  # nothing under a final name, no manifest
     partial = str(backups / leftovers[0])
-    assert existing_dumps(str(backups), db.name) == []  # retention and restore see no backup here
+    assert existing_dumps(str(backups), db.name) == []  # pruning and restore see no backup here
     # pg_restore --list can read a killed directory dump (pg_dump writes toc.dat before the data): only its
     # hidden temporary name and the missing manifest keep it from being taken for a backup
     assert os.path.basename(partial).startswith('.') and not os.path.exists(partial + '.manifest.json')
