@@ -34,10 +34,10 @@ description:
     timeline (filled in from the tasks), resolution, action items.
   - The Markdown report charts the run as a Mermaid C(gantt) block (GitHub and GitLab draw it) - one bar per task
     from its recorded start to its end, a section per play, failed, unreachable and interrupted tasks in red
-    (C(crit)). Characters that would break the chart (C(:), C(#), C(;), C(%), backticks, braces, newlines) are shown
-    as look-alikes in the task names.
-  - Where the report went (C(Run report: <path>.md)) is printed on stderr, so that stdout stays what the stdout
-    callback printed (C(ANSIBLE_STDOUT_CALLBACK=json) output can be piped into C(jq)).
+    (C(crit)). Characters that would break the chart (colon, hash, semicolon, percent sign, backtick, braces, line
+    breaks) are shown as look-alikes in task and play names.
+  - The line that says where the report went is printed on stderr, so that stdout holds only what the stdout
+    callback printed (the output of C(ANSIBLE_STDOUT_CALLBACK=json) can be piped into C(jq)).
   - The files are written once, at the end of the playbook, atomically, with mode 0600 (a directory it creates gets
     0700); a report is never overwritten. Failing to write only prints a warning, it never fails the run.
   - A run interrupted with Ctrl-C (or ended before the play recap any other way) still gets its report when
