@@ -72,9 +72,9 @@ def pytest_sessionfinish(session, exitstatus):
     if os.path.isdir(SESSION_TMP):  # files of another user (the PostgreSQL server's): try once more
         subprocess.run(['rm', '-rf', SESSION_TMP], check=False)
     reporter = session.config.pluginmanager.get_plugin('terminalreporter')
+    new = sorted((_our_system_tmp_entries() - (_system_tmp_before or set())) - {os.path.basename(SESSION_TMP)})
     if reporter is not None and (left or new):
         reporter.write('\n')
-    new = sorted((_our_system_tmp_entries() - (_system_tmp_before or set())) - {os.path.basename(SESSION_TMP)})
     if new and reporter is not None:
         # a warning only: other sessions on this machine (other checkouts, make sandbox-up) make such entries too
         reporter.write_line('WARNING: new entries in %s since this session started (ours or another '

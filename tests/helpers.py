@@ -58,7 +58,10 @@ def playbook_env(*parts, config=True, reports_dir=None):
         reports_dir = os.environ.get('POURTRAIT_REPORTS_DIR')
     if config:
         ensure_collection_link()
-        env.update(ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS)
+        env.update(ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
+                   PYTHONPATH=COLLECTIONS)
+    else:
+        env.pop('PYTHONPATH', None)
     if reports_dir is not None:
         env['POURTRAIT_REPORTS_DIR'] = str(reports_dir)
     for part in parts:
