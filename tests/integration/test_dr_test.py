@@ -14,7 +14,6 @@ from tests.conftest import run_module
 from tests.helpers import run_playbook
 
 
-
 def drill(env, tmp_path, *args):
     """Run the drill with its own scratch prefix, dump dir and log; returns (rc, output, prefix)."""
     prefix = 'dr_' + uuid.uuid4().hex[:8]

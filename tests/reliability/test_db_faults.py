@@ -97,7 +97,7 @@ class Cutter(object):
 def run_playbook(name, db, tmp_path, variables, timeout=RUN_TIMEOUT):
     """ansible-playbook -i inventory/production playbooks/<name>.yml against ``db``; (rc, output)."""
     result = helpers.run_playbook(name, extra_vars=variables, vars_dir=tmp_path, env={'DATABASE_URL': db.url},
-                          reports_dir=tmp_path / 'reports', timeout=timeout)
+                                  reports_dir=tmp_path / 'reports', timeout=timeout)
     return result.rc, result.output
 
 

@@ -67,7 +67,7 @@ def run_playbook(name, sandbox, extra_vars=None, env=None, timeout=240):
     # the stand-in's plain HTTP API: no CA
     stand_in = dict((k, v) for k, v in sandbox.env.items() if k != 'VERCEL_CA_PATH')
     result = helpers.run_playbook(name, inventory=INVENTORY, extra_vars=extra_vars or None, env=[stand_in, env],
-                          reports_dir=sandbox.reports_dir, timeout=timeout)
+                                  reports_dir=sandbox.reports_dir, timeout=timeout)
     return result.rc, result.output
 
 

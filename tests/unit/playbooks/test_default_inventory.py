@@ -12,8 +12,8 @@ import yaml
 from tests.helpers import ROOT
 
 PLAYBOOKS = sorted(glob.glob(os.path.join(ROOT, 'playbooks', '*.yml')))
-LOCAL_VARS = sorted(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, 'inventory', 'local', 'group_vars',
-                                                                          'all', '*.yml')))
+LOCAL_DIR = os.path.join(ROOT, 'inventory', 'local', 'group_vars', 'all')
+LOCAL_VARS = sorted(os.path.basename(p) for p in glob.glob(os.path.join(LOCAL_DIR, '*.yml')))
 ENTRY = ("{{ playbook_dir }}/../inventory/{{ 'local' if groups['all'] == [] else '-' }}"
          "/group_vars/all/%s")
 

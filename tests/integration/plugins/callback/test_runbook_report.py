@@ -194,8 +194,8 @@ def test_incident_playbook_report_structure_timings_redaction_and_postmortem(db,
 
     # the chart: a bar per task, the ignored failure highlighted, none red (nothing failed the run)
     bars = gantt_bars(text)
-    assert [bar.split(' :')[0] for bar in bars] == ['%d. %s' % (t['index'], t['name']) for t in data['tasks']]
-    assert ':active, ' in bars[7] and not [bar for bar in bars if ':crit' in bar]
+    assert [line.split(' :')[0] for line in bars] == ['%d. %s' % (t['index'], t['name']) for t in data['tasks']]
+    assert ':active, ' in bars[7] and not [line for line in bars if ':crit' in line]
 
     # no secret in either file (nor its JSON-escaped form)
     texts = [text, open(base + '.json').read()]
@@ -233,11 +233,11 @@ def test_rollback_runbook_report_key_results_and_derived_times(vercel, tmp_path)
     # the Mermaid gantt chart: one bar per task, drawn from the recorded start and end
     bars = gantt_bars(text)
     assert len(bars) == len(data['tasks'])
-    for bar, task in zip(bars, data['tasks']):
-        assert bar.startswith('%d. ' % task['index']), bar
-        assert bar.split(' :')[1].split(', ')[-2:] == [chart_time(task['start']), chart_time(task['end'])], bar
+    for line, task in zip(bars, data['tasks']):
+        assert line.startswith('%d. ' % task['index']), line
+        assert line.split(' :')[1].split(', ')[-2:] == [chart_time(task['start']), chart_time(task['end'])], line
     assert ' :done, ' in bars[rollback[0]['index'] - 1]
-    assert not [bar for bar in bars if ':crit' in bar]
+    assert not [line for line in bars if ':crit' in line]
 
 
 def chart_time(iso_text):
@@ -350,7 +350,7 @@ def test_a_run_interrupted_with_ctrl_c_still_gets_its_report(tmp_path):
     assert_times(data)
     # the chart marks the interrupted task red
     bars = gantt_bars(markdown)
-    assert [bar.split(' :')[1].split(',')[0] for bar in bars] == ['done', 'crit'], bars
+    assert [line.split(' :')[1].split(',')[0] for line in bars] == ['done', 'crit'], bars
 
 
 @pytest.mark.parametrize('stdout_env', [

@@ -372,8 +372,8 @@ def test_gantt_block_has_one_bar_per_task_with_recorded_times(tmp_path):
                          '    section Roll back']
     bars = lines[4:]
     assert len(bars) == len(report['tasks']) == 4
-    for bar, task in zip(bars, report['tasks']):
-        name, data = bar.strip().split(' :')
+    for line, task in zip(bars, report['tasks']):
+        name, data = line.strip().split(' :')
         assert name.startswith('%d. ' % task['index'])
         parts = [p.strip() for p in data.split(',')]
         assert parts[-2:] == [rr._gantt_time(task['_start']), rr._gantt_time(task['_end'])]
@@ -391,9 +391,9 @@ def test_gantt_marks_failed_unreachable_and_interrupted_tasks_crit():
         tasks.append(dict(index=index, play='Play', name='Step %d' % index, host='localhost', outcome=outcome,
                           _start=1000.0 + index, _end=1000.5 + index))
     bars = rr.render_gantt(dict(tasks=tasks))[5:-2]
-    tags = [bar.split(' :', 1)[1].split(', ')[0] for bar in bars]
+    tags = [line.split(' :', 1)[1].split(', ')[0] for line in bars]
     assert tags == ['done', 'done', 'crit', 'active', '1970-01-01 00:16:45.000', 'crit', 'crit']
-    assert [bar.strip().split(' :')[0] for bar in bars] == ['%d. Step %d' % (i, i) for i in range(1, 8)]
+    assert [line.strip().split(' :')[0] for line in bars] == ['%d. Step %d' % (i, i) for i in range(1, 8)]
 
 
 def test_gantt_escapes_names_that_would_break_the_chart():
@@ -409,8 +409,8 @@ def test_gantt_escapes_names_that_would_break_the_chart():
     assert section == ['    section Play\uA789 \uFF031\uFF1B main']
     bars = body[4:]
     assert len(bars) == 2
-    for bar in bars:
-        name, data = bar.strip().split(' :')   # exactly one task/data separator
+    for line in bars:
+        name, data = line.strip().split(' :')   # exactly one task/data separator
         for char in ':#;%`{}\n':
             assert char not in name, (char, name)
         assert '#' not in data and ';' not in data
