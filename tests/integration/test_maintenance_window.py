@@ -11,7 +11,7 @@ import json
 import os
 
 from tests.conftest import ROOT
-from tests.helpers import run_playbook
+from tests.helpers import playbook_command, playbook_env, run_playbook
 
 FAST = ['-e', 'maintenance_window_poll_interval=0.1', '-e', 'maintenance_window_health_interval=0.2',
         '-e', 'maintenance_window_health_wait_timeout=10']
@@ -33,6 +33,12 @@ def stand_in_env(vercel, db_env, roles_dir=None):
     if roles_dir:
         env['ANSIBLE_ROLES_PATH'] = '%s:%s' % (roles_dir, os.path.join(ROOT, 'roles'))
     return env
+
+
+def command(name, vercel, db_env, *args, roles_dir=None, reports_dir=None):
+    """(argv, env) of one ansible-playbook run against inventory/production, for tests that start it themselves."""
+    argv, _vars = playbook_command(name, *(FAST + list(args)))
+    return argv, playbook_env(stand_in_env(vercel, db_env, roles_dir), reports_dir=reports_dir)
 
 
 def playbook(name, vercel, db_env, *args, roles_dir=None, reports_dir=None):
