@@ -50,3 +50,22 @@ def test_implicit_localhost_gets_the_checkout_paths():
     with open(os.path.join(ROOT, 'inventory', 'local', 'group_vars', 'all', 'main.yml')) as handle:
         main = yaml.safe_load(handle)
     assert main['inventory_dir'] == '{{ playbook_dir | dirname }}/inventory/local'
+
+
+def test_playbooks_ansible_cfg_is_the_checkouts_with_paths_from_playbooks():
+    """cd playbooks && ansible-playbook ... reads playbooks/ansible.cfg: the same settings as the checkout's."""
+    import configparser
+    checkout, playbooks = configparser.ConfigParser(), configparser.ConfigParser()
+    checkout.read(os.path.join(ROOT, 'ansible.cfg'))
+    playbooks.read(os.path.join(ROOT, 'playbooks', 'ansible.cfg'))
+    assert playbooks.sections() == checkout.sections()
+    paths = {'collections_path', 'inventory', 'roles_path', 'reports_dir'}
+    for section in checkout.sections():
+        assert set(playbooks[section]) == set(checkout[section]), section
+        for key, value in checkout[section].items():
+            if key in paths:
+                expected = ':'.join(('..' + part[1:]) if part.startswith('./') else
+                                    ('../' + part if not part.startswith('/') else part) for part in value.split(':'))
+                assert playbooks[section][key] == expected, (section, key)
+            else:
+                assert playbooks[section][key] == value, (section, key)
