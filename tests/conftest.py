@@ -28,7 +28,8 @@ TEMPLATE_DB = 'pourtrait_template'
 # PostgreSQL harness) - goes into one directory made when the session starts (the xdist controller makes it,
 # its workers inherit it) and removed when it ends. The run reports of playbook runs go to its reports/.
 # The session fails when a test left anything else in it (pytest_sessionfinish below), and warns about new
-# entries of ours straight in the system's temporary directory.
+# entries of ours straight in the system's temporary directory. POURTRAIT_KEEP_TEST_TMP=1 keeps the directory
+# (the tmp_path of a failed test) and says where it is.
 
 SESSION_TMP_VAR = 'POURTRAIT_TEST_TMPDIR'
 OUR_TMP_PREFIXES = ('pourtrait-', 'rot-reports-')
@@ -68,10 +69,14 @@ def pytest_sessionfinish(session, exitstatus):
     if not _OWNER or not os.path.isdir(SESSION_TMP):
         return
     left = sorted(name for name in os.listdir(SESSION_TMP) if not name.startswith(_SESSION_ENTRIES))
-    shutil.rmtree(SESSION_TMP, ignore_errors=True)
-    if os.path.isdir(SESSION_TMP):  # files of another user (the PostgreSQL server's): try once more
-        subprocess.run(['rm', '-rf', SESSION_TMP], check=False)
     reporter = session.config.pluginmanager.get_plugin('terminalreporter')
+    if os.environ.get('POURTRAIT_KEEP_TEST_TMP'):  # to look at the tmp_path of a failed test
+        if reporter is not None:
+            reporter.write_line('\nPOURTRAIT_KEEP_TEST_TMP: kept %s (remove it when done)' % SESSION_TMP)
+    else:
+        shutil.rmtree(SESSION_TMP, ignore_errors=True)
+        if os.path.isdir(SESSION_TMP):  # files of another user (the PostgreSQL server's): try once more
+            subprocess.run(['rm', '-rf', SESSION_TMP], check=False)
     new = sorted((_our_system_tmp_entries() - (_system_tmp_before or set())) - {os.path.basename(SESSION_TMP)})
     if reporter is not None and (left or new):
         reporter.write('\n')
