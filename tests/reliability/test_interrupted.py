@@ -23,9 +23,11 @@ it, as when a CI job is cancelled), then the next state is checked and the same 
 import glob
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections import namedtuple
@@ -169,8 +171,12 @@ def kill_tree(root):
 
 def kill_when(argv, env, ready, what):
     """Start the playbook in its own process group; SIGKILL it and everything it started once ``ready()``
-    holds. Returns the processes killed (``Process``: pid, start time, command line)."""
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    holds. Returns the processes killed (``Process``: pid, start time, command line).
+    What the killed processes leave in their temporary directory (AnsiballZ payloads, a role's temporary files:
+    nothing can remove them after a SIGKILL) goes to a directory of the run's own, removed after the kill."""
+    own_tmp = tempfile.mkdtemp(prefix='killed-run-')
+    proc = subprocess.Popen(argv, env=dict(env, TMPDIR=own_tmp), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
     killed = []
     try:
         wait_for(lambda: ready() or proc.poll() is not None, what=what)
@@ -185,6 +191,7 @@ def kill_when(argv, env, ready, what):
     finally:
         kill_tree(proc.pid)
         proc.wait(30)
+        shutil.rmtree(own_tmp, ignore_errors=True)
     assert proc.returncode == -signal.SIGKILL
     return killed
 
