@@ -30,8 +30,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -82,28 +82,10 @@ def _run(argv, env):
         raise RuntimeError('%s failed: %s' % (argv[0], proc.stderr.strip()[-1000:]))
 
 
-def _parallel(func, items, workers):
-    items = list(items)
-    errors = []
-
-    def worker():
-        while items:
-            try:
-                item = items.pop()
-            except IndexError:
-                return
-            try:
-                func(item)
-            except Exception as exc:  # noqa: BLE001 - reported below
-                errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for dummy in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
+def parallel_map(func, items, workers):
+    """func over items on ``workers`` threads; the first failure is raised once all are done."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(func, items))
 
 
 def generate(server, size_mb):
@@ -125,13 +107,13 @@ def generate(server, size_mb):
         table, lo, hi = piece
         server.execute(FILL.format(t=table), dbname=DB, params=dict(lo=lo, hi=hi))
 
-    _parallel(fill, pieces, JOBS)
+    parallel_map(fill, pieces, JOBS)
 
     def finish(table):
         server.execute('ALTER TABLE %s ADD PRIMARY KEY (id)' % table, dbname=DB)
         server.execute('VACUUM (FREEZE, ANALYZE) %s' % table, dbname=DB)
 
-    _parallel(finish, list(TABLES), JOBS)
+    parallel_map(finish, list(TABLES), JOBS)
     return server.execute("SELECT sum(pg_relation_size(c))::bigint FROM unnest(%s::regclass[]) c", dbname=DB,
                           params=(list(TABLES),))[0][0]
 
@@ -144,14 +126,14 @@ def floor_seconds(server, env):
 
     def copy(table):
         _run([psql, '-X', '--no-password', '-c', 'COPY %s TO STDOUT' % table], env)
-    return _timed(lambda: _parallel(copy, list(TABLES), JOBS))
+    return _timed(lambda: parallel_map(copy, list(TABLES), JOBS))
 
 
 def server_side_seconds(server):
     """Reference: every table read server-side into /dev/null (superuser), nothing sent."""
     def copy(table):
         server.execute("COPY %s TO '/dev/null'" % table, dbname=DB)
-    return _timed(lambda: _parallel(copy, list(TABLES), JOBS))
+    return _timed(lambda: parallel_map(copy, list(TABLES), JOBS))
 
 
 def dir_size(path):

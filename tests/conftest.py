@@ -4,6 +4,7 @@ arguments from a JSON file and printing its JSON result)."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -14,28 +15,81 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from tests.helpers import COLLECTIONS, LIBPQ_VARS as _LIBPQ_VARS, ensure_collection_link  # noqa: E402,F401
 from tests.sandbox.pg import PgServer  # noqa: E402
 
-# Playbook runs in tests write their run reports (runbook_report callback) to a
-# throwaway directory, not into the checkout's reports/.
-os.environ.setdefault('POURTRAIT_REPORTS_DIR', tempfile.mkdtemp(prefix='pourtrait-test-reports-'))
-
-COLLECTIONS = os.path.join(ROOT, '.collections')
 MODULES = os.path.join(ROOT, 'plugins', 'modules')
 TEMPLATE_DB = 'pourtrait_template'
-_LIBPQ_VARS = ('PGHOST', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGDATABASE', 'DATABASE_URL',
-               'PGSSLMODE', 'PGPASSFILE', 'PGSERVICE')
 
 
-def ensure_collection_link():
-    """FQCN imports (ansible_collections.pourtrait.ops...) resolve to this checkout."""
-    link = os.path.join(COLLECTIONS, 'ansible_collections', 'pourtrait', 'ops')
-    if not os.path.exists(link):
-        os.makedirs(os.path.dirname(link), exist_ok=True)
-        try:
-            os.symlink(ROOT, link)
-        except FileExistsError:  # another test worker made it meanwhile
-            pass
+# --- one temporary directory per test session ------------------------------------------------------
+# Everything a test session writes to "the temporary directory" - tempfile.* in the tests, in pytest (its
+# basetemp, so every tmp_path) and in every process they start (TMPDIR: ansible-playbook, modules, serve.py, the
+# PostgreSQL harness) - goes into one directory made when the session starts (the xdist controller makes it,
+# its workers inherit it) and removed when it ends. The run reports of playbook runs go to its reports/.
+# The session fails when a test left anything else in it (pytest_sessionfinish below), and warns about new
+# entries of ours straight in the system's temporary directory. POURTRAIT_KEEP_TEST_TMP=1 keeps the directory
+# (the tmp_path of a failed test) and says where it is.
+
+SESSION_TMP_VAR = 'POURTRAIT_TEST_TMPDIR'
+OUR_TMP_PREFIXES = ('pourtrait-', 'rot-reports-')
+_SYSTEM_TMP = os.environ.get('POURTRAIT_TEST_SYSTEM_TMPDIR') or tempfile.gettempdir()
+_OWNER = 'PYTEST_XDIST_WORKER' not in os.environ
+if _OWNER or not os.path.isdir(os.environ.get(SESSION_TMP_VAR, '')):
+    os.environ[SESSION_TMP_VAR] = tempfile.mkdtemp(prefix='pourtrait-tests-', dir=_SYSTEM_TMP)
+    os.chmod(os.environ[SESSION_TMP_VAR], 0o711)  # the PostgreSQL harness runs the server as postgres below it
+    _OWNER = True
+SESSION_TMP = os.environ[SESSION_TMP_VAR]
+os.environ['POURTRAIT_TEST_SYSTEM_TMPDIR'] = _SYSTEM_TMP
+os.environ['TMPDIR'] = SESSION_TMP
+tempfile.tempdir = SESSION_TMP
+# Playbook runs in tests write their run reports (runbook_report callback) here, not into the checkout's reports/.
+os.environ.setdefault('POURTRAIT_REPORTS_DIR', os.path.join(SESSION_TMP, 'reports'))
+# What the session may leave in SESSION_TMP until it ends: pytest's basetemp and the reports.
+_SESSION_ENTRIES = ('pytest-of-', 'reports')
+_system_tmp_before = None
+
+
+def _our_system_tmp_entries():
+    try:
+        return set(name for name in os.listdir(_SYSTEM_TMP) if name.startswith(OUR_TMP_PREFIXES))
+    except OSError:
+        return set()
+
+
+def pytest_sessionstart(session):
+    global _system_tmp_before
+    if _OWNER:
+        _system_tmp_before = _our_system_tmp_entries()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    """Remove the session's temporary directory; fail the session when a test left something in it."""
+    if not _OWNER or not os.path.isdir(SESSION_TMP):
+        return
+    left = sorted(name for name in os.listdir(SESSION_TMP) if not name.startswith(_SESSION_ENTRIES))
+    reporter = session.config.pluginmanager.get_plugin('terminalreporter')
+    if os.environ.get('POURTRAIT_KEEP_TEST_TMP'):  # to look at the tmp_path of a failed test
+        if reporter is not None:
+            reporter.write_line('\nPOURTRAIT_KEEP_TEST_TMP: kept %s (remove it when done)' % SESSION_TMP)
+    else:
+        shutil.rmtree(SESSION_TMP, ignore_errors=True)
+        if os.path.isdir(SESSION_TMP):  # files of another user (the PostgreSQL server's): try once more
+            subprocess.run(['rm', '-rf', SESSION_TMP], check=False)
+    new = sorted((_our_system_tmp_entries() - (_system_tmp_before or set())) - {os.path.basename(SESSION_TMP)})
+    if reporter is not None and (left or new):
+        reporter.write('\n')
+    if new and reporter is not None:
+        # a warning only: other sessions on this machine (other checkouts, make sandbox-up) make such entries too
+        reporter.write_line('WARNING: new entries in %s since this session started (ours or another '
+                            "session's): %s" % (_SYSTEM_TMP, ', '.join(new)), yellow=True)
+    if left:
+        if reporter is not None:
+            reporter.write_line('ERROR: tests left these in the temporary directory (%s), each must clean up: %s'
+                                % (SESSION_TMP, ', '.join(left)), red=True)
+        if session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def clean_env(extra=None):
@@ -61,7 +115,7 @@ def run_module(name, args, check_mode=False, diff=False, env=None, timeout=600):
     payload['_ansible_check_mode'] = check_mode
     payload['_ansible_diff'] = diff
     payload.setdefault('_ansible_tmpdir', tempfile.gettempdir())
-    with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as handle:
+    with tempfile.NamedTemporaryFile('w', prefix='module-args-', suffix='.json', delete=False) as handle:
         json.dump({'ANSIBLE_MODULE_ARGS': payload}, handle)
         args_path = handle.name
     try:

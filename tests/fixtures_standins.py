@@ -31,6 +31,8 @@ import urllib.request
 
 import pytest
 
+from tests.waiting import poll
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVE = os.path.join(ROOT, 'tests', 'sandbox', 'serve.py')
 DEFAULT_FAULT_KINDS = ('429', '500', '502', '503', 'reset', 'hang')
@@ -112,18 +114,57 @@ def start_standins(timeout=20.0, extra_args=(), database_url=None):
     return StandinsProcess(proc, info, state_dir, database_url)
 
 
-class VercelSandbox(object):
-    """The Vercel and app stand-ins as one test sees them (state reset for it)."""
+class _SandboxView(object):
+    """What both stand-in views share: the hub's admin API, timings, faults and waiting. A subclass names the
+    keys of its API in the hub's info (``info_keys``: api url, https url, token) and its ``service``."""
 
-    def __init__(self, standins, state):
+    service = None
+    info_keys = ()
+
+    def __init__(self, standins):
         info = standins.info
         self._standins = standins
-        self.api_url = info['api_url']
-        self.https_url = info['https_url']
+        self.api_url, self.https_url, self.token = (info[key] for key in self.info_keys)
         self.ca_path = info['ca_path']
-        self.token = info['token']
-        self.app_url = info['app_url']
         self.admin_url = info['admin_url']
+
+    def admin(self, method, path, body=None):
+        return self._standins.admin(method, path, body)
+
+    def set_timings(self, **timings):
+        """Timings of the stand-ins (Vercel: ``queued_s``, ``building_s``, ...; Supabase: ``restoring_s``
+        (default 0.3), ``coming_up_s`` (0.1)); any hub timing is accepted."""
+        return self.admin('POST', '/timings', timings)
+
+    def set_faults(self, rate=0.3, kinds=DEFAULT_FAULT_KINDS, seed=1, latency_ms=0, when='before', **extra):
+        """Faults on this stand-in's API (``services=['app']`` or ``['vercel', 'app']`` for the app). Extra
+        settings: ``methods``, ``paths`` (prefixes), ``max_faults``, ``hang_s``, ``retry_after``."""
+        body = {'rate': rate, 'kinds': list(kinds), 'seed': seed, 'latency_ms': latency_ms, 'when': when,
+                'services': [self.service]}
+        body.update(extra)
+        return self.admin('POST', '/faults', body)
+
+    def clear_faults(self):
+        return self.admin('DELETE', '/faults')
+
+    def faults(self):
+        return self.admin('GET', '/faults')
+
+    def wait_for(self, predicate, timeout=10.0, interval=0.05):
+        """Poll ``predicate(self)`` until it returns something truthy; that value, or AssertionError."""
+        return poll(lambda: predicate(self), timeout, interval)
+
+
+class VercelSandbox(_SandboxView):
+    """The Vercel and app stand-ins as one test sees them (state reset for it)."""
+
+    service = 'vercel'
+    info_keys = ('api_url', 'https_url', 'token')
+
+    def __init__(self, standins, state):
+        _SandboxView.__init__(self, standins)
+        info = standins.info
+        self.app_url = info['app_url']
         self.webhook_url = info.get('webhook_url')
         self._load_ids(state['vercel'])
 
@@ -144,9 +185,6 @@ class VercelSandbox(object):
                 'SANDBOX_ADMIN_URL': self.admin_url}
 
     # -- admin ---------------------------------------------------------------------------------
-    def admin(self, method, path, body=None):
-        return self._standins.admin(method, path, body)
-
     def reset(self, owner='team', plan='pro', deployments=3):
         state = self.admin('POST', '/reset', {'vercel': {'owner': owner, 'plan': plan, 'deployments': deployments}})
         self._load_ids(state['vercel'])
@@ -177,23 +215,6 @@ class VercelSandbox(object):
 
     def next_job(self, fail=True, count=1):
         return self.admin('POST', '/vercel/next_jobs', {'fail': fail, 'count': count})
-
-    def set_timings(self, **timings):
-        return self.admin('POST', '/timings', timings)
-
-    def set_faults(self, rate=0.3, kinds=DEFAULT_FAULT_KINDS, seed=1, latency_ms=0, when='before', **extra):
-        """Faults on the Vercel API (``services=['app']`` or ``['vercel', 'app']`` for the app). Extra
-        settings: ``methods``, ``paths`` (prefixes), ``max_faults``, ``hang_s``, ``retry_after``."""
-        body = {'rate': rate, 'kinds': list(kinds), 'seed': seed, 'latency_ms': latency_ms, 'when': when,
-                'services': ['vercel']}
-        body.update(extra)
-        return self.admin('POST', '/faults', body)
-
-    def clear_faults(self):
-        return self.admin('DELETE', '/faults')
-
-    def faults(self):
-        return self.admin('GET', '/faults')
 
     def requests(self, method=None, path_prefix=None, service=None):
         query = dict((k, v) for k, v in (('method', method), ('path_prefix', path_prefix), ('service', service)) if v)
@@ -255,29 +276,15 @@ class VercelSandbox(object):
         """(status, JSON body, headers) of a GET on the app (production unless ``base`` is given)."""
         return http_json('GET', (base or self.app_url) + path)
 
-    def wait_for(self, predicate, timeout=10.0, interval=0.05):
-        """Poll ``predicate(self)`` until it returns something truthy; that value, or AssertionError."""
-        deadline = time.time() + timeout
-        while True:
-            value = predicate(self)
-            if value:
-                return value
-            if time.time() > deadline:
-                raise AssertionError('condition not met within %.1f s' % timeout)
-            time.sleep(interval)
 
-
-class SupabaseSandbox(object):
+class SupabaseSandbox(_SandboxView):
     """The Supabase Management API stand-in as one test sees it (state reset for it)."""
 
+    service = 'supabase'
+    info_keys = ('supabase_api_url', 'supabase_https_url', 'supabase_token')
+
     def __init__(self, standins, state):
-        info = standins.info
-        self._standins = standins
-        self.api_url = info['supabase_api_url']
-        self.https_url = info['supabase_https_url']
-        self.ca_path = info['ca_path']
-        self.token = info['supabase_token']
-        self.admin_url = info['admin_url']
+        _SandboxView.__init__(self, standins)
         self.project_ref = state['supabase']['ref']
         self.database_url = state['supabase']['database_url']
 
@@ -289,9 +296,6 @@ class SupabaseSandbox(object):
                 'SUPABASE_PROJECT_REF': self.project_ref}
 
     # -- admin ---------------------------------------------------------------------------------
-    def admin(self, method, path, body=None):
-        return self._standins.admin(method, path, body)
-
     def state(self):
         """The whole model (secrets in plain, backup settings, restores, timings, rate limit)."""
         return self.admin('GET', '/supabase/state')
@@ -347,10 +351,6 @@ class SupabaseSandbox(object):
         """The next restore ends with the project RESTORE_FAILED (instead of ACTIVE_HEALTHY)."""
         return self.admin('POST', '/supabase/next_restore', {'fail': fail})
 
-    def set_timings(self, **timings):
-        """``restoring_s`` (default 0.3), ``coming_up_s`` (0.1); any hub timing is accepted."""
-        return self.admin('POST', '/timings', timings)
-
     def set_rate_limit(self, limit=120, window_s=60):
         return self.admin('PUT', '/supabase/rate_limit', {'limit': limit, 'window_s': window_s})
 
@@ -358,20 +358,6 @@ class SupabaseSandbox(object):
         """Run /database/query on another database (e.g. a test's ``db.url``); None: the session default."""
         self.database_url = self.admin('PUT', '/supabase/database', {'url': url})['url']
         return self.database_url
-
-    def set_faults(self, rate=0.3, kinds=DEFAULT_FAULT_KINDS, seed=1, when='before', latency_ms=0, **extra):
-        """Faults on the Supabase API only. Extra settings: ``methods``, ``paths`` (prefixes),
-        ``max_faults``, ``hang_s``, ``retry_after``."""
-        body = {'rate': rate, 'kinds': list(kinds), 'seed': seed, 'latency_ms': latency_ms, 'when': when,
-                'services': ['supabase']}
-        body.update(extra)
-        return self.admin('POST', '/faults', body)
-
-    def clear_faults(self):
-        return self.admin('DELETE', '/faults')
-
-    def faults(self):
-        return self.admin('GET', '/faults')
 
     def requests(self, method=None, path_prefix=None):
         """The Supabase API requests served since the reset: ``[{seq, method, path, query, status, faulted,
@@ -408,17 +394,6 @@ class SupabaseSandbox(object):
     def digest(value):
         """What GET .../secrets shows for a plain value."""
         return hashlib.sha256(value.encode('utf-8')).hexdigest()
-
-    def wait_for(self, predicate, timeout=10.0, interval=0.05):
-        """Poll ``predicate(self)`` until it returns something truthy; that value, or AssertionError."""
-        deadline = time.time() + timeout
-        while True:
-            value = predicate(self)
-            if value:
-                return value
-            if time.time() > deadline:
-                raise AssertionError('condition not met within %.1f s' % timeout)
-            time.sleep(interval)
 
 
 @pytest.fixture(scope='session')

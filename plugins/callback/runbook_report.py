@@ -32,6 +32,12 @@ description:
   - For incident playbooks (file name starting with one of O(postmortem_prefixes), or a play or extra variable
     C(runbook_report_postmortem=true)) the Markdown report starts with a postmortem skeleton - summary, impact,
     timeline (filled in from the tasks), resolution, action items.
+  - The Markdown report charts the run as a Mermaid C(gantt) block (GitHub and GitLab draw it) - one bar per task
+    from its recorded start to its end, a section per play, failed, unreachable and interrupted tasks in red
+    (C(crit)). Characters that would break the chart (colon, hash, semicolon, percent sign, backtick, braces, line
+    breaks) are shown as look-alikes in task and play names.
+  - The line that says where the report went is printed on stderr, so that stdout holds only what the stdout
+    callback printed (the output of C(ANSIBLE_STDOUT_CALLBACK=json) can be piped into C(jq)).
   - The files are written once, at the end of the playbook, atomically, with mode 0600 (a directory it creates gets
     0700); a report is never overwritten. Failing to write only prints a warning, it never fails the run.
   - A run interrupted with Ctrl-C (or ended before the play recap any other way) still gets its report when
@@ -388,6 +394,54 @@ def _duration_text(value):
     return '-' if value is None else '%.2f s' % value
 
 
+# Characters that end or break a Mermaid gantt line (task text ends at ':', data at '#' or ';', '%%' starts a
+# comment, '#' a comment or an entity), a ``` would close the Markdown fence: shown as look-alikes instead.
+_GANTT_TEXT = {':': '\uA789', '#': '\uFF03', ';': '\uFF1B', '%': '\uFF05', '`': "'", '\r': ' ', '\n': ' ',
+               '\t': ' ', '{': '(', '}': ')'}
+# Outcomes drawn red (Mermaid's `crit`), greyed (`done`) or highlighted (`active`: a failure that was ignored).
+GANTT_TAGS = {'failed': 'crit', 'unreachable': 'crit', 'interrupted': 'crit', 'ignored': 'active', 'ok': 'done',
+              'changed': 'done'}
+GANTT_TEXT_MAX = 80
+
+
+def gantt_text(value):
+    """Text safe inside a Mermaid gantt task or section name (one line, no separators, no keywords)."""
+    text = ''.join(_GANTT_TEXT.get(char, char) for char in to_text(value)).strip()
+    text = re.sub(r'\s+', ' ', text)
+    return text if len(text) <= GANTT_TEXT_MAX else text[:GANTT_TEXT_MAX - 3] + '...'
+
+
+def _gantt_time(epoch):
+    """UTC clock time in the chart's dateFormat (read as local time by the browser, so the axis shows UTC)."""
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]
+
+
+def render_gantt(report):
+    """A ```mermaid gantt block (GitHub draws it): one bar per task, from its recorded start to end, in one section
+    per play; failed, unreachable and interrupted tasks are `crit`. Empty list when the run had no task."""
+    tasks = report['tasks']
+    if not tasks:
+        return []
+    several_hosts = len(set(task['host'] for task in tasks)) > 1
+    out = ['```mermaid', 'gantt', '    dateFormat YYYY-MM-DD HH:mm:ss.SSS', '    axisFormat %H:%M:%S']
+    section = None
+    for task in tasks:
+        play = gantt_text(task.get('play') or 'play') or 'play'
+        if play != section:
+            section = play
+            out.append('    section %s' % section)
+        # the index first: a name never starts with a gantt keyword (title, section, click, ...)
+        name = '%d. %s' % (task['index'], task['name'])
+        if several_hosts:
+            name += ' (%s)' % task['host']
+        start, end = task['_start'], max(task['_end'], task['_start'])
+        tag = GANTT_TAGS.get(task['outcome'])
+        out.append('    %s :%s%s, %s' % (gantt_text(name), tag + ', ' if tag else '', _gantt_time(start),
+                                         _gantt_time(end)))
+    out += ['```', '']
+    return out
+
+
 def timeline(report):
     """One line per task that ran (not skipped, not role plumbing), in order, for the postmortem."""
     started = report['_started']
@@ -457,6 +511,10 @@ def render_markdown(report):
             '| Action | Owner | Due | Ticket |', '|---|---|---|---|',
             '| _TODO_ | | | |', '',
         ]
+
+    gantt = render_gantt(report)
+    if gantt:
+        out += ['## Gantt chart', '', '_Task bars by start and end (UTC); failed ones in red._', ''] + gantt
 
     out += ['## Tasks', '', '| # | Start (UTC) | Duration | Host | Task | Action | Outcome | Key results |',
             '|---|---|---|---|---|---|---|---|']
@@ -729,7 +787,8 @@ class CallbackModule(CallbackBase):
             if outcome:
                 report['outcome'] = outcome
             base = self.write_report(report, directory)
-            self._display.display('Run report: %s.md (and .json)' % base)
+            # on stderr: stdout belongs to the stdout callback (ANSIBLE_STDOUT_CALLBACK=json is piped into jq)
+            self._display.display('Run report: %s.md (and .json)' % base, stderr=True)
         except Exception as exc:  # pylint: disable=broad-except
             self._display.warning('runbook_report: could not write the run report to %s: %s'
                                   % (directory, scrub(exc, self._secrets)))

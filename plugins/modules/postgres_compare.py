@@ -175,20 +175,20 @@ duration:
   type: float
 '''
 
-import json
-import os
 import time
 
-from ansible_collections.pourtrait.ops.plugins.module_utils.dump import (
-    MANIFEST_SUFFIX,
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.checksums import (
     TABLE_CHECKSUM_METHOD,
     ChecksumReader,
     checksum_tables,
     database_size,
-    manifest_path_for,
+)
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.manifest import (
+    manifest_checksums,
+    read_checksum_manifest,
 )
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
-    PgModuleError, PostgresModule, one_line, split_qualified,
+    PgModuleError, PostgresModule, split_qualified,
 )
 from ansible_collections.pourtrait.ops.plugins.module_utils._module import check_range
 
@@ -223,49 +223,6 @@ def compare(source, target, checksum, source_name='source'):
             mismatches.append('%s: %s' % (item['table'], problem))
         tables.append(item)
     return tables, mismatches
-
-
-def load_manifest(path):
-    """(manifest path, manifest) of a dump, from the manifest's path or the dump's; the manifest must hold
-    table checksums of this method."""
-    path = path.rstrip(os.sep) or path
-    mpath = path if path.endswith(MANIFEST_SUFFIX) else manifest_path_for(path)
-    if not os.path.isfile(mpath):
-        raise PgModuleError('manifest %s does not exist; set manifest to a dump\'s <dump>%s or to the dump itself'
-                            % (mpath, MANIFEST_SUFFIX))
-    try:
-        with open(mpath) as handle:
-            data = json.load(handle)
-    except (OSError, ValueError) as exc:
-        raise PgModuleError('cannot read manifest %s: %s; restore it from the backup set' % (mpath, one_line(exc)))
-    if not isinstance(data, dict) or 'sha256' not in data:
-        raise PgModuleError('%s is not a dump manifest written by pourtrait.ops; set manifest to a dump\'s '
-                            '<dump>%s' % (mpath, MANIFEST_SUFFIX))
-    if not isinstance(data.get('table_checksums'), dict):
-        raise PgModuleError('manifest %s has no table_checksums: dump taken without table_checksums: true; take the '
-                            'dump with postgres_dump table_checksums=true, or leave manifest unset to compare with '
-                            'the live source' % mpath)
-    method = data.get('table_checksum_method')
-    if method != TABLE_CHECKSUM_METHOD:
-        raise PgModuleError('manifest %s has table checksums computed as "%s", this module computes "%s"; take a new '
-                            'dump with table_checksums=true' % (mpath, method, TABLE_CHECKSUM_METHOD))
-    return mpath, data
-
-
-def manifest_checksums(mpath, data):
-    """{(schema, table): (rows, checksum)} from a manifest's table_checksums."""
-    found = {}
-    for name, entry in data['table_checksums'].items():
-        try:
-            if 'schema' in entry and 'table' in entry:
-                key = (entry['schema'], entry['table'])
-            else:
-                key = tuple(name.split('.', 1))
-            found[key] = (int(entry['rows']), entry.get('checksum'))
-        except (AttributeError, KeyError, TypeError, ValueError):
-            raise PgModuleError('manifest %s has an unreadable table_checksums entry "%s"; take a new dump with '
-                                'table_checksums=true' % (mpath, name))
-    return found
 
 
 class PostgresCompare(PostgresModule):
@@ -353,7 +310,7 @@ class PostgresCompare(PostgresModule):
         extra = {}
         if p['manifest']:
             # The source is the dump as it was taken: only target_db is read.
-            mpath, data = load_manifest(p['manifest'])
+            mpath, data = read_checksum_manifest(p['manifest'])
             source = manifest_checksums(mpath, data)
             if p['checksum'] and any(v[1] is None for v in source.values()):
                 raise PgModuleError('manifest %s has row counts but no checksums; set checksum=false or take a new '

@@ -68,7 +68,7 @@ terminated_sessions:
 '''
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import PgModuleError, PostgresModule, describe_db_error, psycopg2
-from ansible_collections.pourtrait.ops.plugins.module_utils.dump import (
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.admin import (
     create_database,
     database_exists,
     drop_database,

@@ -9,7 +9,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r'''
 module: postgres_dump
-short_description: Take a verified pg_dump backup with a manifest and retention
+short_description: Take a verified pg_dump backup with a manifest, pruning old dumps
 version_added: 1.0.0
 description:
   - Runs C(pg_dump) (argument list, password through the environment) into a temporary name in O(backup_dir),
@@ -23,7 +23,7 @@ description:
     run; a running dump holds a claim on its temporary name so that no other run ever removes it.
   - The defaults (directory format, one job per CPU, compression level 1 by ISA-L, O(verify=toc)) are several
     times faster than C(pg_dump -Fc), whose default gzip level is the bottleneck, for about the same space.
-  - Retention (O(keep), O(max_age_days)) runs only after a new dump succeeded and only considers this
+  - Pruning of old dumps (O(keep), O(max_age_days)) runs only after a new dump succeeded and only considers this
     database's dumps in O(backup_dir) that have a manifest.
 requirements:
   - isal (C(pip install isal)), optional - the fast compressor of O(compressor=auto)
@@ -133,12 +133,12 @@ options:
     default: false
   keep:
     description:
-      - Retention - keep the N newest dumps of this database in O(backup_dir) (the new one included).
+      - Pruning - keep the N newest dumps of this database in O(backup_dir) (the new one included).
       - With O(max_age_days) as well, a dump is kept if either rule keeps it.
     type: int
   max_age_days:
     description:
-      - Retention - keep dumps of this database newer than this many days; older ones are removed.
+      - Pruning - keep dumps of this database newer than this many days; older ones are removed.
     type: int
   bin_dir:
     description:
@@ -211,7 +211,7 @@ size:
   returned: always
   type: int
 duration:
-  description: Seconds the whole run took (dump, hashing, verification, retention).
+  description: Seconds the whole run took (dump, hashing, verification, pruning).
   returned: always
   type: float
 sha256:
@@ -224,7 +224,7 @@ verification:
   type: dict
   sample: {method: toc, ok: true, details: {entries: 52, tables: 9}}
 removed:
-  description: Older dumps pruned by retention (in check mode, the ones that would be).
+  description: Older dumps pruned (O(keep), O(max_age_days)) (in check mode, the ones that would be).
   returned: always
   type: list
   elements: str
@@ -252,14 +252,12 @@ command:
 '''
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import PostgresModule
-from ansible_collections.pourtrait.ops.plugins.module_utils.dump import take_dump
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.dump_job import DumpJob, dump_argument_spec
 
 
 class PostgresDump(PostgresModule):
     name = 'postgres_dump'
-    argument_spec = dict(
-        backup_dir=dict(type='path', required=True),
-        name=dict(type='str'),
+    argument_spec = dump_argument_spec(
         format=dict(type='str', choices=['custom', 'directory', 'plain'], default='directory'),
         jobs=dict(type='int'),
         compression=dict(type='int', default=1),
@@ -272,10 +270,10 @@ class PostgresDump(PostgresModule):
         exclude_tables=dict(type='list', elements='str', default=[]),
         verify=dict(type='str', choices=['none', 'toc', 'restore'], default='toc'),
         table_checksums=dict(type='bool', default=False),
-        keep=dict(type='int'),
-        max_age_days=dict(type='int'),
-        bin_dir=dict(type='path'),
     )
+
+    def run(self):
+        return DumpJob.from_module(self).run()
 
     @classmethod
     def ansible_module(cls):
@@ -292,10 +290,6 @@ class PostgresDump(PostgresModule):
 
         module.add_path_info = keep_size
         return module
-
-    def run(self):
-        return take_dump(self.conn_params, self.params, check_mode=self.check_mode,
-                         application_name='pourtrait.ops/%s' % self.name)
 
 
 def main():

@@ -157,11 +157,15 @@ plan:
 '''
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import PostgresModule
-from ansible_collections.pourtrait.ops.plugins.module_utils.dump import restore_dump
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.restore_job import RestoreJob
 
 
 class PostgresRestore(PostgresModule):
     name = 'postgres_restore'
+
+    def run(self):
+        return RestoreJob.from_module(self).run()
+
     argument_spec = dict(
         path=dict(type='path', required=True),
         target_db=dict(type='str'),
@@ -176,10 +180,6 @@ class PostgresRestore(PostgresModule):
         maintenance_work_mem=dict(type='str', default='256MB'),
         bin_dir=dict(type='path'),
     )
-
-    def run(self):
-        return restore_dump(self.conn_params, self.params, check_mode=self.check_mode,
-                            application_name='pourtrait.ops/%s' % self.name)
 
 
 def main():

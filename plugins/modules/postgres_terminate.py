@@ -183,6 +183,7 @@ errors:
 
 import time
 
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.admin import existing_databases, signal_backend
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
     PgModuleError, PostgresModule, SUPABASE_MANAGED_ROLES, describe_db_error, psycopg2,
 )
@@ -285,8 +286,7 @@ class PostgresTerminate(PostgresModule):
             return False, [cur.fetchone()[0]]
         if 'all' in names:
             return True, []
-        cur.execute('SELECT datname FROM pg_catalog.pg_database WHERE datname = ANY(%s)', (names,))
-        found = set(row[0] for row in cur.fetchall())
+        found = existing_databases(cur.connection, names)
         missing = [n for n in names if n not in found]
         if missing:
             raise PgModuleError('database %s does not exist on this server; check databases (or use [all])'
@@ -328,8 +328,7 @@ class PostgresTerminate(PostgresModule):
         sent = []
         for session in sessions:
             try:
-                cur.execute('SELECT pg_catalog.%s(%%s)' % function, (session.pid,))
-                ok = cur.fetchone()[0]
+                ok = signal_backend(cur.connection, session.pid, function)
             except psycopg2.Error as exc:
                 errors.append(dict(pid=session.pid, msg='%s: %s' % (function, describe_db_error(exc))))
                 continue

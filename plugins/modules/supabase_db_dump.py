@@ -33,7 +33,7 @@ description:
   - Goes through the same machinery as M(pourtrait.ops.postgres_dump) - written under a temporary name in
     O(backup_dir) (files C(0600)), hashed while it streams, checked for the program's C(dump complete) trailer, renamed
     into place, with a manifest C(<dump>.manifest.json) beside it (M(pourtrait.ops.postgres_restore) checks it) and
-    optional retention. A failed dump leaves no file behind.
+    optional pruning of old dumps. A failed dump leaves no file behind.
 options:
   backup_dir:
     description:
@@ -94,11 +94,11 @@ options:
     default: true
   keep:
     description:
-      - Retention - keep the N newest dumps of this database and mode in O(backup_dir) (the new one included).
+      - Pruning - keep the N newest dumps of this database and mode in O(backup_dir) (the new one included).
     type: int
   max_age_days:
     description:
-      - Retention - keep dumps of this database and mode newer than this many days; older ones are removed.
+      - Pruning - keep dumps of this database and mode newer than this many days; older ones are removed.
     type: int
   bin_dir:
     description:
@@ -112,7 +112,7 @@ attributes:
 notes:
   - Connect with the database's direct connection or the session pooler (port 5432); the login user needs read access
     to everything dumped and membership in O(role).
-  - Retention counts only dumps this module wrote for the same database and mode; M(pourtrait.ops.postgres_dump)
+  - Pruning counts only dumps this module wrote for the same database and mode; M(pourtrait.ops.postgres_dump)
     dumps in the same directory are never pruned by it (nor the other way round).
 author: Pourtrait engineering (@pourtrait)
 '''
@@ -172,7 +172,7 @@ verification:
   returned: always
   type: dict
 removed:
-  description: Older dumps of this database and mode pruned by retention (in check mode, the ones that would be).
+  description: Older dumps of this database and mode pruned (O(keep), O(max_age_days)) (in check mode, the ones that would be).
   returned: always
   type: list
   elements: str
@@ -195,25 +195,14 @@ command:
   elements: str
 '''
 
-import os
-
-from ansible_collections.pourtrait.ops.plugins.module_utils.dump import (
-    CLUSTER_TRAILER, PLAIN_TRAILER, StreamEdit, take_dump,
-)
-from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
-    PgModuleError, PostgresModule, split_qualified,
-)
-from ansible_collections.pourtrait.ops.plugins.module_utils.supabase import (
-    DATA_EXCLUDED_SCHEMAS, DATA_EXCLUDED_TABLES, SCHEMA_EXCLUDED_SCHEMAS, bytes_editor, db_dump_argv,
-    roles_line_editor, schema_line_editor,
-)
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.dump_job import dump_argument_spec
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.supabase_dump import SupabaseDumpJob
+from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import PostgresModule
 
 
 class SupabaseDbDump(PostgresModule):
     name = 'supabase_db_dump'
-    argument_spec = dict(
-        backup_dir=dict(type='path', required=True),
-        name=dict(type='str'),
+    argument_spec = dump_argument_spec(
         data_only=dict(type='bool', default=False),
         roles_only=dict(type='bool', default=False),
         schemas=dict(type='list', elements='str', default=[]),
@@ -222,75 +211,10 @@ class SupabaseDbDump(PostgresModule):
         keep_comments=dict(type='bool', default=False),
         role=dict(type='str', default='postgres'),
         verify=dict(type='bool', default=True),
-        keep=dict(type='int'),
-        max_age_days=dict(type='int'),
-        bin_dir=dict(type='path'),
     )
 
-    def plan(self):
-        p = self.params
-        if p['data_only'] and p['roles_only']:
-            raise PgModuleError('data_only and roles_only are mutually exclusive; set at most one (neither dumps the '
-                                'schema)')
-        mode = 'data' if p['data_only'] else 'roles' if p['roles_only'] else 'schema'
-        if mode == 'roles' and p['schemas']:
-            raise PgModuleError('schemas does not apply to roles_only (roles belong to the whole cluster); remove it')
-        if mode != 'data' and p['exclude_tables']:
-            raise PgModuleError('exclude_tables applies only to data_only dumps; remove it or set data_only=true')
-        if mode != 'data' and p['use_copy']:
-            raise PgModuleError('use_copy applies only to data_only dumps; remove it or set data_only=true')
-        name = p['name']
-        if name and name.endswith('.sql'):
-            name = name[:-4]
-        user_excluded = [split_qualified(t) for t in p['exclude_tables']]
-        excluded_tables = [split_qualified(t) for t in DATA_EXCLUDED_TABLES] if mode == 'data' else []
-        excluded_tables += [t for t in user_excluded if t not in excluded_tables]
-        if mode == 'schema':
-            excluded_schemas = [] if p['schemas'] else list(SCHEMA_EXCLUDED_SCHEMAS)
-        elif mode == 'data':
-            excluded_schemas = [] if p['schemas'] else list(DATA_EXCLUDED_SCHEMAS)
-        else:
-            excluded_schemas = []
-        return mode, name, excluded_schemas, excluded_tables
-
     def run(self):
-        p = self.params
-        mode, name, excluded_schemas, excluded_tables = self.plan()
-        role = p['role'] or None
-        if mode == 'schema':
-            edit = StreamEdit(footer=b'RESET ALL;\n', trailer=PLAIN_TRAILER,
-                              edit_line=bytes_editor(schema_line_editor(excluded_schemas, p['keep_comments'])))
-        elif mode == 'data':
-            edit = StreamEdit(header=b'SET session_replication_role = replica;\n\n', footer=b'RESET ALL;\n',
-                              trailer=PLAIN_TRAILER)
-        else:
-            edit = StreamEdit(footer=b'RESET ALL;\n', trailer=CLUSTER_TRAILER, uniq=True,
-                              edit_line=bytes_editor(roles_line_editor(p['keep_comments'])))
-
-        def build_argv(program, dbname):
-            return db_dump_argv(mode, program, dbname, role=role, schemas=p['schemas'],
-                                exclude_tables=excluded_tables if mode == 'data' else (), use_copy=p['use_copy'])
-
-        opts = dict(backup_dir=p['backup_dir'], name=name, format='plain', verify='toc' if p['verify'] else 'none',
-                    schema_only=mode == 'schema', data_only=mode == 'data',
-                    schemas=p['schemas'] if mode != 'roles' else [], exclude_schemas=excluded_schemas,
-                    exclude_tables=['%s.%s' % t for t in excluded_tables], keep=p['keep'],
-                    max_age_days=p['max_age_days'], bin_dir=p['bin_dir'])
-        result = take_dump(self.conn_params, opts, check_mode=self.check_mode,
-                           application_name='pourtrait.ops/%s' % self.name,
-                           program='pg_dumpall' if mode == 'roles' else 'pg_dump', build_argv=build_argv, edit=edit,
-                           kind='supabase_db_dump/%s' % mode, name_tag=mode,
-                           manifest_extra=dict(mode=mode, role=role, keep_comments=bool(p['keep_comments']),
-                                               use_copy=bool(p['use_copy']) if mode == 'data' else None,
-                                               program='pg_dumpall' if mode == 'roles' else 'pg_dump'),
-                           scan_insert=mode == 'data')
-        result['dump_mode'] = mode
-        if not self.check_mode:
-            result['msg'] = 'dumped the %s of database %s to %s (%d bytes)' % (
-                mode, result['manifest'].get('database'), os.path.basename(result['path']), result['size'])
-        else:
-            result['msg'] = 'would dump the %s to %s' % (mode, result['path'])
-        return result
+        return SupabaseDumpJob.from_module(self).run()
 
 
 def main():

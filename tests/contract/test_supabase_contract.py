@@ -14,13 +14,13 @@ What the spec cannot check is asserted from FACTS.md instead:
   ``POST .../database/query`` (documented without content) answers rows.
 """
 
-import json
 import os
 import time
 
 import pytest
 
-from tests.contract.test_vercel_contract import response_schema, validate
+from tests.contract.test_vercel_contract import load_spec, response_schema, validate
+from tests.sandbox.supabase_api import BACKUPS, BANS, BANS_RETRIEVE, HEALTH, PHYSICAL, PITR, PROJECT, QUERY, SECRETS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SPECS = os.path.join(ROOT, '..', 'shared', 'specs')
@@ -31,24 +31,11 @@ ERROR_SCHEMA = {'type': 'object', 'required': ['message'], 'additionalProperties
                 'properties': {'message': {'type': 'string', 'minLength': 1}}}
 ROWS_SCHEMA = {'type': 'array', 'items': {'type': 'object'}}
 
-PROJECT = '/v1/projects/{ref}'
-HEALTH = '/v1/projects/{ref}/health'
-BACKUPS = '/v1/projects/{ref}/database/backups'
-PITR = '/v1/projects/{ref}/database/backups/restore-pitr'
-PHYSICAL = '/v1/projects/{ref}/database/backups/restore'
-SECRETS = '/v1/projects/{ref}/secrets'
-BANS_RETRIEVE = '/v1/projects/{ref}/network-bans/retrieve'
-BANS = '/v1/projects/{ref}/network-bans'
-QUERY = '/v1/projects/{ref}/database/query'
 
 
 @pytest.fixture(scope='module')
 def spec():
-    if not os.path.isdir(SPECS) or not os.path.exists(SPEC_PATH):
-        pytest.skip('the vendor specs folder %s is absent (it lives beside the repository, in ../shared/specs)'
-                    % os.path.normpath(SPECS))
-    with open(SPEC_PATH) as handle:
-        return json.load(handle)
+    return load_spec(SPEC_PATH)
 
 
 def check(spec, result, path, method, status):

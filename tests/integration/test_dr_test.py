@@ -8,28 +8,19 @@ Each failure must fail the play, be logged as failed with its reason, and leave 
 
 import json
 import os
-import subprocess
-import sys
 import uuid
 
-from tests.conftest import COLLECTIONS, ROOT, clean_env, ensure_collection_link, run_module
-
-ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
+from tests.conftest import run_module
+from tests.helpers import run_playbook
 
 
 def drill(env, tmp_path, *args):
     """Run the drill with its own scratch prefix, dump dir and log; returns (rc, output, prefix)."""
-    ensure_collection_link()
     prefix = 'dr_' + uuid.uuid4().hex[:8]
-    run_env = clean_env(env)
-    run_env.update(ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
-                   ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
-    cmd = [ANSIBLE_PLAYBOOK, '-i', os.path.join(ROOT, 'inventory', 'staging'),
-           os.path.join(ROOT, 'playbooks', 'dr_test.yml'),
-           '-e', 'dr_test_dir=%s' % (tmp_path / 'drills'), '-e', 'dr_test_log=%s' % (tmp_path / 'dr-log.jsonl'),
-           '-e', 'dr_test_scratch_prefix=%s' % prefix] + list(args)
-    proc = subprocess.run(cmd, cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=300, check=False)
-    return proc.returncode, proc.stdout + proc.stderr, prefix
+    result = run_playbook('dr_test', '-e', 'dr_test_dir=%s' % (tmp_path / 'drills'),
+                          '-e', 'dr_test_log=%s' % (tmp_path / 'dr-log.jsonl'),
+                          '-e', 'dr_test_scratch_prefix=%s' % prefix, *args, inventory='staging', env=env)
+    return result.rc, result.output, prefix
 
 
 def log_lines(tmp_path):

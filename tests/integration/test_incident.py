@@ -6,13 +6,9 @@ judged by what production serves afterwards."""
 
 import glob
 import json
-import os
-import subprocess
-import sys
 
-from tests.conftest import COLLECTIONS, ROOT, clean_env, ensure_collection_link
+from tests.helpers import run_playbook
 
-ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
 FAST = ['-e', 'incident_response_poll_interval=0.1', '-e', 'incident_response_verify_interval=0.2',
         '-e', 'rollback_poll_interval=0.1', '-e', 'rollback_health_interval=0.2',
         '-e', 'maintenance_window_poll_interval=0.1', '-e', 'maintenance_window_health_interval=0.2',
@@ -21,22 +17,12 @@ FAST = ['-e', 'incident_response_poll_interval=0.1', '-e', 'incident_response_ve
 
 def playbook(name, vercel, *args, supabase=None, reports_dir=None):
     """Run playbooks/<name>.yml against inventory/production; returns (rc, stdout + stderr)."""
-    ensure_collection_link()
-    env = clean_env(vercel.env)
-    for key in ('OPENAI_API_KEY', 'GOOGLE_VISION_API_KEY', 'RESEND_API_KEY', 'SUPABASE_ACCESS_TOKEN',
-                'SUPABASE_PROJECT_REF', 'SUPABASE_API_URL'):
-        env.pop(key, None)
-    env.update(supabase.env if supabase else {})
-    env.update(ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
-               ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', SLACK_WEBHOOK_URL=vercel.webhook_url)
-    if reports_dir:
-        env['POURTRAIT_REPORTS_DIR'] = str(reports_dir)
-    argv = [ANSIBLE_PLAYBOOK, '-i', os.path.join(ROOT, 'inventory', 'production'),
-            os.path.join(ROOT, 'playbooks', name + '.yml')] + FAST + list(args)
-    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
-    out = proc.stdout + proc.stderr
+    result = run_playbook(name, *(FAST + list(args)), reports_dir=reports_dir,
+                          env=[vercel.env, supabase.env if supabase else {},
+                               {'SLACK_WEBHOOK_URL': vercel.webhook_url}])
+    out = result.output
     assert vercel.webhook_url.rsplit('/', 1)[1] not in out, out
-    return proc.returncode, out
+    return result.rc, out
 
 
 def seed_broken_release(vercel):

@@ -9,12 +9,10 @@ MAINTENANCE_MODE is "true" - so the tests see what a visitor would see."""
 
 import json
 import os
-import subprocess
-import sys
 
-from tests.conftest import COLLECTIONS, ROOT, clean_env, ensure_collection_link
+from tests.conftest import ROOT
+from tests.helpers import playbook_command, playbook_env, run_playbook
 
-ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
 FAST = ['-e', 'maintenance_window_poll_interval=0.1', '-e', 'maintenance_window_health_interval=0.2',
         '-e', 'maintenance_window_health_wait_timeout=10']
 WEEKLY = [{'role': 'db_maintenance', 'name': 'weekly database maintenance',
@@ -29,31 +27,27 @@ def extra(tasks=None, **more):
     return ['-e', json.dumps(values)]
 
 
-def command(name, vercel, db_env, *args, roles_dir=None, reports_dir=None):
-    """(argv, env) of one ansible-playbook run against inventory/production."""
-    ensure_collection_link()
-    env = clean_env(dict(vercel.env, **db_env))
-    for key in ('OPENAI_API_KEY', 'GOOGLE_VISION_API_KEY', 'RESEND_API_KEY', 'SUPABASE_ACCESS_TOKEN',
-                'SUPABASE_PROJECT_REF'):
-        env.pop(key, None)
-    env.update(ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
-               ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', SLACK_WEBHOOK_URL=vercel.webhook_url)
+def stand_in_env(vercel, db_env, roles_dir=None):
+    """The environment of one ansible-playbook run against inventory/production (the stand-ins, the database)."""
+    env = dict(vercel.env, SLACK_WEBHOOK_URL=vercel.webhook_url, **db_env)
     if roles_dir:
         env['ANSIBLE_ROLES_PATH'] = '%s:%s' % (roles_dir, os.path.join(ROOT, 'roles'))
-    if reports_dir:
-        env['POURTRAIT_REPORTS_DIR'] = str(reports_dir)
-    argv = [ANSIBLE_PLAYBOOK, '-i', os.path.join(ROOT, 'inventory', 'production'),
-            os.path.join(ROOT, 'playbooks', name + '.yml')] + FAST + list(args)
-    return argv, env
+    return env
 
 
-def playbook(name, vercel, db_env, *args, **kwargs):
-    argv, env = command(name, vercel, db_env, *args, **kwargs)
-    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
-    out = proc.stdout + proc.stderr
+def command(name, vercel, db_env, *args, roles_dir=None, reports_dir=None):
+    """(argv, env) of one ansible-playbook run against inventory/production, for tests that start it themselves."""
+    argv, _vars = playbook_command(name, *(FAST + list(args)))
+    return argv, playbook_env(stand_in_env(vercel, db_env, roles_dir), reports_dir=reports_dir)
+
+
+def playbook(name, vercel, db_env, *args, roles_dir=None, reports_dir=None):
+    result = run_playbook(name, *(FAST + list(args)), env=stand_in_env(vercel, db_env, roles_dir),
+                          reports_dir=reports_dir)
+    out = result.output
     # the webhook URL is a secret: never in the output
     assert vercel.webhook_url.rsplit('/', 1)[1] not in out, out
-    return proc.returncode, out
+    return result.rc, out
 
 
 def health(vercel):

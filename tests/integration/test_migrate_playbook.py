@@ -6,12 +6,10 @@ percent-encoded, as in a Supabase URL), here a fresh database on the test server
 import json
 import os
 import shutil
-import subprocess
-import sys
 
-from tests.conftest import COLLECTIONS, ROOT, clean_env, ensure_collection_link
+from tests.conftest import ROOT
+from tests.helpers import run_playbook
 
-ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
 SAMPLE = os.path.join(ROOT, 'extensions', 'molecule', 'db_migrate', 'files', 'migrations')
 HISTORY = 'SELECT version FROM supabase_migrations.schema_migrations ORDER BY version'
 
@@ -24,18 +22,10 @@ def database_url(db):
 
 def migrate(db, tmp_path, *args):
     """Run playbooks/migrate.yml; returns (rc, stdout + stderr)."""
-    ensure_collection_link()
-    env = clean_env({'DATABASE_URL': database_url(db)})
-    for key in ('SUPABASE_ACCESS_TOKEN', 'SUPABASE_PROJECT_REF'):
-        env.pop(key, None)
-    env.update(ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
-               ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
-    cmd = [ANSIBLE_PLAYBOOK, '-i', os.path.join(ROOT, 'inventory', 'production'),
-           os.path.join(ROOT, 'playbooks', 'migrate.yml'),
-           '-e', 'db_migrate_dir=%s' % (tmp_path / 'migrations'), '-e', 'db_backup_dir=%s' % (tmp_path / 'backups'),
-           '-e', 'db_backup_verify=toc', '-e', 'db_migrate_health_check=false'] + list(args)
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
-    return proc.returncode, proc.stdout + proc.stderr
+    result = run_playbook('migrate', '-e', 'db_migrate_dir=%s' % (tmp_path / 'migrations'),
+                          '-e', 'db_backup_dir=%s' % (tmp_path / 'backups'), '-e', 'db_backup_verify=toc',
+                          '-e', 'db_migrate_health_check=false', *args, env={'DATABASE_URL': database_url(db)})
+    return result.rc, result.output
 
 
 def checks(*statements):

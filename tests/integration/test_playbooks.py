@@ -5,12 +5,9 @@ environment (here: a fresh database on the test server)."""
 
 import glob
 import os
-import subprocess
-import sys
 
-from tests.conftest import COLLECTIONS, ROOT, clean_env, ensure_collection_link
+from tests.helpers import run_playbook
 
-ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
 
 OLD_READ = ("SELECT count(*) FROM public.notifications "
             "WHERE read AND created_at < now() - interval '90 days'")
@@ -18,14 +15,8 @@ OLD_READ = ("SELECT count(*) FROM public.notifications "
 
 def playbook(name, db, *args, inventory='production'):
     """Run playbooks/<name>.yml; returns (rc, stdout + stderr)."""
-    ensure_collection_link()
-    env = clean_env(db.env)
-    env.update(ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
-               ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
-    cmd = [ANSIBLE_PLAYBOOK, '-i', os.path.join(ROOT, 'inventory', inventory),
-           os.path.join(ROOT, 'playbooks', name + '.yml')] + list(args)
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
-    return proc.returncode, proc.stdout + proc.stderr
+    result = run_playbook(name, *args, inventory=inventory, env=db.env)
+    return result.rc, result.output
 
 
 def test_backup_check_mode_writes_nothing(db, tmp_path):

@@ -4,28 +4,15 @@ inventory/production keeps no secret, so the Vercel modules read VERCEL_TOKEN,
 VERCEL_TEAM_ID, VERCEL_PROJECT, VERCEL_API_URL and the roles read APP_URL from
 the environment - here pointing at the test's own Vercel and app stand-ins."""
 
-import os
-import subprocess
-import sys
+from tests.helpers import run_playbook
 
-from tests.conftest import COLLECTIONS, ROOT, clean_env, ensure_collection_link
-
-ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
 FAST = ['-e', 'rollback_poll_interval=0.1', '-e', 'rollback_health_interval=0.2']
 
 
 def playbook(name, vercel, *args):
     """Run playbooks/<name>.yml against inventory/production; returns (rc, stdout + stderr)."""
-    ensure_collection_link()
-    env = clean_env(vercel.env)
-    for key in ('OPENAI_API_KEY', 'GOOGLE_VISION_API_KEY', 'RESEND_API_KEY'):
-        env.pop(key, None)
-    env.update(ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
-               ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
-    cmd = [ANSIBLE_PLAYBOOK, '-i', os.path.join(ROOT, 'inventory', 'production'),
-           os.path.join(ROOT, 'playbooks', name + '.yml')] + list(args)
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
-    return proc.returncode, proc.stdout + proc.stderr
+    result = run_playbook(name, *args, env=vercel.env)
+    return result.rc, result.output
 
 
 def seed_broken_release(vercel):
@@ -142,15 +129,8 @@ def test_health_check_asks_a_smoke_get_again_after_a_transient_failure(vercel, t
     play.write_text(SMOKE_PLAY)
 
     def run():
-        ensure_collection_link()
-        env = clean_env(vercel.env)
-        for key in ('OPENAI_API_KEY', 'GOOGLE_VISION_API_KEY', 'RESEND_API_KEY'):
-            env.pop(key, None)
-        env.update(ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
-                   ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
-        proc = subprocess.run([ANSIBLE_PLAYBOOK, '-i', os.path.join(ROOT, 'inventory', 'production'), str(play)],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
-        return proc.returncode, proc.stdout + proc.stderr
+        result = run_playbook(play, env=vercel.env)
+        return result.rc, result.output
 
     def smoke_calls():
         return [(r['method'], r['path'].split('?')[0]) for r in vercel.requests(service='app')

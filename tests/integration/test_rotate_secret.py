@@ -4,13 +4,10 @@ modules read VERCEL_* / SUPABASE_* / APP_URL from the environment."""
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
 
-from tests.conftest import COLLECTIONS, ROOT, clean_env, ensure_collection_link
+from tests.helpers import run_playbook
 
-ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
 KEY = 'STRIPE_SECRET_KEY'
 PREVIOUS = KEY + '_PREVIOUS'
 MARKER = 'POURTRAIT_SECRET_ROTATED_AT'
@@ -23,28 +20,17 @@ FAST = ['-e', 'security_incident_poll_interval=0.1', '-e', 'security_incident_he
 
 def playbook(vercel, *args, new_value=NEW, key=KEY, extra_env=None, name='rotate_secret'):
     """Run the playbook against inventory/production; (rc, stdout + stderr, reports dir contents)."""
-    ensure_collection_link()
-    reports = tempfile.mkdtemp(prefix='rot-reports-')
-    env = clean_env(vercel.env)
-    env.update(ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
-               ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', POURTRAIT_REPORTS_DIR=reports)
-    env.update(extra_env or {})
-    cmd = [ANSIBLE_PLAYBOOK, '-i', os.path.join(ROOT, 'inventory', 'production'),
-           os.path.join(ROOT, 'playbooks', name + '.yml')]
-    if name == 'rotate_secret':
-        # the value from a vars file, as from a vault: never on the command line
-        with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False, dir=reports) as handle:
-            json.dump({'security_incident_key': key, 'security_incident_new_value': new_value}, handle)
-        cmd += ['-e', '@' + handle.name]
-        os.chmod(handle.name, 0o600)
-    proc = subprocess.run(cmd + list(args), cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-                          check=False)
-    written = ''
-    for entry in sorted(os.listdir(reports)):
-        if entry.endswith(('.md', '.json')) and not entry.startswith('tmp'):
-            with open(os.path.join(reports, entry)) as handle:
-                written += handle.read()
-    return proc.returncode, proc.stdout + proc.stderr, written
+    # the value from a vars file (0600, removed after the run), as from a vault: never on the command line
+    variables = {'security_incident_key': key, 'security_incident_new_value': new_value}
+    with tempfile.TemporaryDirectory(prefix='rot-reports-') as reports:
+        result = run_playbook(name, *args, extra_vars=variables if name == 'rotate_secret' else None,
+                              env=[vercel.env, extra_env], reports_dir=reports)
+        written = ''
+        for entry in sorted(os.listdir(reports)):
+            if entry.endswith(('.md', '.json')) and not entry.startswith('tmp'):
+                with open(os.path.join(reports, entry)) as handle:
+                    written += handle.read()
+    return result.rc, result.output, written
 
 
 def add_env(vercel, key, value, kind='encrypted', target=('production', 'preview')):

@@ -85,31 +85,17 @@ def sandbox(standin_pool):
 # -- shared by test_secret_audit.py, test_bad_input.py and test_concurrency.py ----------------------
 
 def playbook_env(*parts):
-    """The environment of one ``ansible-playbook`` run: the test process's without libpq settings or any
-    credential of the developer's shell, the checkout's Ansible settings, then ``parts`` (dicts) in order."""
-    import os
-    from tests.conftest import COLLECTIONS, ROOT, clean_env, ensure_collection_link
-    ensure_collection_link()
-    env = clean_env()
-    for key in list(env):
-        if key.startswith(('VERCEL_', 'SUPABASE_')) or key in ('APP_URL', 'SLACK_WEBHOOK_URL', 'OPENAI_API_KEY',
-                                                               'GOOGLE_VISION_API_KEY', 'RESEND_API_KEY'):
-            env.pop(key)
-    env.update(ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
-               ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', ANSIBLE_RETRY_FILES_ENABLED='0')
-    for part in parts:
-        env.update(part or {})
-    return env
+    """The environment of one ``ansible-playbook`` run (tests/helpers.py ``playbook_env``: the test process's
+    without libpq settings, credentials or Ansible settings of the developer's shell, the checkout's Ansible
+    settings), then ``parts`` (dicts) in order."""
+    from tests import helpers
+    return helpers.playbook_env(*parts)
 
 
 def playbook_argv(name, *args, inventory='production'):
     """``ansible-playbook -i inventory/<inventory> playbooks/<name>.yml <args>`` (name may be a path)."""
-    import os
-    import sys
-    from tests.conftest import ROOT
-    path = name if os.path.isabs(name) else os.path.join(ROOT, 'playbooks', name + '.yml')
-    return [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'),
-            '-i', os.path.join(ROOT, 'inventory', inventory), path] + list(args)
+    from tests import helpers
+    return helpers.playbook_command(name, *args, inventory=inventory)[0]
 
 
 def vars_file(directory, name, variables):

@@ -23,13 +23,13 @@ until the mark is removed.
 
 import json
 import os
-import subprocess
 import time
 
 import pytest
 
 from tests.conftest import TEMPLATE_DB, assert_one_line_error, run_module
-from tests.reliability.conftest import playbook_argv, playbook_env, vars_file
+from tests.helpers import run_playbook
+from tests.reliability.conftest import vars_file
 
 T = 'public.notifications'
 DPL = 'dpl_nope000000000000'
@@ -475,13 +475,12 @@ def test_role_bad_input(fresh, ident, playbook, extra, fragment):
     ctx = fresh
     before = ctx.snapshot()
     ctx.sandbox.clear_requests()
-    env = playbook_env(ctx.env('vercel'), ctx.env('supabase'), {
-        'DATABASE_URL': ctx.pg.url(ctx.dbname), 'POURTRAIT_REPORTS_DIR': os.path.join(ctx.tmp, '..', 'reports-' + ident)})
+    env = [ctx.env('vercel'), ctx.env('supabase'), {
+        'DATABASE_URL': ctx.pg.url(ctx.dbname), 'POURTRAIT_REPORTS_DIR': os.path.join(ctx.tmp, '..', 'reports-' + ident)}]
     variables = dict(extra, db_backup_dir=os.path.join(ctx.tmp, 'backups'))
-    proc = subprocess.run(playbook_argv(playbook, '-e', vars_file(os.path.dirname(ctx.tmp), ident, variables)),
-                          env=env, capture_output=True, text=True, timeout=120, check=False)
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 2, output[-3000:]
+    result = run_playbook(playbook, '-e', vars_file(os.path.dirname(ctx.tmp), ident, variables), env=env, timeout=120)
+    output = result.output
+    assert result.rc == 2, output[-3000:]
     assert 'Traceback' not in output, output[-3000:]
     line = fatal_line(output)
     assert fragment in line, line[:2000]

@@ -36,6 +36,7 @@ import subprocess
 import threading
 import time
 
+from tests import helpers
 from tests.reliability.conftest import playbook_argv, playbook_env, vars_file
 
 PG_BIN = '/usr/lib/postgresql/15/bin'
@@ -95,13 +96,9 @@ class Cutter(object):
 
 def run_playbook(name, db, tmp_path, variables, timeout=RUN_TIMEOUT):
     """ansible-playbook -i inventory/production playbooks/<name>.yml against ``db``; (rc, output)."""
-    env = playbook_env({'DATABASE_URL': db.url, 'POURTRAIT_REPORTS_DIR': str(tmp_path / 'reports')})
-    argv = playbook_argv(name, '-e', vars_file(tmp_path, '%s-%d' % (name, time.time() * 1000), variables))
-    try:
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as exc:
-        return -1, '%s\n(ansible-playbook killed after %s s)' % (exc.stdout, timeout)
-    return proc.returncode, proc.stdout + proc.stderr
+    result = helpers.run_playbook(name, extra_vars=variables, vars_dir=tmp_path, env={'DATABASE_URL': db.url},
+                                  reports_dir=tmp_path / 'reports', timeout=timeout)
+    return result.rc, result.output
 
 
 def playbook_command(name, db, tmp_path, variables):
@@ -289,7 +286,7 @@ def assert_backup_failed_cleanly(db, backups, rc, output):
     assert LOST.search(message), message
     assert 'the database was only read and is unchanged: run the backup again.' in message, message
     assert 'No new dump was kept in %s.' % backups in message, message
-    # nothing a later run (or retention, or a restore) could take for a backup, and nothing half-written
+    # nothing a later run (or its pruning, or a restore) could take for a backup, and nothing half-written
     assert backup_entries(backups) == [], backup_entries(backups)
     assert scratch_databases(db) == []
 

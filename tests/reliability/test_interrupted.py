@@ -4,7 +4,7 @@ it, as when a CI job is cancelled), then the next state is checked and the same 
 
 * backup.yml killed while pg_dump streams (the temporary ``.<name>.partial-<id>`` directory exists and a
   pg_dump backend is copying a table): nothing is left under a final dump name, the leftover is not a
-  backup to anyone - the retention of the next run does not count or keep it, postgres_restore refuses
+  backup to anyone - the pruning of the next run does not count or keep it, postgres_restore refuses
   it (no manifest; ``pg_restore --list`` alone would read its table of contents, so the hidden temporary
   name and the manifest written last are what keep it out) - our sessions end, and the rerun writes a
   verified dump;
@@ -23,9 +23,11 @@ it, as when a CI job is cancelled), then the next state is checked and the same 
 import glob
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections import namedtuple
@@ -55,7 +57,7 @@ ensure_collection_link()
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
 
-from ansible_collections.pourtrait.ops.plugins.module_utils.dump import existing_dumps  # noqa: E402
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.prune import existing_dumps  # noqa: E402
 
 WAIT = 90
 Process = namedtuple('Process', 'pid start cmdline')
@@ -169,8 +171,12 @@ def kill_tree(root):
 
 def kill_when(argv, env, ready, what):
     """Start the playbook in its own process group; SIGKILL it and everything it started once ``ready()``
-    holds. Returns the processes killed (``Process``: pid, start time, command line)."""
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    holds. Returns the processes killed (``Process``: pid, start time, command line).
+    What the killed processes leave in their temporary directory (AnsiballZ payloads, a role's temporary files:
+    nothing can remove them after a SIGKILL) goes to a directory of the run's own, removed after the kill."""
+    own_tmp = tempfile.mkdtemp(prefix='killed-run-')
+    proc = subprocess.Popen(argv, env=dict(env, TMPDIR=own_tmp), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
     killed = []
     try:
         wait_for(lambda: ready() or proc.poll() is not None, what=what)
@@ -185,6 +191,7 @@ def kill_when(argv, env, ready, what):
     finally:
         kill_tree(proc.pid)
         proc.wait(30)
+        shutil.rmtree(own_tmp, ignore_errors=True)
     assert proc.returncode == -signal.SIGKILL
     return killed
 
@@ -206,7 +213,7 @@ def test_backup_killed_while_pg_dump_streams(db, tmp_path):
     leftovers = [e for e in entries if e.startswith('.') and '.partial-' in e]
     assert leftovers and entries == leftovers, entries  # nothing under a final name, no manifest
     partial = str(backups / leftovers[0])
-    assert existing_dumps(str(backups), db.name) == []  # retention and restore see no backup here
+    assert existing_dumps(str(backups), db.name) == []  # pruning and restore see no backup here
     # pg_restore --list can read a killed directory dump (pg_dump writes toc.dat before the data): only its
     # hidden temporary name and the missing manifest keep it from being taken for a backup
     assert os.path.basename(partial).startswith('.') and not os.path.exists(partial + '.manifest.json')

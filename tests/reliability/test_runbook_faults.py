@@ -40,7 +40,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -48,12 +47,12 @@ import uuid
 
 import pytest
 
-from tests.conftest import COLLECTIONS, ROOT, TEMPLATE_DB, Database, clean_env, ensure_collection_link
+from tests import helpers
+from tests.conftest import ROOT, TEMPLATE_DB, Database
 from tests.fixtures_standins import SupabaseSandbox, start_standins
 from tests.reliability.conftest import Worker, run_on_workers
 from tests.reliability.test_vercel_faults import meets_a_fault
 
-ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
 INVENTORY = os.path.join(ROOT, 'inventory', 'production')
 FAULT_KINDS = ['429', '500', '502', '503', 'reset', 'hang']
 FAULT_RATE = 0.3
@@ -89,30 +88,9 @@ QUICK_ROLE = '- name: A quick maintenance step\n  ansible.builtin.debug:\n    ms
 def run_playbook(name, env, extra_vars, workdir, roles_dir=None, timeout=300):
     """``ansible-playbook -i inventory/production playbooks/<name>.yml -e @vars.json``; (rc, stdout + stderr).
     The vars go through a 0600 file (the new secret value must not sit in argv)."""
-    ensure_collection_link()
-    run_env = clean_env(env)
-    for key in ('OPENAI_API_KEY', 'GOOGLE_VISION_API_KEY', 'RESEND_API_KEY', 'VERCEL_CA_PATH', 'SLACK_WEBHOOK_URL',
-                'SUPABASE_CA_PATH', 'DATABASE_URL'):
-        run_env.pop(key, None)
-    run_env.update(ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
-                   ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', ANSIBLE_RETRY_FILES_ENABLED='0')
-    run_env.update(env)
-    if roles_dir:
-        run_env['ANSIBLE_ROLES_PATH'] = '%s:%s' % (roles_dir, os.path.join(ROOT, 'roles'))
-    path = os.path.join(str(workdir), '%s-%d.vars.json' % (name, time.time() * 1e6))
-    with open(path, 'w') as handle:
-        json.dump(extra_vars, handle)
-    os.chmod(path, 0o600)
-    cmd = [ANSIBLE_PLAYBOOK, '-i', INVENTORY, os.path.join(ROOT, 'playbooks', name + '.yml'), '-e', '@' + path]
-    try:
-        proc = subprocess.run(cmd, cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=timeout,
-                              check=False)
-    except subprocess.TimeoutExpired as exc:
-        out = exc.stdout.decode('utf-8', 'replace') if isinstance(exc.stdout, bytes) else (exc.stdout or '')
-        return -1, out + '\n(ansible-playbook killed after %s s)' % timeout
-    finally:
-        os.unlink(path)
-    return proc.returncode, proc.stdout + proc.stderr
+    roles = {'ANSIBLE_ROLES_PATH': '%s:%s' % (roles_dir, os.path.join(ROOT, 'roles'))} if roles_dir else {}
+    result = helpers.run_playbook(name, inventory=INVENTORY, extra_vars=extra_vars, env=[env, roles], timeout=timeout)
+    return result.rc, result.output
 
 
 def tail(output, lines=TAIL):

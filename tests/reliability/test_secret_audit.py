@@ -46,6 +46,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -298,7 +299,7 @@ def audit(pg_server, standin_pool, tmp_path_factory):
     try:
         yield audit
     finally:
-        if audit.artifacts_dir and audit.artifacts_dir.startswith('/tmp/'):
+        if audit.artifacts_dir and audit.artifacts_dir.startswith(tempfile.gettempdir() + os.sep):
             shutil.rmtree(audit.artifacts_dir, ignore_errors=True)
         for name in dbnames:
             pg_server.drop_database(name)

@@ -32,17 +32,16 @@ import collections
 import json
 import os
 import random
-import subprocess
 import sys
 import time
 import uuid
 
 import pytest
 
-from tests.conftest import COLLECTIONS, ROOT, clean_env, ensure_collection_link
+from tests import helpers
+from tests.conftest import ROOT
 from tests.reliability.conftest import run_on_workers
 
-ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
 INVENTORY = os.path.join(ROOT, 'inventory', 'production')
 FAULT_KINDS = ['429', '500', '502', '503', 'reset']
 FAULT_RATE = 0.3
@@ -64,25 +63,12 @@ DEPLOY_VARS = {'deploy_backup': False, 'deploy_gate_database': False, 'deploy_po
 
 
 def run_playbook(name, sandbox, extra_vars=None, env=None, timeout=240):
-    """``ansible-playbook -i inventory/production playbooks/<name>.yml -e <json>``; (rc, stdout + stderr)."""
-    ensure_collection_link()
-    run_env = clean_env(sandbox.env)
-    for key in ('OPENAI_API_KEY', 'GOOGLE_VISION_API_KEY', 'RESEND_API_KEY', 'VERCEL_CA_PATH'):
-        run_env.pop(key, None)
-    run_env.update(ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
-                   ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', ANSIBLE_RETRY_FILES_ENABLED='0',
-                   POURTRAIT_REPORTS_DIR=sandbox.reports_dir)
-    run_env.update(env or {})
-    cmd = [ANSIBLE_PLAYBOOK, '-i', INVENTORY, os.path.join(ROOT, 'playbooks', name + '.yml')]
-    if extra_vars:
-        cmd += ['-e', json.dumps(extra_vars)]
-    try:
-        proc = subprocess.run(cmd, cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=timeout,
-                              check=False)
-    except subprocess.TimeoutExpired as exc:
-        out = (exc.stdout or b'').decode('utf-8', 'replace') if isinstance(exc.stdout, bytes) else (exc.stdout or '')
-        return -1, out + '\n(ansible-playbook killed after %s s)' % timeout
-    return proc.returncode, proc.stdout + proc.stderr
+    """``ansible-playbook -i inventory/production playbooks/<name>.yml -e @<vars file>``; (rc, stdout + stderr)."""
+    # the stand-in's plain HTTP API: no CA
+    stand_in = dict((k, v) for k, v in sandbox.env.items() if k != 'VERCEL_CA_PATH')
+    result = helpers.run_playbook(name, inventory=INVENTORY, extra_vars=extra_vars or None, env=[stand_in, env],
+                                  reports_dir=sandbox.reports_dir, timeout=timeout)
+    return result.rc, result.output
 
 
 def tail(output, lines=TAIL):

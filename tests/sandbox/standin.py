@@ -114,11 +114,36 @@ class HttpProblem(Exception):
         self.response = Response(status, error_body(code, message, **extra), headers=headers)
 
 
+_ROUTE_ORDER = [0]
+
+
+def route(methods, pattern):
+    """Mark a service method as the handler of ``methods`` (comma-separated) on ``pattern``; the service's
+    router (:meth:`Router.of`) collects them."""
+    def mark(func):
+        _ROUTE_ORDER[0] += 1
+        func.__dict__.setdefault('routes', []).append((_ROUTE_ORDER[0], methods, pattern))
+        return func
+    return mark
+
+
 class Router(object):
     """Paths with ``{name}`` placeholders (one segment each) and ``{v:a|b}`` version alternatives."""
 
     def __init__(self):
         self.routes = []
+
+    @classmethod
+    def of(cls, service):
+        """A router of the methods of ``service`` marked with :func:`route`, in the order they were marked."""
+        found = []
+        for name in dir(type(service)):
+            for order, methods, pattern in getattr(getattr(type(service), name), 'routes', ()):
+                found.append((order, methods, pattern, getattr(service, name)))
+        router = cls()
+        for _order, methods, pattern, handler in sorted(found, key=lambda item: item[0]):
+            router.add(methods, pattern, handler)
+        return router
 
     @staticmethod
     def _compile(pattern):
@@ -187,6 +212,31 @@ class Service(object):
 
     def not_found(self):
         return Response(404, error_body('not_found', 'The requested API endpoint was not found.'))
+
+
+class ModelService(Service):
+    """A stand-in whose state lives in ``self.model`` (with ``token``, ``lock``, ``timings`` and ``state()``);
+    ``timing_names`` are the timing settings it takes."""
+
+    timing_names = ()
+
+    def __init__(self, model):
+        Service.__init__(self)
+        self.model = model
+
+    @property
+    def token(self):
+        return self.model.token
+
+    def set_timings(self, values):
+        taken = [k for k in values if k in self.timing_names]
+        with self.model.lock:
+            for k in taken:
+                self.model.timings[k] = float(values[k])
+        return taken
+
+    def state(self):
+        return self.model.state()
 
 
 class FaultInjector(object):

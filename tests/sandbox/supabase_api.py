@@ -98,7 +98,7 @@ import threading
 import time
 import uuid
 
-from tests.sandbox.standin import HttpProblem, Response, Router, Service, json_response
+from tests.sandbox.standin import HttpProblem, ModelService, Response, Router, json_response, route
 
 TOKEN_RE = re.compile(r'^sbp_[0-9a-f]{40}$')
 REF_RE = re.compile(r'^[a-z]{20}$')
@@ -109,6 +109,17 @@ ACTIVE_STATUSES = ('ACTIVE_HEALTHY', 'ACTIVE_UNHEALTHY')
 SERVICES = ('auth', 'db', 'db_postgres_user', 'pooler', 'realtime', 'rest', 'storage', 'pg_bouncer')
 SERVICE_STATUSES = ('COMING_UP', 'ACTIVE_HEALTHY', 'UNHEALTHY')
 BACKUP_STATUSES = ('COMPLETED', 'FAILED', 'PENDING', 'REMOVED', 'ARCHIVED', 'CANCELLED')
+# The Management API paths the stand-in serves (the tests name them the same way).
+PROJECT = '/v1/projects/{ref}'
+HEALTH = '/v1/projects/{ref}/health'
+BACKUPS = '/v1/projects/{ref}/database/backups'
+PITR = '/v1/projects/{ref}/database/backups/restore-pitr'
+PHYSICAL = '/v1/projects/{ref}/database/backups/restore'
+SECRETS = '/v1/projects/{ref}/secrets'
+BANS_RETRIEVE = '/v1/projects/{ref}/network-bans/retrieve'
+BANS = '/v1/projects/{ref}/network-bans'
+QUERY = '/v1/projects/{ref}/database/query'
+
 DEFAULT_TIMINGS = {'restoring_s': 0.3, 'coming_up_s': 0.1}
 DEFAULT_RATE_LIMIT = {'limit': 120, 'window_s': 60.0}
 DEFAULT_BANS = ('203.0.113.7', '198.51.100.23')
@@ -442,30 +453,15 @@ def _body(request):
         raise _bad('Unexpected token in JSON body: the body must be JSON')
 
 
-class SupabaseService(Service):
+class SupabaseService(ModelService):
     """The HTTP face of :class:`SupabaseModel`."""
 
     name = 'supabase'
+    timing_names = tuple(DEFAULT_TIMINGS)
 
     def __init__(self, token, timings=None, seed=None, database_url=None):
-        Service.__init__(self)
-        self.model = SupabaseModel(token, timings, seed=seed, database_url=database_url)
-        r = self.router = Router()
-        r.add('GET', '/v1/projects/{ref}', self.get_project)
-        r.add('GET', '/v1/projects/{ref}/health', self.get_health)
-        r.add('GET', '/v1/projects/{ref}/database/backups', self.list_backups)
-        r.add('POST', '/v1/projects/{ref}/database/backups/restore-pitr', self.restore_pitr)
-        r.add('POST', '/v1/projects/{ref}/database/backups/restore', self.restore_physical)
-        r.add('GET', '/v1/projects/{ref}/secrets', self.list_secrets)
-        r.add('POST', '/v1/projects/{ref}/secrets', self.create_secrets)
-        r.add('DELETE', '/v1/projects/{ref}/secrets', self.delete_secrets)
-        r.add('POST', '/v1/projects/{ref}/network-bans/retrieve', self.list_bans)
-        r.add('DELETE', '/v1/projects/{ref}/network-bans', self.delete_bans)
-        r.add('POST', '/v1/projects/{ref}/database/query', self.run_query)
-
-    @property
-    def token(self):
-        return self.model.token
+        ModelService.__init__(self, SupabaseModel(token, timings, seed=seed, database_url=database_url))
+        self.router = Router.of(self)
 
     @property
     def ref(self):
@@ -474,16 +470,6 @@ class SupabaseService(Service):
     # -- Service interface ---------------------------------------------------------------------
     def reset(self, options=None):
         self.model.reset(options)
-
-    def set_timings(self, values):
-        taken = [k for k in values if k in DEFAULT_TIMINGS]
-        with self.model.lock:
-            for k in taken:
-                self.model.timings[k] = float(values[k])
-        return taken
-
-    def state(self):
-        return self.model.state()
 
     def fault_response(self, kind, settings):
         if kind == '429':
@@ -534,9 +520,11 @@ class SupabaseService(Service):
             raise message(401, 'Unauthorized')
 
     # -- endpoints -----------------------------------------------------------------------------
+    @route('GET', PROJECT)
     def get_project(self, request, ref):
         return json_response(self.model.project_view())
 
+    @route('GET', HEALTH)
     def get_health(self, request, ref):
         names = request.query_lists.get('services') or []
         choices = ', '.join(SERVICES)
@@ -557,9 +545,11 @@ class SupabaseService(Service):
                 seen.append(name)
         return json_response([self.model.service_view(n) for n in seen])
 
+    @route('GET', BACKUPS)
     def list_backups(self, request, ref):
         return json_response(self.model.backups_view())
 
+    @route('POST', PITR)
     def restore_pitr(self, request, ref):
         body = _body(request)
         target = body.get('recovery_time_target_unix') if isinstance(body, dict) else None
@@ -577,6 +567,7 @@ class SupabaseService(Service):
         model.start_restore({'kind': 'pitr', 'recovery_time_target_unix': target})
         return Response(201, None)
 
+    @route('POST', PHYSICAL)
     def restore_physical(self, request, ref):
         body = _body(request)
         backup_id = body.get('id') if isinstance(body, dict) else None
@@ -593,9 +584,11 @@ class SupabaseService(Service):
         model.start_restore({'kind': 'physical', 'id': backup_id, 'inserted_at': iso(backup['inserted_at'])})
         return Response(201, None)
 
+    @route('GET', SECRETS)
     def list_secrets(self, request, ref):
         return json_response(self.model.secrets_view())
 
+    @route('POST', SECRETS)
     def create_secrets(self, request, ref):
         body = _body(request)
         if not isinstance(body, list):
@@ -620,6 +613,7 @@ class SupabaseService(Service):
             self.model.secrets[item['name']] = {'value': item['value'], 'updated_at': stamp}
         return Response(201, None)
 
+    @route('DELETE', SECRETS)
     def delete_secrets(self, request, ref):
         body = _body(request)
         if not isinstance(body, list) or not all(isinstance(n, str) for n in body):
@@ -631,9 +625,11 @@ class SupabaseService(Service):
             self.model.secrets.pop(name, None)
         return Response(200, None)
 
+    @route('POST', BANS_RETRIEVE)
     def list_bans(self, request, ref):
         return json_response({'banned_ipv4_addresses': list(self.model.bans)}, status=201)
 
+    @route('DELETE', BANS)
     def delete_bans(self, request, ref):
         body = _body(request)
         if not isinstance(body, dict) or not isinstance(body.get('ipv4_addresses'), list):
@@ -651,6 +647,7 @@ class SupabaseService(Service):
         self.model.bans = [b for b in self.model.bans if b not in remove]
         return Response(200, None)
 
+    @route('POST', QUERY)
     def run_query(self, request, ref):
         body = _body(request)
         if not isinstance(body, dict) or not isinstance(body.get('query'), str) or not body['query'].strip():

@@ -88,8 +88,8 @@ import string
 import threading
 import time
 
-from tests.sandbox.standin import (HttpProblem, Response, Router, Service, error_body, json_response,
-                                   now_ms)
+from tests.sandbox.standin import (HttpProblem, ModelService, Response, Router, error_body, json_response, now_ms,
+                                   route)
 
 TOKEN_RE = re.compile(r'^[A-Za-z0-9]{24}$')
 ENV_KEY_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
@@ -411,17 +411,17 @@ class VercelModel(object):
                 'creator': self._creator(), 'inspectorUrl': self._inspector(dep), 'meta': dict(dep['meta']),
                 'target': dep['target'], 'aliasAssigned': dep['aliasAssigned'], 'aliasError': dep['aliasError'],
                 'isRollbackCandidate': self.is_rollback_candidate(dep)}
-        if dep['buildingAt']:
-            item['buildingAt'] = dep['buildingAt']
-        if dep['ready']:
-            item['ready'] = dep['ready']
-        if self.substate(dep):
-            item['readySubstate'] = self.substate(dep)
-        if dep['errorCode']:
-            item['errorCode'] = dep['errorCode']
-        if dep['errorMessage']:
-            item['errorMessage'] = dep['errorMessage']
-        return item
+        return self._optional(item, dep, buildingAt='buildingAt', ready='ready', errorCode='errorCode',
+                              errorMessage='errorMessage')
+
+    def _optional(self, out, dep, **fields):
+        """Add the fields (out name -> dep key) and readySubstate that the API leaves out when empty."""
+        fields['readySubstate'] = None
+        for name, key in fields.items():
+            value = self.substate(dep) if key is None else dep[key]
+            if value:
+                out[name] = value
+        return out
 
     def full(self, dep):
         """GET /v13/deployments/{idOrUrl}: the owner's view (public and private fields)."""
@@ -443,12 +443,7 @@ class VercelModel(object):
                'errorMessage': dep['errorMessage']}
         if out['gitSource'] is None:
             del out['gitSource']
-        if dep['ready']:
-            out['ready'] = dep['ready']
-        if self.substate(dep):
-            out['readySubstate'] = self.substate(dep)
-        if dep['errorCode']:
-            out['errorCode'] = dep['errorCode']
+        self._optional(out, dep, ready='ready', errorCode='errorCode')
         if self.project['team_owned']:
             out['team'] = {'id': self.team['id'], 'name': self.team['name'], 'slug': self.team['slug']}
         return out
@@ -462,13 +457,7 @@ class VercelModel(object):
                'alias': self._alias_list(dep), 'aliasAssigned': dep['aliasAssigned'],
                'aliasError': dep['aliasError'], 'requestedAt': dep['created'],
                'teamId': self.team['id'] if self.project['team_owned'] else None}
-        if dep['buildingAt']:
-            out['buildingAt'] = dep['buildingAt']
-        if dep['ready']:
-            out['readyAt'] = dep['ready']
-        if self.substate(dep):
-            out['readySubstate'] = self.substate(dep)
-        return out
+        return self._optional(out, dep, buildingAt='buildingAt', readyAt='ready')
 
     def project_view(self):
         proj = self.project
@@ -582,40 +571,16 @@ def validate_env_item(item, partial=False):
     return item
 
 
-class VercelService(Service):
+class VercelService(ModelService):
     """The HTTP face of :class:`VercelModel`."""
 
     name = 'vercel'
+    timing_names = tuple(DEFAULT_TIMINGS)
 
     def __init__(self, token, timings=None):
-        Service.__init__(self)
-        self.model = VercelModel(token, timings)
+        ModelService.__init__(self, VercelModel(token, timings))
         self.default_timings = dict(self.model.timings)
-        r = self.router = Router()
-        r.add('GET', '/v2/user', self.get_user)
-        r.add('GET', '/{v:v1/|v2/|}teams', self.list_teams)
-        r.add('GET', '/{v:v1/|v2/|}teams/{teamId}', self.get_team)
-        r.add('GET', '/{v:v8|v9}/projects/{idOrName}', self.get_project)
-        r.add('GET', '/{v:v5|v6}/deployments', self.list_deployments)
-        r.add('GET', '/{v:v11|v12|v13}/deployments/{idOrUrl}', self.get_deployment)
-        r.add('POST', '/v13/deployments', self.create_deployment)
-        r.add('PATCH', '/v12/deployments/{id}/cancel', self.cancel_deployment)
-        r.add('POST', '/v10/projects/{projectId}/promote/{deploymentId}', self.promote)
-        r.add('POST', '/{v:v1|v9}/projects/{projectId}/rollback/{deploymentId}', self.rollback)
-        r.add('PATCH', '/{v:v1|v9}/projects/{projectId}/rollback/{deploymentId}/update-description',
-              self.rollback_description)
-        r.add('GET', '/{v:v1|v9}/projects/{projectId}/rollback/aliases', self.rollback_aliases)
-        r.add('GET', '/{v:v1|v9|v10}/projects/{projectId}/promote/aliases', self.promote_aliases)
-        r.add('GET', '/{v:v6|v7|v8|v9|v10}/projects/{idOrName}/env', self.list_env)
-        r.add('POST', '/{v:v7|v8|v9|v10}/projects/{idOrName}/env', self.create_env)
-        r.add('GET', '/v1/projects/{idOrName}/env/{id}', self.get_env)
-        r.add('PATCH', '/{v:v9|v10}/projects/{idOrName}/env/{id}', self.edit_env)
-        r.add('DELETE', '/{v:v9|v10}/projects/{idOrName}/env/{id}', self.delete_env)
-        r.add('GET', '/v4/aliases', self.list_aliases)
-
-    @property
-    def token(self):
-        return self.model.token
+        self.router = Router.of(self)
 
     def set_app_url(self, url):
         self.model.app_url = url
@@ -624,16 +589,6 @@ class VercelService(Service):
     def reset(self, options=None):
         self.model.timings = dict(self.default_timings)
         self.model.reset(options)
-
-    def set_timings(self, values):
-        taken = [k for k in values if k in DEFAULT_TIMINGS]
-        with self.model.lock:
-            for k in taken:
-                self.model.timings[k] = float(values[k])
-        return taken
-
-    def state(self):
-        return self.model.state()
 
     def handle(self, request):
         handler, params = self.router.match(request.method, request.raw_path)
@@ -696,6 +651,7 @@ class VercelService(Service):
                 'membership': {'confirmed': True, 'role': 'OWNER', 'createdAt': team['createdAt'],
                                'created': team['createdAt'], 'uid': self.model.user['id']}}
 
+    @route('GET', '/v2/user')
     def get_user(self, request, scope):
         user = self.model.user
         return json_response({'user': {
@@ -704,9 +660,11 @@ class VercelService(Service):
             'softBlock': None, 'billing': None, 'resourceConfig': {}, 'stagingPrefix': user['username'],
             'hasTrialAvailable': False}})
 
+    @route('GET', '/{v:v1/|v2/|}teams')
     def list_teams(self, request, scope, **_params):
         return json_response({'teams': [self._team_view()], 'pagination': {'count': 1, 'next': None, 'prev': None}})
 
+    @route('GET', '/{v:v1/|v2/|}teams/{teamId}')
     def get_team(self, request, scope, teamId, **_params):
         team = self.model.team
         if teamId not in (team['id'], team['slug']):
@@ -716,11 +674,13 @@ class VercelService(Service):
         return json_response(self._team_view())
 
     # -- projects ------------------------------------------------------------------------------
+    @route('GET', '/{v:v8|v9}/projects/{idOrName}')
     def get_project(self, request, scope, idOrName):
         self._project(scope, idOrName)
         return json_response(self.model.project_view())
 
     # -- deployments ---------------------------------------------------------------------------
+    @route('GET', '/{v:v5|v6}/deployments')
     def list_deployments(self, request, scope):
         model = self.model
         q = request.query
@@ -763,9 +723,11 @@ class VercelService(Service):
                       'prev': page[0]['created'] if page else None}
         return json_response({'deployments': [model.list_item(d) for d in page], 'pagination': pagination})
 
+    @route('GET', '/{v:v11|v12|v13}/deployments/{idOrUrl}')
     def get_deployment(self, request, scope, idOrUrl):
         return json_response(self.model.full(self._deployment(scope, idOrUrl)))
 
+    @route('POST', '/v13/deployments')
     def create_deployment(self, request, scope):
         model = self.model
         try:
@@ -829,6 +791,7 @@ class VercelService(Service):
         model.advance()
         return json_response(model.full(dep))
 
+    @route('PATCH', '/v12/deployments/{id}/cancel')
     def cancel_deployment(self, request, scope, id):  # noqa: A002 - the API's name
         dep = self._deployment(scope, id)
         if dep['state'] not in ('QUEUED', 'INITIALIZING', 'BUILDING'):
@@ -846,6 +809,7 @@ class VercelService(Service):
         dep = self._deployment(scope, deployment_id)
         return proj, dep
 
+    @route('POST', '/v10/projects/{projectId}/promote/{deploymentId}')
     def promote(self, request, scope, projectId, deploymentId):
         model = self.model
         _proj, dep = self._alias_target(scope, projectId, deploymentId)
@@ -869,6 +833,7 @@ class VercelService(Service):
             return job['to'] == dep['uid']
         return model.production == dep['uid']
 
+    @route('POST', '/{v:v1|v9}/projects/{projectId}/rollback/{deploymentId}')
     def rollback(self, request, scope, projectId, deploymentId):
         model = self.model
         _proj, dep = self._alias_target(scope, projectId, deploymentId)
@@ -906,6 +871,7 @@ class VercelService(Service):
                 return uid
         return None
 
+    @route('PATCH', '/{v:v1|v9}/projects/{projectId}/rollback/{deploymentId}/update-description')
     def rollback_description(self, request, scope, projectId, deploymentId):
         model = self.model
         self._alias_target(scope, projectId, deploymentId)
@@ -931,13 +897,16 @@ class VercelService(Service):
             items = [dict(i, alias=dict(i['alias'])) for i in items]
         return json_response({'aliases': items, 'pagination': {'count': len(items), 'next': None, 'prev': None}})
 
+    @route('GET', '/{v:v1|v9}/projects/{projectId}/rollback/aliases')
     def rollback_aliases(self, request, scope, projectId):
         return self._alias_listing(request, scope, projectId, 'rollback', flat=False)
 
+    @route('GET', '/{v:v1|v9|v10}/projects/{projectId}/promote/aliases')
     def promote_aliases(self, request, scope, projectId):
         return self._alias_listing(request, scope, projectId, 'promote', flat=True)
 
     # -- env vars ------------------------------------------------------------------------------
+    @route('GET', '/{v:v6|v7|v8|v9|v10}/projects/{idOrName}/env')
     def list_env(self, request, scope, idOrName):
         model = self.model
         self._project(scope, idOrName)
@@ -949,6 +918,7 @@ class VercelService(Service):
         items = [model.env_view(e, decrypt=decrypt) for e in envs]
         return json_response({'envs': items, 'pagination': {'count': len(items), 'next': None, 'prev': None}})
 
+    @route('POST', '/{v:v7|v8|v9|v10}/projects/{idOrName}/env')
     def create_env(self, request, scope, idOrName):
         model = self.model
         self._project(scope, idOrName)
@@ -997,10 +967,12 @@ class VercelService(Service):
                 return env
         raise _not_found('Environment Variable %s not found.' % env_id)
 
+    @route('GET', '/v1/projects/{idOrName}/env/{id}')
     def get_env(self, request, scope, idOrName, id):  # noqa: A002
         self._project(scope, idOrName)
         return json_response(self.model.env_view(self._env(id), decrypt=True))
 
+    @route('PATCH', '/{v:v9|v10}/projects/{idOrName}/env/{id}')
     def edit_env(self, request, scope, idOrName, id):  # noqa: A002
         model = self.model
         self._project(scope, idOrName)
@@ -1034,6 +1006,7 @@ class VercelService(Service):
         env['updatedBy'] = model.user['id']
         return json_response(model.env_view(env))
 
+    @route('DELETE', '/{v:v9|v10}/projects/{idOrName}/env/{id}')
     def delete_env(self, request, scope, idOrName, id):  # noqa: A002
         model = self.model
         self._project(scope, idOrName)
@@ -1042,6 +1015,7 @@ class VercelService(Service):
         return json_response(model.env_view(env))
 
     # -- aliases -------------------------------------------------------------------------------
+    @route('GET', '/v4/aliases')
     def list_aliases(self, request, scope):
         model = self.model
         if request.query.get('projectId'):
@@ -1102,4 +1076,4 @@ class VercelService(Service):
                 for _i in range(int(body.get('count', 1))):
                     model.next_jobs.append(bool(body.get('fail')))
                 return json_response({'next_jobs': model.next_jobs})
-        return Service.admin(self, request, subpath)
+        return ModelService.admin(self, request, subpath)

@@ -78,7 +78,9 @@ if git -C "$REPO" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     cd "$REPO"
     git ls-files -z --cached --others --exclude-standard |
       while IFS= read -r -d '' f; do
-        # skip tracked files deleted in the working tree
+        # skip tracked files deleted in the working tree, and playbooks/collections (a link to the
+        # checkout itself, left out of the built collection too: galaxy.yml build_ignore)
+        case "$f" in playbooks/collections/*) continue ;; esac
         if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi
       done |
       tar --null --no-recursion -T - -cf - | tar -xf - -C "$COLLECTION_DIR"
@@ -87,6 +89,7 @@ else
   (
     cd "$REPO"
     tar --exclude=./.git --exclude=./.venv --exclude=./.collections --exclude=./.sandbox \
+        --exclude=./playbooks/collections \
         --exclude=./tests/output --exclude=./.pytest_cache --exclude=./reports --exclude=./backups \
         --exclude=__pycache__ --exclude='*.pyc' -cf - . | tar -xf - -C "$COLLECTION_DIR"
   )

@@ -10,16 +10,8 @@ import urllib.request
 import pytest
 import requests
 
-from tests.sandbox.supabase_api import SERVICES
+from tests.sandbox.supabase_api import BACKUPS, BANS, HEALTH, PHYSICAL, PITR, PROJECT, QUERY, SECRETS, SERVICES
 
-PROJECT = '/v1/projects/{ref}'
-HEALTH = '/v1/projects/{ref}/health'
-BACKUPS = '/v1/projects/{ref}/database/backups'
-PITR = '/v1/projects/{ref}/database/backups/restore-pitr'
-PHYSICAL = '/v1/projects/{ref}/database/backups/restore'
-SECRETS = '/v1/projects/{ref}/secrets'
-BANS = '/v1/projects/{ref}/network-bans'
-QUERY = '/v1/projects/{ref}/database/query'
 
 
 def ok(result, status=200):

@@ -12,6 +12,7 @@ inventory, bad option, a playbook ansible cannot load) or a host unreachable; 13
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -110,28 +111,27 @@ def make_redactor(environ):
     return redact
 
 
-class Outcome(object):
+@dataclasses.dataclass
+class Outcome:
     """How a run ended, for the final line, the JSON summary and the JUnit properties."""
 
-    def __init__(self, playbook=None, playbook_path=None, inventory=None, limit=None, check=False, diff=False,
-                 extra_var_names=None):
-        self.playbook = playbook
-        self.playbook_path = playbook_path
-        self.inventory = inventory
-        self.limit = limit
-        self.check = check
-        self.diff = diff
-        self.extra_var_names = extra_var_names or []
-        self.status = 'error'
-        self.exit_code = EXIT_CONFIG
-        self.ansible_rc = None
-        self.runner_status = None
-        self.message = ''
-        self.started_at = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
-        self.finished_at = None
-        self._start = time.monotonic()
-        self.duration = 0.0
-        self.artifacts_dir = None
+    playbook: str = None
+    playbook_path: str = None
+    inventory: str = None
+    limit: str = None
+    check: bool = False
+    diff: bool = False
+    extra_var_names: list = dataclasses.field(default_factory=list)
+    status: str = 'error'
+    exit_code: int = EXIT_CONFIG
+    ansible_rc: int = None
+    runner_status: str = None
+    message: str = ''
+    started_at: str = dataclasses.field(default_factory=lambda: time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
+    finished_at: str = None
+    _start: float = dataclasses.field(default_factory=time.monotonic, repr=False)
+    duration: float = 0.0
+    artifacts_dir: str = None
 
     def finish(self, status, exit_code, message):
         self.status, self.exit_code, self.message = status, exit_code, message

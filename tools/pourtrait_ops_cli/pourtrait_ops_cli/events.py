@@ -8,6 +8,7 @@ finishes there (status, duration, and the one-line message of a failure), and
 keeps a :class:`TaskResult` per task and host for the JSON summary and JUnit.
 """
 
+import dataclasses
 import re
 import time
 
@@ -63,22 +64,22 @@ def task_label(role, task, action):
     return name
 
 
-class TaskResult(object):
+@dataclasses.dataclass
+class TaskResult:
     """What one task did on one host."""
 
-    def __init__(self, play, task, role, action, host, uuid):
-        self.play = play
-        self.task = task
-        self.role = role
-        self.action = action
-        self.host = host
-        self.uuid = uuid
-        self.status = 'running'
-        self.changed = False
-        self.duration = None
-        self.started_at = None
-        self.msg = ''
-        self.lines = []
+    play: str
+    task: str
+    role: str
+    action: str
+    host: str
+    uuid: str
+    status: str = 'running'
+    changed: bool = False
+    duration: float = None
+    started_at: float = None
+    msg: str = ''
+    lines: list = dataclasses.field(default_factory=list)
 
     @property
     def label(self):

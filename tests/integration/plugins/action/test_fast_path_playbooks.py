@@ -8,14 +8,12 @@ results of the same shape, the same errors, the same check mode (nothing sent), 
 import json
 import os
 import shutil
-import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import COLLECTIONS, ROOT, clean_env, ensure_collection_link
+from tests.helpers import ensure_collection_link, run_playbook
 
-ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
 OFF = ['-e', 'pourtrait_controller_fast_path=false']
 HOT_MODULES = ('vercel_rollback', 'app_health', 'vercel_deployment_info', 'vercel_promote', 'vercel_deployment',
                'vercel_env', 'deployment_verify')
@@ -44,16 +42,13 @@ def play(tmp_path, vercel, tasks, *args, interpreter='{{ ansible_playbook_python
          '        msg: "RESULT {{ dict(%s) | to_json }}"' % ', '.join(
              "%s=%s | default(None)" % (name, name) for name in ('a', 'b', 'c', 'd', 'e', 'f', 'g'))])
     (tmp_path / 'play.yml').write_text('- hosts: %s\n  gather_facts: false\n  tasks:\n%s\n%s\n' % (hosts, tasks, report))
-    env = clean_env(vercel.env)
-    env.update(ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
-               ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', ANSIBLE_CALLBACK_RESULT_FORMAT='json')
-    cmd = [ANSIBLE_PLAYBOOK, '-vvv', '-i', str(tmp_path / 'hosts.yml'), str(tmp_path / 'play.yml')] + list(args)
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False)
-    out = proc.stdout + proc.stderr
+    result = run_playbook(tmp_path / 'play.yml', *args, verbosity=3, inventory=tmp_path / 'hosts.yml',
+                          env=[vercel.env, {'ANSIBLE_CALLBACK_RESULT_FORMAT': 'json'}], timeout=180)
+    out = result.output
     found = [line.strip()[len('"msg": '):] for line in out.splitlines() if line.strip().startswith('"msg": "RESULT ')]
     assert len(found) == 1, out
     registered = json.loads(json.loads(found[0])[len('RESULT '):])
-    return proc.returncode, out, dict((k, v) for k, v in registered.items() if v is not None)
+    return result.rc, out, dict((k, v) for k, v in registered.items() if v is not None)
 
 
 def shape(value):

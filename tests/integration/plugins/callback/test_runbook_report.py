@@ -5,14 +5,17 @@ runbooks, the postmortem skeleton of incident playbooks, and that no secret ever
 import glob
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
+import time
 from datetime import datetime
 
-from tests.conftest import COLLECTIONS, ROOT, clean_env, ensure_collection_link
+import pytest
 
-ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
+from tests.helpers import ROOT, playbook_command, playbook_env, run_playbook
+
 TOP_KEYS = ['report_version', 'playbook', 'started', 'ended', 'duration_s', 'check_mode', 'outcome', 'incident',
             'derived', 'hosts', 'tasks', 'postmortem']
 TASK_KEYS = ['index', 'play', 'role', 'name', 'host', 'action', 'start', 'end', 'duration_s', 'outcome', 'changed',
@@ -21,15 +24,9 @@ TASK_KEYS = ['index', 'play', 'role', 'name', 'host', 'action', 'start', 'end', 
 
 def run(playbook, reports, env=None, inventory=None, args=()):
     """ansible-playbook from the repo root with the repo's ansible.cfg; returns (rc, output)."""
-    ensure_collection_link()
-    environ = clean_env(env)
-    environ.update(ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
-                   ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', POURTRAIT_REPORTS_DIR=str(reports))
-    environ.pop('POURTRAIT_RUNBOOK_REPORT', None)
-    environ.update(env or {})
-    cmd = [ANSIBLE_PLAYBOOK, '-i', inventory or os.path.join(ROOT, 'inventory', 'local'), str(playbook)] + list(args)
-    proc = subprocess.run(cmd, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120, check=False)
-    return proc.returncode, proc.stdout + proc.stderr
+    result = run_playbook(playbook, *args, inventory=inventory or 'local', env=env, reports_dir=reports,
+                          timeout=120)
+    return result.rc, result.output
 
 
 def read_report(reports, name):
@@ -195,6 +192,11 @@ def test_incident_playbook_report_structure_timings_redaction_and_postmortem(db,
     assert '- Mitigated at: %s' % flag['end'] in text
     assert 'Never runs' not in timeline
 
+    # the chart: a bar per task, the ignored failure highlighted, none red (nothing failed the run)
+    bars = gantt_bars(text)
+    assert [line.split(' :')[0] for line in bars] == ['%d. %s' % (t['index'], t['name']) for t in data['tasks']]
+    assert ':active, ' in bars[7] and not [line for line in bars if ':crit' in line]
+
     # no secret in either file (nor its JSON-escaped form)
     texts = [text, open(base + '.json').read()]
     assert_absent(texts, 'CANARY', server.password, token)
@@ -227,6 +229,28 @@ def test_rollback_runbook_report_key_results_and_derived_times(vercel, tmp_path)
     assert '%s | pourtrait.ops.vercel_rollback | changed | from.id=%s, to.id=%s' % (
         rollback[0]['name'], broken, previous) in text
     assert_absent([text, open(base + '.json').read()], vercel.env['VERCEL_TOKEN'])
+
+    # the Mermaid gantt chart: one bar per task, drawn from the recorded start and end
+    bars = gantt_bars(text)
+    assert len(bars) == len(data['tasks'])
+    for line, task in zip(bars, data['tasks']):
+        assert line.startswith('%d. ' % task['index']), line
+        assert line.split(' :')[1].split(', ')[-2:] == [chart_time(task['start']), chart_time(task['end'])], line
+    assert ' :done, ' in bars[rollback[0]['index'] - 1]
+    assert not [line for line in bars if ':crit' in line]
+
+
+def chart_time(iso_text):
+    """2026-01-31T13:55:00.123Z -> 2026-01-31 13:55:00.123 (the chart's dateFormat)."""
+    return iso_text.replace('T', ' ')[:-1]
+
+
+def gantt_bars(markdown):
+    """The task lines of the one ```mermaid gantt block of a Markdown report."""
+    assert markdown.count('```mermaid\ngantt\n') == 1, markdown
+    block = markdown.split('```mermaid\n', 1)[1].split('\n```', 1)[0].splitlines()
+    assert block[:3] == ['gantt', '    dateFormat YYYY-MM-DD HH:mm:ss.SSS', '    axisFormat %H:%M:%S'], block
+    return [line.strip() for line in block if ' :' in line]
 
 
 def test_backup_runbook_report_has_the_backup_path_and_checksum(db, tmp_path):
@@ -294,20 +318,15 @@ SLOW = """\
 
 
 def test_a_run_interrupted_with_ctrl_c_still_gets_its_report(tmp_path):
-    import signal
-    import time
     playbook = tmp_path / 'slow.yml'
     playbook.write_text(SLOW)
     reports = tmp_path / 'reports'
-    ensure_collection_link()
-    environ = clean_env()
-    environ.update(ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
-                   ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', POURTRAIT_REPORTS_DIR=str(reports))
-    environ.pop('POURTRAIT_RUNBOOK_REPORT', None)
+    argv, _vars = playbook_command(playbook, inventory='local')
+    environ = playbook_env(reports_dir=reports)
     log = tmp_path / 'out.log'
     with open(str(log), 'w') as out:
-        proc = subprocess.Popen([ANSIBLE_PLAYBOOK, '-i', os.path.join(ROOT, 'inventory', 'local'), str(playbook)],
-                                cwd=ROOT, env=environ, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(argv, cwd=ROOT, env=environ, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     try:
         deadline = time.time() + 60
         while 'TASK [Long step]' not in log.read_text() and time.time() < deadline:
@@ -329,3 +348,51 @@ def test_a_run_interrupted_with_ctrl_c_still_gets_its_report(tmp_path):
     assert data['tasks'][1]['msg'] == 'interrupted while running'
     assert 'interrupted' in markdown and 'Never reached' not in markdown
     assert_times(data)
+    # the chart marks the interrupted task red
+    bars = gantt_bars(markdown)
+    assert [line.split(' :')[1].split(',')[0] for line in bars] == ['done', 'crit'], bars
+
+
+@pytest.mark.parametrize('stdout_env', [
+    {'ANSIBLE_STDOUT_CALLBACK': 'json'},
+    {'ANSIBLE_STDOUT_CALLBACK': 'ansible.posix.json'},
+], ids=['json', 'ansible.posix.json'])
+def test_json_stdout_stays_json_the_report_pointer_goes_to_stderr(tmp_path, stdout_env):
+    """CI pipes ``ANSIBLE_STDOUT_CALLBACK=json ansible-playbook ...`` into jq: stdout must be JSON alone."""
+    playbook = tmp_path / 'tiny.yml'
+    playbook.write_text(TINY)
+    reports = tmp_path / 'reports'
+    argv, _vars = playbook_command(playbook, inventory='local')
+    env = playbook_env(stdout_env, reports_dir=reports)
+    # ansible-playbook ... | python -m json.tool
+    producer = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    consumer = subprocess.run([sys.executable, '-m', 'json.tool'], stdin=producer.stdout, capture_output=True,
+                              text=True, timeout=120, check=False)
+    producer.stdout.close()
+    stderr = producer.stderr.read().decode()
+    producer.stderr.close()
+    assert producer.wait(timeout=60) == 0, stderr
+    assert consumer.returncode == 0, consumer.stderr + consumer.stdout
+    parsed = json.loads(consumer.stdout)
+    assert parsed['stats']['localhost']['ok'] == 1
+    assert [p['play']['name'] for p in parsed['plays']] == ['Tiny']
+    # the report was written, and said so on stderr
+    data, _text, base = read_report(reports, 'tiny')
+    assert data['outcome'] == 'succeeded'
+    assert 'Run report: %s.md (and .json)' % base in stderr
+    assert 'Run report' not in consumer.stdout
+
+
+def test_yaml_result_format_keeps_the_report_pointer_off_stdout(tmp_path):
+    """ansible-core 2.19's "yaml" output is the default callback with result_format=yaml (community.general's yaml
+    callback is deprecated for it): its stdout is the callback's alone; the report pointer is on stderr."""
+    playbook = tmp_path / 'tiny.yml'
+    playbook.write_text(TINY)
+    reports = tmp_path / 'reports'
+    result = run_playbook(playbook, inventory='local', reports_dir=reports, timeout=120,
+                          env={'ANSIBLE_CALLBACK_RESULT_FORMAT': 'yaml', 'ANSIBLE_STDOUT_CALLBACK': 'default'})
+    assert result.rc == 0, result.output
+    assert 'msg: hello' in result.stdout, result.stdout      # results as YAML
+    assert 'Run report' not in result.stdout
+    _data, _text, base = read_report(reports, 'tiny')
+    assert 'Run report: %s.md (and .json)' % base in result.stderr

@@ -6,20 +6,13 @@ import time
 import pytest
 
 from tests.conftest import assert_one_line_error, run_module
+from tests.waiting import poll
 
 MODULE = 'postgres_diagnostics'
 ALL_KEYS = {'slow_queries', 'table_sizes', 'index_usage', 'unused_indexes', 'dead_tuples',
             'connections', 'long_running', 'database'}
 
 
-def wait_for(predicate, timeout=10.0):
-    """Poll until predicate() is truthy (statistics reach shared memory when a backend exits)."""
-    deadline = time.time() + timeout
-    while True:
-        value = predicate()
-        if value or time.time() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def warning_texts(result):
@@ -112,7 +105,7 @@ def test_missing_pg_stat_statements_warns_and_returns_the_rest(db):
 def test_dead_tuples_per_table(db):
     deleted = db.scalar('WITH d AS (DELETE FROM notifications WHERE id <= 300 RETURNING 1) SELECT count(*) FROM d')
     assert deleted == 300
-    wait_for(lambda: db.scalar("SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'notifications'") >= 300)
+    poll(lambda: db.scalar("SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'notifications'") >= 300, fail=False)
     facts = diagnostics(db, gather_subset=['dead_tuples'])['diagnostics']
     rows = {r['table']: r for r in facts['dead_tuples']}
     notifications = rows['public.notifications']
@@ -135,7 +128,7 @@ def test_index_usage_and_unused_indexes(db):
         for _attempt in range(3):
             cur.execute("SELECT count(*) FROM wines WHERE region = 'Rioja'")
     conn.close()
-    wait_for(lambda: db.scalar("SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'wines_region_idx'"))
+    poll(lambda: db.scalar("SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'wines_region_idx'"), fail=False)
     facts = diagnostics(db, gather_subset=['index_usage', 'unused_indexes'], limit=100)['diagnostics']
     usage = {r['index']: r for r in facts['index_usage']}
     region = usage['public.wines_region_idx']

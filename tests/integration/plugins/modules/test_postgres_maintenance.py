@@ -5,17 +5,11 @@ import time
 import pytest
 
 from tests.conftest import assert_one_line_error, run_module
+from tests.waiting import poll
 
 MODULE = 'postgres_maintenance'
 
 
-def wait_for(predicate, timeout=10.0):
-    deadline = time.time() + timeout
-    while True:
-        value = predicate()
-        if value or time.time() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def maintenance(db, check_mode=False, **args):
@@ -35,7 +29,7 @@ def delete_rows(db, table, where):
     """Delete rows in a separate session and wait until the statistics count them as dead."""
     deleted = db.scalar('WITH d AS (DELETE FROM %s WHERE %s RETURNING 1) SELECT count(*) FROM d' % (table, where))
     assert deleted > 0
-    assert wait_for(lambda: stat(db, table, 'n_dead_tup') >= deleted)
+    assert poll(lambda: stat(db, table, 'n_dead_tup') >= deleted)
     return deleted
 
 
@@ -200,7 +194,7 @@ def test_a_cut_connection_stops_the_run_and_names_the_tables_not_touched(db):
             db, operation='analyze', tables=['wines', 'user_profiles', 'notifications'], lock_timeout='30s')))
         worker.start()
         waiting = "application_name = 'pourtrait.ops/postgres_maintenance' AND wait_event_type = 'Lock'"
-        assert wait_for(lambda: db.scalar('SELECT count(*) FROM pg_stat_activity WHERE ' + waiting))
+        assert poll(lambda: db.scalar('SELECT count(*) FROM pg_stat_activity WHERE ' + waiting))
         db.scalar('SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE ' + waiting)
         worker.join(60)
     finally:

@@ -115,6 +115,19 @@ def wait_for(db, pids_states, older_than=1.0, timeout=10):
         time.sleep(0.05)
 
 
+def mixed_sessions(db, clients):
+    """A runaway query, an idle transaction, an idle pooled session, a managed role's query and an excluded
+    application's query, each settled in its state."""
+    runaway = clients('runaway').start('SELECT pg_sleep(30)')
+    idle_tx = clients('forgot-to-commit').idle_in_transaction()
+    idle = clients('pooled').idle()
+    managed = clients('managed', user='authenticator').start('SELECT pg_sleep(30)')
+    kept = clients('keepme').start('SELECT pg_sleep(30)')
+    wait_for(db, {runaway.pid: 'active', idle_tx.pid: 'idle in transaction', idle.pid: 'idle',
+                  managed.pid: 'active', kept.pid: 'active'})
+    return runaway, idle_tx, idle, managed, kept
+
+
 def warnings_of(result):
     """The module's warnings as text (ansible-core 2.19 returns them as structured events)."""
     return json.dumps(result.get('warnings', []))
@@ -128,13 +141,7 @@ def args(db, **extra):
 
 
 def test_check_mode_lists_only_safe_candidates_and_touches_nothing(db, clients):
-    runaway = clients('runaway').start('SELECT pg_sleep(30)')
-    idle_tx = clients('forgot-to-commit').idle_in_transaction()
-    idle = clients('pooled').idle()
-    managed = clients('managed', user='authenticator').start('SELECT pg_sleep(30)')
-    kept = clients('keepme').start('SELECT pg_sleep(30)')
-    wait_for(db, {runaway.pid: 'active', idle_tx.pid: 'idle in transaction', idle.pid: 'idle',
-                  managed.pid: 'active', kept.pid: 'active'})
+    runaway, idle_tx, idle, managed, kept = mixed_sessions(db, clients)
 
     result = run_module('postgres_terminate', args(db, exclude_applications=['keepme']), check_mode=True, diff=True)
 
@@ -162,13 +169,7 @@ def test_check_mode_lists_only_safe_candidates_and_touches_nothing(db, clients):
 
 
 def test_cancel_then_terminate_stops_runaways_and_spares_the_rest(db, clients):
-    runaway = clients('runaway').start('SELECT pg_sleep(30)')
-    idle_tx = clients('forgot-to-commit').idle_in_transaction()
-    idle = clients('pooled').idle()
-    managed = clients('managed', user='authenticator').start('SELECT pg_sleep(30)')
-    kept = clients('keepme').start('SELECT pg_sleep(30)')
-    wait_for(db, {runaway.pid: 'active', idle_tx.pid: 'idle in transaction', idle.pid: 'idle',
-                  managed.pid: 'active', kept.pid: 'active'})
+    runaway, idle_tx, idle, managed, kept = mixed_sessions(db, clients)
 
     started = time.time()
     result = run_module('postgres_terminate', args(db, exclude_applications=['keepme']))

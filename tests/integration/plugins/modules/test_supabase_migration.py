@@ -342,15 +342,20 @@ def hold_table_lock(db, table, seconds):
     return thread
 
 
-def test_a_file_that_only_waited_for_a_lock_is_retried_whole(db, tmp_path):
+def migrate_while_locked(db, tmp_path, seconds, **options):
+    """Migrate a file whose second statement needs table busy, which another session locks for ``seconds``."""
     db.query('create table busy (x int)')
     directory = write(tmp_path / 'migrations', {'1_busy.sql': 'create table side (x int);\n'
                                                               'alter table busy add column y int;\n'})
-    thread = hold_table_lock(db, 'busy', 1.5)
+    thread = hold_table_lock(db, 'busy', seconds)
     try:
-        result = migrate(db, directory, lock_timeout='200ms', lock_retries=3)
+        return migrate(db, directory, **options)
     finally:
         thread.join()
+
+
+def test_a_file_that_only_waited_for_a_lock_is_retried_whole(db, tmp_path):
+    result = migrate_while_locked(db, tmp_path, 1.5, lock_timeout='200ms', lock_retries=3)
     assert result['changed'] is True, result
     assert result['applied'][0]['attempts'] >= 2
     assert any('lock' in w and 'retrying the whole file' in w for w in warnings_of(result))
@@ -360,14 +365,7 @@ def test_a_file_that_only_waited_for_a_lock_is_retried_whole(db, tmp_path):
 
 
 def test_lock_not_available_without_retries_fails_cleanly(db, tmp_path):
-    db.query('create table busy (x int)')
-    directory = write(tmp_path / 'migrations', {'1_busy.sql': 'create table side (x int);\n'
-                                                              'alter table busy add column y int;\n'})
-    thread = hold_table_lock(db, 'busy', 3)
-    try:
-        result = migrate(db, directory, lock_timeout='100ms', lock_retries=0)
-    finally:
-        thread.join()
+    result = migrate_while_locked(db, tmp_path, 3, lock_timeout='100ms', lock_retries=0)
     assert_one_line_error(result, '1_busy.sql statement 2 failed: canceling statement due to lock timeout '
                                   '(SQLSTATE 55P03); nothing from this file was applied')
     assert result['sqlstate'] == '55P03'

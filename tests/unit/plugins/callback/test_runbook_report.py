@@ -340,3 +340,94 @@ def test_disabled_writes_nothing(tmp_path):
     cb.v2_playbook_on_stats(None)
     assert not (tmp_path / 'reports').exists()
     assert cb._tasks == []
+
+
+def test_the_pointer_to_the_report_goes_to_stderr(tmp_path):
+    shown = []
+    cb = run_tasks(callback(tmp_path))
+    cb._display = types.SimpleNamespace(warning=shown.append,
+                                        display=lambda msg, stderr=False: shown.append((msg, stderr)))
+    cb.v2_playbook_on_stats(None)
+    assert len(shown) == 1 and shown[0][0].startswith('Run report: %s' % (tmp_path / 'reports'))
+    assert shown[0][1] is True   # stdout is the stdout callback's (json, yaml) alone
+
+
+# --- the Mermaid gantt chart ----------------------------------------------------------------------
+
+def gantt_lines(markdown):
+    """The lines of the one ```mermaid block of a Markdown report."""
+    assert markdown.count('```mermaid') == 1, markdown
+    block = markdown.split('```mermaid\n', 1)[1].split('\n```', 1)[0]
+    return block.splitlines()
+
+
+def test_gantt_block_has_one_bar_per_task_with_recorded_times(tmp_path):
+    cb = run_tasks(callback(tmp_path))
+    report = cb.build_report(None)
+    md = rr.render_markdown(report)
+    headings = [line for line in md.splitlines() if line.startswith('#')]
+    assert headings[1:3] == ['## Gantt chart', '## Tasks']
+    lines = gantt_lines(md)
+    assert lines[:4] == ['gantt', '    dateFormat YYYY-MM-DD HH:mm:ss.SSS', '    axisFormat %H:%M:%S',
+                         '    section Roll back']
+    bars = lines[4:]
+    assert len(bars) == len(report['tasks']) == 4
+    for line, task in zip(bars, report['tasks']):
+        name, data = line.strip().split(' :')
+        assert name.startswith('%d. ' % task['index'])
+        parts = [p.strip() for p in data.split(',')]
+        assert parts[-2:] == [rr._gantt_time(task['_start']), rr._gantt_time(task['_end'])]
+        # the chart's times are the report's (UTC, to the millisecond)
+        assert parts[-2].replace(' ', 'T') + 'Z' == task['start']
+        assert parts[-1].replace(' ', 'T') + 'Z' == task['end']
+    assert bars[0].strip().startswith('1. Roll back :done, ')
+    assert bars[3].strip().startswith('4. Health :done, ')
+
+
+def test_gantt_marks_failed_unreachable_and_interrupted_tasks_crit():
+    tasks = []
+    for index, outcome in enumerate(('ok', 'changed', 'failed', 'ignored', 'skipped', 'unreachable', 'interrupted'),
+                                    1):
+        tasks.append(dict(index=index, play='Play', name='Step %d' % index, host='localhost', outcome=outcome,
+                          _start=1000.0 + index, _end=1000.5 + index))
+    bars = rr.render_gantt(dict(tasks=tasks))[5:-2]
+    tags = [line.split(' :', 1)[1].split(', ')[0] for line in bars]
+    assert tags == ['done', 'done', 'crit', 'active', '1970-01-01 00:16:45.000', 'crit', 'crit']
+    assert [line.strip().split(' :')[0] for line in bars] == ['%d. Step %d' % (i, i) for i in range(1, 8)]
+
+
+def test_gantt_escapes_names_that_would_break_the_chart():
+    nasty = 'Deploy: step #2; 100% done %% comment ``` fence {{ x }}\nsecond line'
+    tasks = [dict(index=1, play='Play: #1; main', name=nasty, host='web1', outcome='failed', _start=10.0, _end=12.0),
+             dict(index=2, play='Play: #1; main', name='title looks like a keyword', host='web2', outcome='ok',
+                  _start=12.0, _end=11.0)]
+    lines = rr.render_gantt(dict(tasks=tasks))
+    assert lines[0] == '```mermaid' and lines[-2:] == ['```', '']
+    body = lines[1:-2]
+    assert not [line for line in body if '```' in line]
+    section = [line for line in body if line.strip().startswith('section ')]
+    assert section == ['    section Play\uA789 \uFF031\uFF1B main']
+    bars = body[4:]
+    assert len(bars) == 2
+    for line in bars:
+        name, data = line.strip().split(' :')   # exactly one task/data separator
+        for char in ':#;%`{}\n':
+            assert char not in name, (char, name)
+        assert '#' not in data and ';' not in data
+    assert bars[0].strip().startswith('1. Deploy\uA789 step \uFF032\uFF1B 100\uFF05 done')
+    assert '(web1)' in bars[0] and '(web2)' in bars[1]      # several hosts: each bar says which
+    assert bars[0].strip().split(' :')[1].startswith('crit, 1970-01-01 00:00:10.000, 1970-01-01 00:00:12.000')
+    # an end before the start (clock step) is drawn as a zero-length bar, never backwards
+    assert bars[1].strip().endswith(':done, 1970-01-01 00:00:12.000, 1970-01-01 00:00:12.000')
+    # a name never starts with a gantt keyword: the index comes first
+    assert bars[1].strip().startswith('2. title looks like a keyword')
+    long_name = rr.gantt_text('x' * 500)
+    assert len(long_name) == rr.GANTT_TEXT_MAX and long_name.endswith('...')
+
+
+def test_no_tasks_no_gantt_block(tmp_path):
+    cb = callback(tmp_path)
+    cb.v2_playbook_on_start(types.SimpleNamespace(_file_name='/p/playbooks/empty.yml'))
+    report = cb.build_report(None)
+    assert rr.render_gantt(report) == []
+    assert '```mermaid' not in rr.render_markdown(report)

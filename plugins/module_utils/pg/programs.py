@@ -1,0 +1,186 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, Pourtrait engineering
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The PostgreSQL client programs: finding them, their versions, their environment, running them
+and their argument lists.
+
+Everything works on argument lists (never a shell string); the password reaches the programs
+through their environment (``client_env``), never argv. A failed program becomes one line
+(``tool_error``).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import PgModuleError, libpq_env, one_line
+
+
+PG_DUMP_FLAGS = {'custom': 'c', 'directory': 'd', 'plain': 'p'}
+
+
+def default_jobs():
+    """CPU count, at least 2."""
+    return max(2, os.cpu_count() or 2)
+
+
+def find_program(name, bin_dir=None):
+    """Full path of a PostgreSQL client program, or a one-line error saying where to get it."""
+    if bin_dir:
+        path = os.path.join(bin_dir, name)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+        raise PgModuleError('%s not found in bin_dir %s; set bin_dir to the directory holding the PostgreSQL '
+                            'client programs (e.g. /usr/lib/postgresql/15/bin)' % (name, bin_dir))
+    path = shutil.which(name)
+    if path:
+        return path
+    raise PgModuleError('%s not found on PATH; install the PostgreSQL client (postgresql-client) or set bin_dir '
+                        'to the directory holding %s' % (name, name))
+
+
+def program_version(path):
+    """'15.18' from ``pg_dump --version``; '' when it cannot be read."""
+    try:
+        out = subprocess.run([path, '--version'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False,
+                             text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ''
+    match = re.search(r'(\d+(?:\.\d+)+|\d+devel|\d+beta\d*)', out or '')
+    return match.group(1) if match else one_line(out)
+
+
+def tool_error(program, returncode, stderr):
+    """One line from a client program's failure: its error lines, not its chatter."""
+    lines = [line.strip() for line in (stderr or '').splitlines() if line.strip()]
+    errors = [line for line in lines if re.search(r'\b(error|fatal|failed)\b', line, re.I)]
+    picked = errors[:2] or lines[-2:]
+    text = one_line(' '.join(picked)) or 'no error output'
+    text = re.sub(r'^(pg_dump|pg_restore|psql):\s*', '', text)
+    hint = ''
+    low = text.lower()
+    if 'server version mismatch' in low or 'aborting because of server version mismatch' in low:
+        hint = '; use a %s at least as new as the server (set bin_dir)' % program
+    elif 'could not read from input file' in low or 'end of file' in low or 'unexpected end' in low \
+            or 'corrupt' in low or 'invalid compressed data' in low:
+        hint = '; the dump looks truncated or corrupt, take a new one'
+    if len(text) > 600:
+        text = text[:600] + '...'
+    return '%s failed (exit %s): %s%s' % (program, returncode, text, hint)
+
+
+def check_memory_setting(value, option='maintenance_work_mem'):
+    """A memory size such as 256MB, or None/'' (leave the server's setting)."""
+    if value in (None, ''):
+        return None
+    if not re.match(r'^[0-9]+(kB|MB|GB)?$', str(value)):
+        raise PgModuleError('%s "%s" is not a memory size; use a value such as 256MB or 1GB' % (option, value))
+    return str(value)
+
+
+def client_env(conn_params, dbname=None, application_name='pourtrait.ops', base=None, settings=None):
+    """libpq environment for a client program; the password never goes on argv.
+
+    ``settings`` ({name: value}, values already validated) become session settings through PGOPTIONS."""
+    env = libpq_env(conn_params, base=base)
+    if dbname:
+        env['PGDATABASE'] = dbname
+    env['PGAPPNAME'] = application_name
+    if settings:
+        extra = ' '.join('-c %s=%s' % (k, v) for k, v in sorted(settings.items()) if v)
+        env['PGOPTIONS'] = ('%s %s' % (env.get('PGOPTIONS', ''), extra)).strip()
+    return env
+
+
+def run_program(argv, env, program=None, stdout_path=None):
+    """Run a client program to completion; raise PgModuleError with its error line on failure."""
+    program = program or os.path.basename(argv[0])
+    with tempfile.TemporaryFile() as err:
+        out = open(stdout_path, 'wb') if stdout_path else subprocess.DEVNULL
+        try:
+            try:
+                proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, check=False)
+            except OSError as exc:
+                raise PgModuleError('cannot run %s: %s; check bin_dir' % (program, exc))
+        finally:
+            if stdout_path:
+                out.close()
+        err.seek(0)
+        stderr = err.read().decode('utf-8', 'replace')
+    if proc.returncode != 0:
+        raise PgModuleError(tool_error(program, proc.returncode, stderr))
+    return stderr
+
+
+def quote_pattern(name):
+    """An exact (non-wildcard) pg_dump pattern for a schema or ``schema.table`` name."""
+    return '"%s"' % name.replace('"', '""')
+
+
+def table_pattern(schema, table):
+    return '%s.%s' % (quote_pattern(schema), quote_pattern(table))
+
+
+def build_dump_argv(pg_dump, fmt, output=None, jobs=None, compression=1, schema_only=False, data_only=False,
+                    schemas=(), exclude_schemas=(), tables=(), exclude_tables=(), snapshot=None, extra=()):
+    """pg_dump's argument list. ``tables``/``exclude_tables`` are (schema, table) pairs, matched exactly;
+    connection settings travel in the environment. ``output`` None means stdout."""
+    argv = [pg_dump, '--format=%s' % PG_DUMP_FLAGS[fmt], '--no-password']
+    if fmt == 'directory':
+        argv.append('--jobs=%d' % max(1, jobs or 1))
+    if fmt in ('custom', 'directory'):
+        argv.append('--compress=%d' % compression)
+    if schema_only:
+        argv.append('--schema-only')
+    if data_only:
+        argv.append('--data-only')
+    for schema in schemas or ():
+        argv.append('--schema=%s' % quote_pattern(schema))
+    for schema in exclude_schemas or ():
+        argv.append('--exclude-schema=%s' % quote_pattern(schema))
+    for schema, table in tables or ():
+        argv.append('--table=%s' % table_pattern(schema, table))
+    for schema, table in exclude_tables or ():
+        argv.append('--exclude-table=%s' % table_pattern(schema, table))
+    if tables or schemas:
+        argv.append('--strict-names')
+    if snapshot:
+        argv.append('--snapshot=%s' % snapshot)
+    argv.extend(extra)
+    if output:
+        argv.append('--file=%s' % output)
+    return argv
+
+
+def build_restore_argv(fmt, path, dbname, pg_restore=None, psql=None, jobs=1, clean=False, if_exists=True,
+                       single_transaction=True, no_owner=False, no_acl=False):
+    """Argument list restoring ``path`` into ``dbname`` (custom/directory: pg_restore, plain: psql).
+
+    ``single_transaction`` applies only with one job; with jobs > 1 parallelism wins."""
+    if fmt == 'plain':
+        argv = [psql, '--no-psqlrc', '--no-password', '--quiet', '--set=ON_ERROR_STOP=1', '--dbname=%s' % dbname]
+        if single_transaction:
+            argv.append('--single-transaction')
+        argv.append('--file=%s' % path)
+        return argv
+    argv = [pg_restore, '--no-password', '--exit-on-error', '--dbname=%s' % dbname]
+    if jobs and jobs > 1:
+        argv.append('--jobs=%d' % jobs)
+    elif single_transaction:
+        argv.append('--single-transaction')
+    if clean:
+        argv.append('--clean')
+        if if_exists:
+            argv.append('--if-exists')
+    if no_owner:
+        argv.append('--no-owner')
+    if no_acl:
+        argv.append('--no-acl')
+    argv.append(path)
+    return argv

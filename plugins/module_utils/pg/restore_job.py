@@ -1,0 +1,182 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, Pourtrait engineering
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The restore as a job with named steps (``RestoreJob.run``):
+
+validate -> check_checksum -> plan -> (check mode: check_mode_result) -> prepare_target ->
+restore -> count_rows -> result
+
+The dump's checksum is checked against its manifest before anything is touched; other sessions
+on the target are only ended when asked; a database this run created is dropped again when the
+restore into it fails.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
+    PgModuleError,
+    connect,
+    describe_db_error,
+    psycopg2,
+)
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.admin import (
+    create_database,
+    database_exists,
+    drop_database,
+    drop_quietly,
+    other_sessions,
+    terminate_sessions,
+)
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.checksums import count_rows
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.formats import detect_format, restore_tables
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.job import Job
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.manifest import (
+    check_manifest,
+    manifest_path_for,
+    read_manifest,
+)
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.programs import (
+    build_restore_argv,
+    check_memory_setting,
+    client_env,
+    default_jobs,
+    find_program,
+    run_program,
+)
+
+
+class RestoreJob(Job):
+    """Check the checksum, handle sessions, (re)create, restore, count rows; see postgres_restore for the
+    options in ``opts``. ``run()`` returns the module result."""
+
+    def __init__(self, conn_params, opts, check_mode=False, application_name='pourtrait.ops'):
+        super(RestoreJob, self).__init__(conn_params, opts, check_mode=check_mode, application_name=application_name)
+        self.checksum_ok = self.plain_digest = None
+        self.terminated, self.rows = 0, []
+
+    def run(self):
+        self.validate()
+        self.check_checksum()
+        admin = connect(self.conn_params, autocommit=True, dbname=self.admin_db,
+                        application_name=self.application_name)
+        try:
+            self.plan(admin)
+            if self.check_mode:
+                return self.check_mode_result()
+            self.prepare_target(admin)
+        finally:
+            admin.close()
+        self.restore()
+        self.count_rows()
+        return self.result()
+
+    def validate(self):
+        """The options and the dump's format, and the program that restores it."""
+        opts = self.opts
+        self.path = path = os.path.abspath(opts['path'])
+        if not os.path.lexists(path):
+            raise PgModuleError('dump %s does not exist; check path' % path)
+        self.fmt = fmt = detect_format(path)
+        bin_dir = opts.get('bin_dir')
+        self.jobs = opts.get('jobs') or default_jobs()
+        if self.jobs < 1:
+            raise PgModuleError('jobs must be 1 or more, got %s' % self.jobs)
+        self.mwm = check_memory_setting(opts.get('maintenance_work_mem'))
+        self.clean = clean = bool(opts.get('clean'))
+        self.create = create = bool(opts.get('create'))
+        self.if_exists = clean if opts.get('if_exists') is None else opts['if_exists']
+        self.single = True if opts.get('single_transaction') is None else opts['single_transaction']
+        if fmt == 'plain' and clean and not create:
+            raise PgModuleError('clean needs a custom or directory dump; for a plain SQL dump set create=true with '
+                                'clean=true to restore into a freshly recreated database')
+        if fmt == 'plain':
+            self.pg_restore, self.psql = None, find_program('psql', bin_dir)
+            self.jobs = 1
+        else:
+            self.pg_restore, self.psql = find_program('pg_restore', bin_dir), None
+        login_db = self.conn_params.get('dbname')
+        self.target = opts.get('target_db') or login_db
+        if not self.target:
+            raise PgModuleError('no target database; set target_db (or login_db / PGDATABASE)')
+        self.admin_db = login_db if login_db and login_db != self.target else 'postgres'
+
+    def check_checksum(self):
+        """With verify_checksum: the dump must match its manifest."""
+        if not self.opts.get('verify_checksum', True):
+            return
+        manifest = read_manifest(self.path)
+        if manifest is None:
+            raise PgModuleError('no manifest %s beside the dump, so its checksum cannot be checked; restore the '
+                                'manifest or set verify_checksum=false' % manifest_path_for(self.path))
+        self.plain_digest = check_manifest(self.path, self.fmt, manifest, workers=self.jobs)
+        self.checksum_ok = True
+
+    def plan(self, admin):
+        """Whether the target exists, its other sessions, what is dropped and created, the argument list."""
+        target = self.target
+        self.exists = database_exists(admin, target)
+        if not self.exists and not self.create:
+            raise PgModuleError('target database "%s" does not exist; create it or set create=true' % target)
+        self.sessions = other_sessions(admin, target) if self.exists else []
+        if self.sessions and not self.opts.get('terminate_sessions'):
+            raise PgModuleError('database "%s" has %d other session(s) connected (pids %s); end them or set '
+                                'terminate_sessions=true' % (target, len(self.sessions),
+                                                             ', '.join(str(s[0]) for s in self.sessions[:10])))
+        self.recreate = self.create and (self.clean or not self.exists)
+        self.argv = build_restore_argv(self.fmt, self.path, target, pg_restore=self.pg_restore, psql=self.psql,
+                                       jobs=self.jobs, clean=self.clean and not self.recreate,
+                                       if_exists=self.if_exists, single_transaction=self.single,
+                                       no_owner=self.opts.get('no_owner'))
+        self.plan_result = dict(drop_database=bool(self.exists and self.recreate),
+                                create_database=bool(self.recreate))
+
+    def check_mode_result(self):
+        return dict(changed=True, target_db=self.target, format=self.fmt, duration=self.elapsed(),
+                    checksum_ok=self.checksum_ok, terminated_sessions=len(self.sessions), tables=[],
+                    command=self.argv, plan=self.plan_result)
+
+    def prepare_target(self, admin):
+        """End the other sessions, drop and (re)create the target as planned."""
+        target = self.target
+        self.terminated = terminate_sessions(admin, target) if self.sessions else 0
+        if self.exists and self.recreate:
+            drop_database(admin, target, force=bool(self.opts.get('terminate_sessions')))
+        if self.recreate:
+            try:
+                create_database(admin, target)
+            except psycopg2.Error as exc:
+                raise PgModuleError('cannot create database "%s": %s; grant CREATEDB to the login user'
+                                    % (target, describe_db_error(exc)))
+
+    def restore(self):
+        """Run pg_restore / psql; a database this run created is dropped again when it fails."""
+        self.env = client_env(self.conn_params, dbname=self.target, application_name=self.application_name,
+                              settings=dict(maintenance_work_mem=self.mwm) if self.mwm else None)
+        try:
+            run_program(self.argv, self.env, program=os.path.basename(self.argv[0]))
+        except PgModuleError as exc:
+            msg = str(exc)
+            if 'already exists' in msg and not self.clean:
+                msg += '; the target already holds these objects: set clean=true (or create=true and clean=true)'
+            if self.recreate and not self.exists:
+                # a database this run created holds nothing worth keeping
+                drop_quietly(self.conn_params, self.admin_db, self.target, self.application_name)
+                msg += '; database "%s" (created by this run) was dropped again' % self.target
+            raise PgModuleError(msg)
+
+    def count_rows(self):
+        """Row counts of the restored tables with data."""
+        tables = restore_tables(self.fmt, self.path, self.env, pg_restore=self.pg_restore,
+                                plain_digest=self.plain_digest)
+        counts = count_rows(self.conn_params, self.target, tables, workers=self.jobs,
+                            application_name=self.application_name)
+        self.rows = [dict(table='%s.%s' % key, rows=counts.get(key)) for key in tables]
+
+    def result(self):
+        return dict(changed=True, target_db=self.target, format=self.fmt, duration=self.elapsed(),
+                    checksum_ok=self.checksum_ok, terminated_sessions=self.terminated, tables=self.rows,
+                    command=self.argv, plan=self.plan_result)
