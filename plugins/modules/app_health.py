@@ -104,39 +104,35 @@ attributes:
 '''
 
 EXAMPLES = r'''
-# The app's origin, TLS and headers once per play, for every module of the group
-- name: Production is healthy
-  hosts: localhost
-  gather_facts: false
-  module_defaults:
-    group/pourtrait.ops.app:
-      base_url: https://pourtrait.app
-      headers: {x-vercel-protection-bypass: "{{ lookup('ansible.builtin.env', 'VERCEL_BYPASS') }}"}
-  tasks:
-    - name: Production is healthy (wait up to 2 minutes after a rollback)
-      pourtrait.ops.app_health:
-        path: /health
-        services: [database, auth]
-        wait_timeout: 120
-      register: health
+# The app's origin, TLS and headers are usually set once per play, for every module of the group:
+#   module_defaults:
+#     group/pourtrait.ops.app:
+#       base_url: https://pourtrait.app
+#       headers: {x-vercel-protection-bypass: "{{ lookup('ansible.builtin.env', 'VERCEL_BYPASS') }}"}
+- name: Production is healthy (wait up to 2 minutes after a rollback)
+  pourtrait.ops.app_health:
+    path: /health
+    services: [database, auth]
+    wait_timeout: 120
+  register: health
 
-    - name: A smoke POST, asked once, that must answer 200
-      pourtrait.ops.app_health:
-        path: /api/ai/chat
-        method: POST
-        body: {message: "health check: reply OK"}
-        expect: ok
-        status_code: [200]
-        wait_timeout: 0
+- name: Show the timing
+  ansible.builtin.debug:
+    msg: "TTFB {{ health.timing.first_byte_s }}s total {{ health.timing.total_s }}s"
+
+- name: A smoke POST, asked once, that must answer 200
+  pourtrait.ops.app_health:
+    path: /api/ai/chat
+    method: POST
+    body: {message: "health check: reply OK"}
+    expect: ok
+    status_code: [200]
+    wait_timeout: 0
 
 - name: A full URL still works (it wins over base_url and path)
   pourtrait.ops.app_health:
     url: https://pourtrait.app/health
     wait_timeout: 0
-
-- name: Show the timing
-  ansible.builtin.debug:
-    msg: "TTFB {{ health.timing.first_byte_s }}s total {{ health.timing.total_s }}s"
 '''
 
 RETURN = r'''
