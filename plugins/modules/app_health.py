@@ -12,8 +12,9 @@ module: app_health
 short_description: Check the Pourtrait app's health endpoint, with the curl-style timing breakdown
 version_added: 0.1.0
 description:
-  - Requests the app's health endpoint (O(path) under O(base_url), or O(url)) and requires a JSON answer whose C(status) is O(expected_status) and whose every listed
-    service (C(services) in the answer, plus any named in O(services)) is healthy.
+  - Requests the app's health endpoint (O(path) under O(base_url), or O(url)) and requires a JSON answer whose
+    C(status) is O(expected_status) and whose every listed service (C(services) in the answer, plus any named in
+    O(services)) is healthy.
   - Retries inside one call every O(interval) seconds until the answer is healthy or O(wait_timeout) has passed, so a
     playbook needs no C(until) loop.
   - Returns the timing breakdown the runbook takes from C(curl -w) - DNS, connect, TLS, first byte and total, each
