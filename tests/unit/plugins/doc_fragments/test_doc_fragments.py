@@ -29,6 +29,7 @@ ARGSPECS = {
     'postgres': ('postgres', 'postgres_argument_spec', ()),
     'vercel': ('vercel', 'vercel_argument_spec', ('http_client',)),
     'supabase': ('supabase', 'supabase_argument_spec', ('http_client',)),
+    'app_probe': ('app', 'probe_argument_spec', ()),
 }
 COMMON_ATTRIBUTES = ('check_mode', 'diff_mode', 'action_group')
 
