@@ -37,8 +37,12 @@ HEALTHY_WORDS = ('healthy', 'ok', 'up', 'pass', 'active_healthy')
 
 
 def probe_argument_spec():
-    """The request options of the modules that probe the app (app_health, deployment_verify)."""
+    """The options every module of the action group ``app`` (app_health, deployment_verify) takes: the app's
+    origin and how to talk to it, so that a play sets them once with
+    ``module_defaults: {group/pourtrait.ops.app: {base_url: ..., ca_path: ..., headers: ...}}``."""
+    from ansible.module_utils.common.parameters import env_fallback
     return dict(
+        base_url=dict(type='str', fallback=(env_fallback, ['APP_URL'])),
         timeout=dict(type='float', default=10),
         validate_certs=dict(type='bool', default=True),
         ca_path=dict(type='path'),
@@ -276,9 +280,31 @@ DEFAULT_CHECKS = [
 
 
 def join_url(base, path):
-    if re.match(r'^https?://', path or ''):
+    """``path`` (an endpoint such as ``/health``, with or without its leading slash, and with its query) under
+    ``base`` (the app's origin, with or without a trailing slash, possibly with a path prefix); a full http(s)
+    URL in ``path`` is used as it is."""
+    if re.match(r'^https?://', path or '', re.I):
         return path
-    return base.rstrip('/') + '/' + (path or '').lstrip('/')
+    return (base or '').rstrip('/') + '/' + (path or '').lstrip('/')
+
+
+NO_BASE_URL = ('no app URL: set base_url to the app\'s origin (for example https://pourtrait.app; a play sets it once '
+               'with module_defaults for group/pourtrait.ops.app), or APP_URL in the environment')
+
+
+def target_url(params, path_key='path'):
+    """(url, error): the URL a probe module requests - ``url`` when given (a full URL wins, as before base_url
+    and path existed), else ``path`` joined to ``base_url``; error is a one-line message when neither is
+    known."""
+    url = params.get('url')
+    path = params.get(path_key) or ''
+    if url:
+        return url, None
+    if re.match(r'^https?://', path, re.I):
+        return path, None
+    if not params.get('base_url'):
+        return None, NO_BASE_URL
+    return join_url(params['base_url'], path), None
 
 
 def measure(check, base_url, timeout=10.0, validate_certs=True, ca_path=None, headers=None, now=time.time):

@@ -12,8 +12,9 @@ module: app_health
 short_description: Check the Pourtrait app's health endpoint, with the curl-style timing breakdown
 version_added: 0.1.0
 description:
-  - Requests a health URL and requires a JSON answer whose C(status) is O(expected_status) and whose every listed
-    service (C(services) in the answer, plus any named in O(services)) is healthy.
+  - Requests the app's health endpoint (O(path) under O(base_url), or O(url)) and requires a JSON answer whose
+    C(status) is O(expected_status) and whose every listed service (C(services) in the answer, plus any named in
+    O(services)) is healthy.
   - Retries inside one call every O(interval) seconds until the answer is healthy or O(wait_timeout) has passed, so a
     playbook needs no C(until) loop.
   - Returns the timing breakdown the runbook takes from C(curl -w) - DNS, connect, TLS, first byte and total, each
@@ -22,17 +23,46 @@ description:
   - Fails with a message naming the unhealthy services. Read-only.
 author: Pourtrait engineering (@pourtrait)
 options:
+  path:
+    description:
+      - Endpoint to request, joined to O(base_url) (the app's origin, usually set once per play with
+        C(module_defaults) for C(group/pourtrait.ops.app)), for example C(/health) or C(/api/wines?limit=1).
+      - A full C(http(s\)://) URL is requested as it is.
+    type: str
+    default: /health
+    version_added: 1.1.0
   url:
     description:
-      - Health URL, for example C(https://pourtrait.app/health).
+      - Full URL to request, for example C(https://pourtrait.app/health). When given it wins over O(base_url) and
+        O(path) (the way this module was called before they existed).
     type: str
-    required: true
+  method:
+    description:
+      - HTTP method of the request. Retrying (O(wait_timeout)) asks the same request again, so use it with C(POST) only
+        when the endpoint takes a repeat.
+    type: str
+    choices: [GET, POST, HEAD]
+    default: GET
+    version_added: 1.1.0
+  body:
+    description:
+      - JSON body to send (for example with O(method=POST)).
+    type: raw
+    version_added: 1.1.0
+  status_code:
+    description:
+      - With O(expect=ok) - the HTTP statuses that count as success; empty means any status below 400.
+    type: list
+    elements: int
+    default: []
+    version_added: 1.1.0
   expect:
     description:
       - C(health) - the answer must be a health JSON whose C(status) is O(expected_status) and whose services are
         healthy.
-      - C(ok) - any answer with an HTTP status below 400 will do and the body is not judged, to time an endpoint
-        that is not a health endpoint (for example C(/api/wines) or C(/api/monitoring/performance)).
+      - C(ok) - any answer with an HTTP status below 400 (or one of O(status_code)) will do and the body is not judged,
+        to time or smoke-test an endpoint that is not a health endpoint (for example C(/api/wines) or
+        C(/api/monitoring/performance)).
     type: str
     choices: [health, ok]
     default: health
@@ -63,9 +93,14 @@ extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.attribu
 '''
 
 EXAMPLES = r'''
+# The app's origin, TLS and headers are usually set once per play, for every module of the group:
+#   module_defaults:
+#     group/pourtrait.ops.app:
+#       base_url: https://pourtrait.app
+#       headers: {x-vercel-protection-bypass: "{{ lookup('ansible.builtin.env', 'VERCEL_BYPASS') }}"}
 - name: Production is healthy (wait up to 2 minutes after a rollback)
   pourtrait.ops.app_health:
-    url: https://pourtrait.app/health
+    path: /health
     services: [database, auth]
     wait_timeout: 120
   register: health
@@ -73,9 +108,29 @@ EXAMPLES = r'''
 - name: Show the timing
   ansible.builtin.debug:
     msg: "TTFB {{ health.timing.first_byte_s }}s total {{ health.timing.total_s }}s"
+
+- name: A smoke POST, asked once, that must answer 200
+  pourtrait.ops.app_health:
+    path: /api/ai/chat
+    method: POST
+    body: {message: "health check: reply OK"}
+    expect: ok
+    status_code: [200]
+    wait_timeout: 0
+
+- name: A full URL still works (it wins over base_url and path)
+  pourtrait.ops.app_health:
+    url: https://pourtrait.app/health
+    wait_timeout: 0
 '''
 
 RETURN = r'''
+url:
+  description: The URL requested.
+  returned: always
+  type: str
+  sample: https://pourtrait.app/health
+  version_added: 1.1.0
 healthy:
   description: True when the answer was healthy (with O(expect=ok), when its HTTP status was below 400).
   returned: always
@@ -126,12 +181,18 @@ body:
 import time
 
 from ansible_collections.pourtrait.ops.plugins.module_utils._module import OpsError
-from ansible_collections.pourtrait.ops.plugins.module_utils.app import AppProbeModule, ProbeError, evaluate_health, probe
+from ansible_collections.pourtrait.ops.plugins.module_utils.app import (
+    AppProbeModule, ProbeError, evaluate_health, probe, target_url,
+)
 
 
 class AppHealth(AppProbeModule):
     argument_spec = dict(
-        url=dict(type='str', required=True),
+        path=dict(type='str', default='/health'),
+        url=dict(type='str'),
+        method=dict(type='str', choices=['GET', 'POST', 'HEAD'], default='GET'),
+        body=dict(type='raw'),
+        status_code=dict(type='list', elements='int', default=[]),
         expect=dict(type='str', choices=['health', 'ok'], default='health'),
         expected_status=dict(type='str', default='healthy'),
         services=dict(type='list', elements='str', default=[]),
@@ -142,16 +203,19 @@ class AppHealth(AppProbeModule):
     def run(self):
         """Fails (with the whole result) when the app is not healthy."""
         p = self.params
+        url, error = target_url(p)
+        if error:
+            raise OpsError(error, changed=False)
         started = time.time()
         deadline = started + max(0.0, p['wait_timeout'])
         attempts = 0
-        result = dict(changed=False, healthy=False, services={}, unhealthy_services=[], timing={})
+        result = dict(changed=False, url=url, healthy=False, services={}, unhealthy_services=[], timing={})
         problem = ''
         while True:
             attempts += 1
             try:
-                answer = probe(p['url'], timeout=p['timeout'], validate_certs=p['validate_certs'], ca_path=p['ca_path'],
-                               headers=p['headers'])
+                answer = probe(url, timeout=p['timeout'], validate_certs=p['validate_certs'], ca_path=p['ca_path'],
+                               headers=p['headers'], method=p['method'], body=p['body'])
             except ProbeError as exc:
                 problem = str(exc)
                 result.update(timing=exc.timing, healthy=False)
@@ -159,8 +223,11 @@ class AppHealth(AppProbeModule):
                     break
             else:
                 if p['expect'] == 'ok':
-                    healthy, status, services, unhealthy = answer.status < 400, None, {}, []
-                    problem = '' if healthy else 'HTTP %s' % answer.status
+                    wanted = p['status_code']
+                    healthy = answer.status in wanted if wanted else answer.status < 400
+                    status, services, unhealthy = None, {}, []
+                    problem = '' if healthy else 'HTTP %s%s' % (
+                        answer.status, (', expected %s' % ' or '.join(str(c) for c in wanted)) if wanted else '')
                 else:
                     healthy, status, services, unhealthy, problem = evaluate_health(
                         answer, p['expected_status'], p['services'])
@@ -179,7 +246,7 @@ class AppHealth(AppProbeModule):
             fix = 'check those services and the latest deployment' if result['unhealthy_services'] else \
                 'check the URL and the latest deployment'
             raise OpsError('%s is not healthy after %d attempt(s) in %.0fs: %s; %s'
-                           % (p['url'], attempts, result['elapsed_s'], problem, fix), **result)
+                           % (url, attempts, result['elapsed_s'], problem, fix), **result)
         return result
 
 

@@ -24,14 +24,16 @@ description:
   - Read-only.
 author: Pourtrait engineering (@pourtrait)
 options:
-  base_url:
+  path:
     description:
-      - Base URL of the deployment to watch, for example C(https://pourtrait.app) or a deployment's own URL.
+      - Health endpoint of the default checks (their critical C(health) check), joined to O(base_url).
+      - Ignored when O(checks) are given - each check names its own O(checks[].path).
     type: str
-    required: true
+    default: /health
+    version_added: 1.1.0
   checks:
     description:
-      - What to measure. The default is a critical C(health) check on C(/health), an C(error_rate) check on
+      - What to measure. The default is a critical C(health) check on O(path), an C(error_rate) check on
         C(/api/monitoring/errors) (at most 0.05, at least 10 requests) and a C(latency) check on
         C(/api/monitoring/performance) (p95 at most 1000 ms, at least 10 requests).
     type: list
@@ -49,7 +51,7 @@ options:
         required: true
         choices: [health, error_rate, latency]
       path:
-        description: Path (or full URL) of the endpoint.
+        description: Endpoint, joined to O(base_url) (a full URL is used as it is).
         type: str
         required: true
       threshold:
@@ -116,9 +118,10 @@ extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.attribu
 '''
 
 EXAMPLES = r'''
+# base_url (the app's origin), TLS and headers are usually set once per play:
+#   module_defaults: {group/pourtrait.ops.app: {base_url: https://pourtrait.app}}
 - name: Watch the new release for 5 minutes
   pourtrait.ops.deployment_verify:
-    base_url: https://pourtrait.app
     interval: 30
     count: 10
     initial_delay: 30
@@ -136,6 +139,12 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+base_url:
+  description: The app's origin the checks were joined to.
+  returned: always
+  type: str
+  sample: https://pourtrait.app
+  version_added: 1.1.0
 verdict:
   description: C(pass), C(fail) or C(inconclusive).
   returned: always
@@ -169,12 +178,12 @@ elapsed_s:
 import time
 
 from ansible_collections.pourtrait.ops.plugins.module_utils._module import OpsError
-from ansible_collections.pourtrait.ops.plugins.module_utils.app import DEFAULT_CHECKS, AppProbeModule, verify
+from ansible_collections.pourtrait.ops.plugins.module_utils.app import DEFAULT_CHECKS, NO_BASE_URL, AppProbeModule, verify
 
 
 class DeploymentVerify(AppProbeModule):
     argument_spec = dict(
-        base_url=dict(type='str', required=True),
+        path=dict(type='str', default='/health'),
         checks=dict(type='list', elements='dict', options=dict(
             name=dict(type='str', required=True),
             kind=dict(type='str', required=True, choices=['health', 'error_rate', 'latency']),
@@ -197,7 +206,10 @@ class DeploymentVerify(AppProbeModule):
     def run(self):
         """Fails (with the whole result) on a verdict in O(fail_on)."""
         p = self.params
-        checks = p['checks'] or [dict(c) for c in DEFAULT_CHECKS]
+        if not p['base_url']:
+            raise OpsError(NO_BASE_URL, changed=False)
+        checks = p['checks'] or [dict(c, path=p['path'] or c['path']) if c['kind'] == 'health' else dict(c)
+                                 for c in DEFAULT_CHECKS]
         names = [c['name'] for c in checks]
         if len(set(names)) != len(names):
             raise OpsError('check names must be unique (got %s); rename the duplicates' % ', '.join(names))
@@ -212,7 +224,7 @@ class DeploymentVerify(AppProbeModule):
             failure_limit=p['failure_limit'], consecutive_error_limit=p['consecutive_error_limit'],
             inconclusive_limit=p['inconclusive_limit'], timeout=p['timeout'], validate_certs=p['validate_certs'],
             ca_path=p['ca_path'], headers=p['headers'])
-        result = dict(changed=False, verdict=verdict, reason=reason, measurements=measurements, summary=summary,
+        result = dict(changed=False, base_url=p['base_url'], verdict=verdict, reason=reason, measurements=measurements, summary=summary,
                       rounds=rounds, elapsed_s=round(time.time() - started, 3))
         if verdict in p['fail_on']:
             raise OpsError('verification of %s: %s - %s; roll back or investigate before going on'

@@ -89,3 +89,38 @@ def test_expect_ok_times_any_endpoint(vercel):
     failed = run_module('app_health', dict(url=broken['app_base_url'] + '/api/wines', expect='ok', wait_timeout=0))
     assert_one_line_error(failed, 'is not healthy after 1 attempt(s)', 'HTTP 500')
     assert failed['http_status'] == 500 and failed['timing']['total_s'] is not None
+
+
+def test_base_url_and_path_and_a_full_url_that_wins(vercel):
+    origin = vercel.app_url
+    joined = run_module('app_health', dict(base_url=origin + '/', path='health', wait_timeout=0))
+    assert joined['healthy'] is True and joined['url'] == origin + '/health', joined
+    default_path = run_module('app_health', dict(base_url=origin, wait_timeout=0))
+    assert default_path['healthy'] is True and default_path['url'] == origin + '/health', default_path
+    # url (how the module was called before base_url and path) wins over both
+    wins = run_module('app_health', dict(base_url='http://127.0.0.1:1', path='/nope', url=origin + '/health',
+                                         wait_timeout=0))
+    assert wins['healthy'] is True and wins['url'] == origin + '/health', wins
+    # a full URL as the path is requested as it is
+    full = run_module('app_health', dict(base_url='http://127.0.0.1:1', path=origin + '/health', wait_timeout=0))
+    assert full['healthy'] is True and full['url'] == origin + '/health', full
+
+
+def test_base_url_falls_back_to_app_url_and_is_required(vercel):
+    from_env = run_module('app_health', dict(path='/health', wait_timeout=0), env={'APP_URL': vercel.app_url})
+    assert from_env['healthy'] is True and from_env['url'] == vercel.app_url + '/health', from_env
+    nothing = run_module('app_health', dict(wait_timeout=0), env={'APP_URL': ''})
+    assert_one_line_error(nothing, 'no app URL', 'base_url', 'group/pourtrait.ops.app', 'APP_URL')
+    verify = run_module('deployment_verify', dict(count=1, interval=0), env={'APP_URL': ''})
+    assert_one_line_error(verify, 'no app URL', 'base_url')
+
+
+def test_smoke_request_with_method_body_and_statuses(vercel):
+    chat = dict(base_url=vercel.app_url, path='/api/ai/chat', method='POST', body={'message': 'health check: reply OK'},
+                expect='ok', wait_timeout=0)
+    ok = run_module('app_health', dict(chat, status_code=[200]))
+    assert ok['healthy'] is True and ok['http_status'] == 200, ok
+    wrong = run_module('app_health', dict(chat, status_code=[201, 202]))
+    assert_one_line_error(wrong, 'HTTP 200, expected 201 or 202')
+    posts = [r for r in vercel.requests(service='app') if r['path'].startswith('/api/ai/chat')]
+    assert [r['method'] for r in posts] == ['POST', 'POST'], posts

@@ -133,3 +133,13 @@ def test_initial_delay_and_bad_options(vercel):
     bad = run_module('deployment_verify', dict(base_url=vercel.app_url, checks=[
         dict(name='x', kind='latency', path='/api/monitoring/performance')]))
     assert_one_line_error(bad, 'check x (latency) has no threshold')
+
+
+def test_path_is_the_health_endpoint_of_the_default_checks(vercel):
+    result = run_module('deployment_verify', dict(count=1, interval=0, path='/health?probe=verify'),
+                        env={'APP_URL': vercel.app_url})
+    assert result['verdict'] == 'pass' and result['base_url'] == vercel.app_url, result
+    urls = dict((m['kind'], m['url']) for m in result['measurements'])
+    assert urls == {'health': vercel.app_url + '/health?probe=verify',
+                    'error_rate': vercel.app_url + '/api/monitoring/errors',
+                    'latency': vercel.app_url + '/api/monitoring/performance'}, urls

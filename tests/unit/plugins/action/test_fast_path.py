@@ -50,7 +50,10 @@ def module_message(name, args):
     ('vercel_deployment', dict(project='p', state='canceled'), 'state is canceled but all of the following are missing'),
     ('vercel_deployment', dict(project='p', deployment='dpl_a', git_ref='main'),
      'parameters are mutually exclusive: deployment|git_ref'),
-    ('app_health', dict(), 'missing required arguments: url'),
+    # app_health's url is optional since base_url and path (an app URL missing altogether is the module's own
+    # one-line error, tests/integration/plugins/modules/test_app_health.py); a missing required suboption:
+    ('deployment_verify', dict(base_url='http://x', checks=[dict(name='c', kind='health')]),
+     'missing required arguments: path found in checks'),
     ('app_health', dict(url='http://x/health', headers='not a dict'), "argument 'headers' is of type"),
     ('deployment_verify', dict(base_url='http://x', checks=[dict(name='c', kind='bogus', path='/')]),
      'value of kind must be one of: health, error_rate, latency'),

@@ -31,6 +31,7 @@ ARGSPECS = {
     'postgres': ('postgres', 'postgres_argument_spec', ()),
     'vercel': ('vercel', 'vercel_argument_spec', ('http_client',)),
     'supabase': ('supabase', 'supabase_argument_spec', ('http_client',)),
+    'app_probe': ('app', 'probe_argument_spec', ()),
 }
 COMMON_ATTRIBUTES = ('check_mode', 'diff_mode', 'action_group')
 
@@ -156,7 +157,7 @@ def test_every_module_of_a_fragment_extends_its_companions():
 
 
 FAMILY_GROUPS = {'postgres': ['pourtrait.ops.postgres'], 'vercel': ['pourtrait.ops.vercel'],
-                 'supabase': ['pourtrait.ops.supabase'], 'app_probe': []}
+                 'supabase': ['pourtrait.ops.supabase'], 'app_probe': ['pourtrait.ops.app']}
 
 
 def test_every_module_renders_with_complete_attributes_and_its_familys_action_group():
