@@ -32,7 +32,6 @@ ERROR_SCHEMA = {'type': 'object', 'required': ['message'], 'additionalProperties
 ROWS_SCHEMA = {'type': 'array', 'items': {'type': 'object'}}
 
 
-
 @pytest.fixture(scope='module')
 def spec():
     return load_spec(SPEC_PATH)

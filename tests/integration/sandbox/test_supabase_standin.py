@@ -13,7 +13,6 @@ import requests
 from tests.sandbox.supabase_api import BACKUPS, BANS, HEALTH, PHYSICAL, PITR, PROJECT, QUERY, SECRETS, SERVICES
 
 
-
 def ok(result, status=200):
     code, body, _headers = result
     assert code == status, (code, body)

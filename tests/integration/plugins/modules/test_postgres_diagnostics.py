@@ -13,8 +13,6 @@ ALL_KEYS = {'slow_queries', 'table_sizes', 'index_usage', 'unused_indexes', 'dea
             'connections', 'long_running', 'database'}
 
 
-
-
 def warning_texts(result):
     """Warnings as the playbook sees them (the raw module output wraps each one in an event)."""
     return [w['event']['msg'] if isinstance(w, dict) else w for w in result.get('warnings') or []]

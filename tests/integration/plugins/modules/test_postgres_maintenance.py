@@ -10,8 +10,6 @@ from tests.waiting import poll
 MODULE = 'postgres_maintenance'
 
 
-
-
 def maintenance(db, check_mode=False, **args):
     return run_module(MODULE, dict(db.conn_args(), **args), check_mode=check_mode)
 
