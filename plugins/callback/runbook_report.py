@@ -463,10 +463,8 @@ def timeline(report):
     return lines
 
 
-def render_markdown(report):
-    """The Markdown report (postmortem skeleton first for incident playbooks)."""
+def _summary_section(report):
     derived = report['derived']
-    out = ['# Run report: %s' % report['playbook']['name'], '']
     rows = [
         ('Playbook', ', '.join(report['playbook']['files'])),
         ('Started (UTC)', report['started']),
@@ -481,69 +479,101 @@ def render_markdown(report):
     ]
     for host, stats in sorted(report['hosts'].items()):
         rows.append(('Host %s' % host, ' '.join('%s=%s' % item for item in sorted(stats.items()))))
-    out += ['| | |', '|---|---|'] + ['| %s | %s |' % (_cell(a), _cell(b)) for a, b in rows] + ['']
+    return ['| | |', '|---|---|'] + ['| %s | %s |' % (_cell(a), _cell(b)) for a, b in rows] + ['']
 
-    if report['postmortem'] is not None:
-        mitigated = derived['mitigated_by']
-        verified = derived['verified_by']
-        out += [
-            '## Postmortem', '',
-            '### Summary', '', '_TODO: what happened and why, in two or three sentences._', '',
-            '### Impact', '',
-            '_TODO: who was affected, what they saw (errors, latency, data), from when to when._', '',
-            '- Detected at: _TODO_',
-            '- Runbook started at: %s' % report['started'],
-            '- Mitigated at: %s' % ('%s (t+%.1f s, %s)' % (mitigated['at'], derived['time_to_mitigate_s'],
-                                                           mitigated['task']) if mitigated else '_TODO_'),
-            '- Verified at: %s' % ('%s (t+%.1f s, %s)' % (verified['at'], derived['time_to_verify_s'],
-                                                          verified['task']) if verified else '_TODO_'),
-            '',
-            '### Timeline', '',
-            '_Times in UTC; add detection and communication events above the runbook._', '',
-        ]
-        out += ['- %s' % line for line in report['postmortem']['timeline']] + ['']
-        out += [
-            '### Resolution', '',
-            '_TODO: what fixed it, and how it was confirmed._', '',
-            '- Runbook outcome: %s' % report['outcome'],
-            '',
-            '### Action items', '',
-            '| Action | Owner | Due | Ticket |', '|---|---|---|---|',
-            '| _TODO_ | | | |', '',
-        ]
 
+def _postmortem_section(report):
+    if report['postmortem'] is None:
+        return []
+    derived = report['derived']
+    mitigated = derived['mitigated_by']
+    verified = derived['verified_by']
+    out = [
+        '## Postmortem', '',
+        '### Summary', '', '_TODO: what happened and why, in two or three sentences._', '',
+        '### Impact', '',
+        '_TODO: who was affected, what they saw (errors, latency, data), from when to when._', '',
+        '- Detected at: _TODO_',
+        '- Runbook started at: %s' % report['started'],
+        '- Mitigated at: %s' % ('%s (t+%.1f s, %s)' % (mitigated['at'], derived['time_to_mitigate_s'],
+                                                       mitigated['task']) if mitigated else '_TODO_'),
+        '- Verified at: %s' % ('%s (t+%.1f s, %s)' % (verified['at'], derived['time_to_verify_s'],
+                                                      verified['task']) if verified else '_TODO_'),
+        '',
+        '### Timeline', '',
+        '_Times in UTC; add detection and communication events above the runbook._', '',
+    ]
+    out += ['- %s' % line for line in report['postmortem']['timeline']] + ['']
+    return out + [
+        '### Resolution', '',
+        '_TODO: what fixed it, and how it was confirmed._', '',
+        '- Runbook outcome: %s' % report['outcome'],
+        '',
+        '### Action items', '',
+        '| Action | Owner | Due | Ticket |', '|---|---|---|---|',
+        '| _TODO_ | | | |', '',
+    ]
+
+
+def _gantt_section(report):
     gantt = render_gantt(report)
-    if gantt:
-        out += ['## Gantt chart', '', '_Task bars by start and end (UTC); failed ones in red._', ''] + gantt
+    if not gantt:
+        return []
+    return ['## Gantt chart', '', '_Task bars by start and end (UTC); failed ones in red._', ''] + gantt
 
-    out += ['## Tasks', '', '| # | Start (UTC) | Duration | Host | Task | Action | Outcome | Key results |',
-            '|---|---|---|---|---|---|---|---|']
+
+def _tasks_section(report):
+    out = ['## Tasks', '', '| # | Start (UTC) | Duration | Host | Task | Action | Outcome | Key results |',
+           '|---|---|---|---|---|---|---|---|']
     for task in report['tasks']:
         out.append('| %d | %s | %s | %s | %s | %s | %s | %s |' % (
             task['index'], task['start'], _duration_text(task['duration_s']), _cell(task['host']),
             _cell(task['name']), _cell(task['action']), task['outcome'], _cell(_key_text(task['key_results']))))
-    out.append('')
+    return out + ['']
+
+
+def _key_results_section(report):
     keyed = [task for task in report['tasks'] if task['key_results']]
-    if keyed:
-        out += ['## Key results', '']
-        for task in keyed:
-            out.append('%d. %s (%s, %s):' % (task['index'], task['name'], task['host'], task['outcome']))
-            for name, value in task['key_results'].items():
-                if isinstance(value, (dict, list)):
-                    value = json.dumps(value, sort_keys=True)
-                out.append('   - %s: `%s`' % (name, to_text(value).replace('`', "'")))
-        out.append('')
+    if not keyed:
+        return []
+    out = ['## Key results', '']
+    for task in keyed:
+        out.append('%d. %s (%s, %s):' % (task['index'], task['name'], task['host'], task['outcome']))
+        for name, value in task['key_results'].items():
+            if isinstance(value, (dict, list)):
+                value = json.dumps(value, sort_keys=True)
+            out.append('   - %s: `%s`' % (name, to_text(value).replace('`', "'")))
+    return out + ['']
+
+
+def _messages_section(report):
     messages = [task for task in report['tasks'] if task.get('msg') and task['outcome'] != 'skipped']
-    if messages:
-        out += ['## Messages', '']
-        for task in messages:
-            out += ['%d. %s (%s, %s):' % (task['index'], task['name'], task['host'], task['outcome']), '', '```']
-            out += task['msg'].replace('```', "'''").splitlines() + ['```', '']
-    out += ['## Arguments', '', '_As written in the playbook; secrets redacted._', '']
+    if not messages:
+        return []
+    out = ['## Messages', '']
+    for task in messages:
+        out += ['%d. %s (%s, %s):' % (task['index'], task['name'], task['host'], task['outcome']), '', '```']
+        out += task['msg'].replace('```', "'''").splitlines() + ['```', '']
+    return out
+
+
+def _arguments_section(report):
+    out = ['## Arguments', '', '_As written in the playbook; secrets redacted._', '']
     for task in report['tasks']:
         args = json.dumps(task['args'], sort_keys=True).replace('`', "'")
         out.append('%d. %s (%s): `%s`' % (task['index'], task['name'], task['action'], args))
-    out.append('')
+    return out + ['']
+
+
+MARKDOWN_SECTIONS = (_summary_section, _postmortem_section, _gantt_section, _tasks_section, _key_results_section,
+                     _messages_section, _arguments_section)
+
+
+def render_markdown(report):
+    """The Markdown report (postmortem skeleton first for incident playbooks), section by section."""
+    out = ['# Run report: %s' % report['playbook']['name'], '']
+    for section in MARKDOWN_SECTIONS:
+        out += section(report)
     return '\n'.join(out)
 
 
