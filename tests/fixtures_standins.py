@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -150,6 +151,21 @@ class _SandboxView(object):
     def faults(self):
         return self.admin('GET', '/faults')
 
+    def _call(self, method, path, body, params, token, https, headers):
+        """(status, JSON body or None, headers) of one call with the bearer ``token`` (None: the sandbox's; '': no
+        Authorization header); list values of ``params`` repeat the parameter."""
+        url = (self.https_url if https else self.api_url) + path
+        if params:
+            url += ('&' if '?' in path else '?') + urllib.parse.urlencode(params, doseq=True)
+        hdrs = {'Authorization': 'Bearer %s' % (self.token if token is None else token)}
+        if token == '':
+            hdrs = {}
+        hdrs.update(headers or {})
+        context = None
+        if https:
+            context = ssl.create_default_context(cafile=self.ca_path)
+        return http_json(method, url, body, headers=hdrs, context=context)
+
     def wait_for(self, predicate, timeout=10.0, interval=0.05):
         """Poll ``predicate(self)`` until it returns something truthy; that value, or AssertionError."""
         return poll(lambda: predicate(self), timeout, interval)
@@ -259,18 +275,7 @@ class VercelSandbox(_SandboxView):
         params = dict(params or {})
         if team and self.team_owned and 'teamId' not in params and 'slug' not in params:
             params['teamId'] = self.team_id
-        url = (self.https_url if https else self.api_url) + path
-        if params:
-            url += ('&' if '?' in path else '?') + urllib.parse.urlencode(params)
-        hdrs = {'Authorization': 'Bearer %s' % (self.token if token is None else token)}
-        if token == '':
-            hdrs = {}
-        hdrs.update(headers or {})
-        context = None
-        if https:
-            import ssl
-            context = ssl.create_default_context(cafile=self.ca_path)
-        return http_json(method, url, body, headers=hdrs, context=context)
+        return self._call(method, path, body, params, token, https, headers)
 
     def app(self, path='/health', base=None):
         """(status, JSON body, headers) of a GET on the app (production unless ``base`` is given)."""
@@ -370,18 +375,7 @@ class SupabaseSandbox(_SandboxView):
     def api(self, method, path, body=None, params=None, token=None, https=False, headers=None):
         """(status, JSON body or None, headers) of one call; ``{ref}`` in ``path`` is the project ref.
         ``params`` may hold lists (``{'services': ['db', 'auth']}`` repeats the parameter)."""
-        url = (self.https_url if https else self.api_url) + path.replace('{ref}', self.project_ref)
-        if params:
-            url += ('&' if '?' in path else '?') + urllib.parse.urlencode(params, doseq=True)
-        hdrs = {'Authorization': 'Bearer %s' % (self.token if token is None else token)}
-        if token == '':
-            hdrs = {}
-        hdrs.update(headers or {})
-        context = None
-        if https:
-            import ssl
-            context = ssl.create_default_context(cafile=self.ca_path)
-        return http_json(method, url, body, headers=hdrs, context=context)
+        return self._call(method, path.replace('{ref}', self.project_ref), body, params, token, https, headers)
 
     def query(self, sql, read_only=False):
         """The rows POST /v1/projects/{ref}/database/query answers (asserting 201)."""

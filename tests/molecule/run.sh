@@ -26,6 +26,10 @@ fi
 
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
+# A sandbox the developer already had up (make sandbox-up) stays up afterwards; one this run started is stopped,
+# so that a test run leaves no server (nor its data directory in /tmp) behind.
+was_up=0
+POURTRAIT_SANDBOX_DIR="$ROOT/.sandbox" "$PY" tests/sandbox/sandboxctl.py status > /dev/null 2>&1 && was_up=1
 
 lane_dir() {
   if [ "$1" -eq 1 ]; then echo "$ROOT/.sandbox"; else echo "$ROOT/.sandbox-lane$1"; fi
@@ -61,8 +65,8 @@ for ((lane = 1; lane <= LANES; lane++)); do
 done
 for pid in "${pids[@]}"; do wait "$pid"; done
 
-# The extra lanes' sandboxes are stopped; lane 1 (.sandbox) stays up, as after make sandbox-up.
-for ((lane = 2; lane <= LANES; lane++)); do
+# The lanes' sandboxes are stopped; lane 1 (.sandbox) stays up when it was up before the run.
+for ((lane = 1 + was_up; lane <= LANES; lane++)); do
   POURTRAIT_SANDBOX_DIR=$(lane_dir "$lane") "$PY" tests/sandbox/sandboxctl.py down > /dev/null 2>&1
 done
 

@@ -113,6 +113,17 @@ def _bad(message, code='bad_request', **extra):
     return HttpProblem(400, code, message, **extra)
 
 
+def _json_body(request, kind=None):
+    """The request's JSON body; 400 as Vercel answers when it is not JSON (or, with ``kind=dict``, not an object)."""
+    try:
+        body = request.json()
+    except ValueError:
+        raise _bad('Invalid JSON body.')
+    if kind is dict and not isinstance(body, dict):
+        raise _bad('Invalid request: body should be an object.')
+    return body
+
+
 def _not_found(message, code='not_found'):
     return HttpProblem(404, code, message)
 
@@ -730,12 +741,7 @@ class VercelService(ModelService):
     @route('POST', '/v13/deployments')
     def create_deployment(self, request, scope):
         model = self.model
-        try:
-            body = request.json()
-        except ValueError:
-            raise _bad('Invalid JSON body.')
-        if not isinstance(body, dict):
-            raise _bad('Invalid request: body should be an object.')
+        body = _json_body(request, dict)
         name = body.get('name')
         if not name or not isinstance(name, str):
             raise _bad("Invalid request: should have required property 'name'.", code='bad_request')
@@ -922,10 +928,7 @@ class VercelService(ModelService):
     def create_env(self, request, scope, idOrName):
         model = self.model
         self._project(scope, idOrName)
-        try:
-            body = request.json()
-        except ValueError:
-            raise _bad('Invalid JSON body.')
+        body = _json_body(request)
         single = isinstance(body, dict)
         items = [body] if single else body
         if not isinstance(items, list) or not items:
@@ -977,12 +980,7 @@ class VercelService(ModelService):
         model = self.model
         self._project(scope, idOrName)
         env = self._env(id)
-        try:
-            body = request.json()
-        except ValueError:
-            raise _bad('Invalid JSON body.')
-        if not isinstance(body, dict):
-            raise _bad('Invalid request: body should be an object.')
+        body = _json_body(request, dict)
         validate_env_item(body, partial=True)
         key = body.get('key', env['key'])
         targets = body.get('target', env['target'])
