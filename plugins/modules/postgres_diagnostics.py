@@ -15,7 +15,13 @@ version_added: 1.0.0
 description:
   - Gathers what the performance-triage runbook looks at, in one connection and a few catalog queries -
     slow statements from C(pg_stat_statements), the largest tables, index usage, unused indexes,
-    dead tuples per table, connections by state, long-running queries, and the database size.
+    dead tuples per table, connections by state, long-running queries, and the database size - and every
+    C(supabase inspect db) report, done better - who blocks whom as a tree (every lock type), the locks of client
+    sessions, estimated table and index bloat, cache hit ratios, vacuum and analyze state against each table's
+    own autovacuum thresholds, connections per role against its limit, replication slots and the WAL they retain,
+    sequential scans, reads against writes per table, statements by calls, and the database's statistics.
+  - Knows PostgreSQL 13 to 17 - C(pg_locks.waitstart) from 14, C(pg_stat_user_tables.last_seq_scan) from 16,
+    C(pg_stat_checkpointer) (split out of C(pg_stat_bgwriter)) and C(pg_replication_slots.inactive_since) from 17.
   - Reads only; never changes anything, so C(changed) is always false.
   - Knows the C(pg_stat_statements) column names of every PostgreSQL version (C(total_time)/C(mean_time)
     before 13, C(total_exec_time)/C(mean_exec_time) from 13, C(shared_blk_read_time) from 17) and finds
@@ -28,7 +34,9 @@ options:
     description:
       - Which parts to gather. V(all) gathers every part.
       - One of V(all), V(slow_queries), V(table_sizes), V(index_usage), V(unused_indexes), V(dead_tuples),
-        V(connections), V(long_running), V(database).
+        V(connections), V(long_running), V(database), V(blocking), V(locks), V(bloat), V(cache_hit),
+        V(vacuum_stats), V(role_stats), V(replication_slots), V(seq_scans), V(traffic_profile), V(calls),
+        V(db_stats).
       - Prefix a name with C(!) to leave it out, for example V(!slow_queries). A list of exclusions only
         starts from V(all).
     type: list
@@ -41,7 +49,8 @@ options:
     default: 100
   limit:
     description:
-      - Maximum number of rows returned by each list (slow queries, tables, indexes, long-running queries).
+      - Maximum number of rows returned by each list (slow queries, tables, indexes, long-running queries, locks,
+        bloat, roles, slots, ...). The V(blocking) tree is never cut.
     type: int
     default: 20
   long_running_seconds:
@@ -66,6 +75,14 @@ notes:
   - V(connections) and V(long_running) cover the whole server (they are what C(max_connections) limits) and
     leave out the module's own session and background workers.
   - A role without C(pg_read_all_stats) sees other roles' query texts as C(<insufficient privilege>).
+  - V(blocking) calls C(pg_blocking_pids()) only for the sessions waiting on a lock, so it stays fast with
+    hundreds of sessions; unlike C(supabase inspect db blocking) it sees relation, row, advisory and every other
+    lock wait.
+  - V(bloat) is the statistics-based estimate (the idea of the ioguix C(table_bloat.sql) / C(btree_bloat.sql)
+    queries) - expected pages from C(reltuples) and the average column widths of C(pg_stats), against C(relpages).
+    It reads no table, is only as fresh as the last ANALYZE, and looks at the largest tables and b-tree indexes
+    (by C(relpages)). A relation without statistics gets a C(note) instead of a figure.
+  - V(db_stats) reports the WAL size only to a role allowed C(pg_ls_waldir()) (superuser or C(pg_monitor)).
 author: Pourtrait engineering (@pourtrait)
 '''
 
@@ -85,6 +102,11 @@ EXAMPLES = r'''
 - name: All but the statement statistics
   pourtrait.ops.postgres_diagnostics:
     gather_subset: ['!slow_queries']
+
+- name: Who blocks whom, and the bloat of the largest tables
+  pourtrait.ops.postgres_diagnostics:
+    gather_subset: [blocking, locks, bloat, vacuum_stats]
+  register: contention
 
 - name: Fail when the connection pool is nearly exhausted
   ansible.builtin.assert:
@@ -193,6 +215,161 @@ diagnostics:
           state: active
           duration_seconds: 312.4
           query: UPDATE wines SET rating = $1 WHERE ...
+    blocking:
+      description:
+        - Who blocks whom, as trees - each root is a session that blocks others and waits for no lock (the ones
+          blocking most sessions first); C(children) are the sessions waiting for it, with the lock they wait for
+          in C(waiting_for). A session waiting for several blockers appears under each. Empty when no session waits.
+        - A prepared transaction holding locks appears as pid 0 with state C(prepared transaction).
+      returned: when V(blocking) is selected
+      type: list
+      elements: dict
+      sample:
+        - pid: 4242
+          blocked_by: []
+          usename: postgres
+          database: postgres
+          application_name: psql
+          state: idle in transaction
+          backend_type: client backend
+          transaction_seconds: 95.2
+          query: UPDATE wines SET rating = 5 WHERE id = 1
+          blocked_count: 1
+          children:
+            - pid: 4243
+              blocked_by: [4242]
+              state: active
+              waiting_for: {locktype: transactionid, mode: ShareLock, object: transaction 1234, seconds: 80.1}
+              query: UPDATE wines SET rating = 4 WHERE id = 1
+              blocked_count: 0
+              children: []
+    locks:
+      description:
+        - Locks of client sessions (not the module's own), waiting ones first, then the oldest. The lock each
+          transaction holds on its own transaction id is left out. C(object) is C(schema.relation), a transaction,
+          or an advisory key; C(age_seconds) is the transaction's age (granted) or the wait's (waiting).
+      returned: when V(locks) is selected
+      type: list
+      elements: dict
+      sample:
+        - {pid: 4243, usename: postgres, application_name: psql, database: postgres, locktype: relation,
+           mode: AccessShareLock, granted: false, object: public.wines, age_seconds: 12.5, state: active,
+           query: SELECT count(*) FROM wines}
+    bloat:
+      description:
+        - Estimated bloat of the largest tables and b-tree indexes, most wasted bytes first. C(bloat_ratio) is
+          wasted / actual pages. C(wasted_bytes) and C(bloat_ratio) are null with a C(note) where statistics are
+          missing (never analyzed, or columns without statistics).
+      returned: when V(bloat) is selected
+      type: list
+      elements: dict
+      sample:
+        - {name: public.notifications, kind: table, size_bytes: 811008, pages: 99, expected_pages: 9,
+           wasted_bytes: 737280, bloat_ratio: 0.9091, note: null}
+        - {name: public.wines_pkey, kind: index, table: public.wines, size_bytes: 16384, pages: 2,
+           expected_pages: 2, wasted_bytes: 0, bloat_ratio: 0.0, note: null}
+    cache_hit:
+      description: Buffer cache hit ratios of tables and indexes (all user tables), and the tables reading the most blocks.
+      returned: when V(cache_hit) is selected
+      type: dict
+      sample:
+        table_hit_ratio: 0.9931
+        index_hit_ratio: 0.9987
+        table_blocks_hit: 120034
+        table_blocks_read: 830
+        index_blocks_hit: 50331
+        index_blocks_read: 64
+        tables: [{table: public.wines, table_hit_ratio: 0.95, index_hit_ratio: 0.99, blocks_read: 212, blocks_hit: 4002}]
+    vacuum_stats:
+      description:
+        - Per table, the last (auto)vacuum and (auto)analyze, dead rows, and whether autovacuum is due by the
+          table's own thresholds (its reloptions C(autovacuum_vacuum_threshold), C(autovacuum_vacuum_scale_factor),
+          C(autovacuum_analyze_*), C(autovacuum_vacuum_insert_*), else the server's settings). Due tables first.
+        - C(note) says when a due table will not be vacuumed because autovacuum is off for it.
+      returned: when V(vacuum_stats) is selected
+      type: list
+      elements: dict
+      sample:
+        - {table: public.notifications, live_tuples: 800, dead_tuples: 400, modified_since_analyze: 400,
+           inserted_since_vacuum: 0, last_vacuum: null, last_autovacuum: null, last_analyze: null,
+           last_autoanalyze: null, vacuum_count: 0, autovacuum_count: 0, autovacuum_enabled: false,
+           vacuum_threshold: 210, analyze_threshold: 110, insert_threshold: 1400, autovacuum_due: true,
+           autoanalyze_due: true, note: "autovacuum is off for this table (or the server): run VACUUM (ANALYZE) public.notifications"}
+    role_stats:
+      description: Client connections per role against the role's C(rolconnlimit) (null - no limit) and C(max_connections).
+      returned: when V(role_stats) is selected
+      type: dict
+      sample:
+        max_connections: 60
+        superuser_reserved_connections: 3
+        available_to_others: 57
+        roles: [{role: authenticator, connections: 12, active: 1, idle_in_transaction: 0, limit: 20,
+                 limit_used_ratio: 0.6, superuser: false}]
+    replication_slots:
+      description:
+        - Replication slots, most WAL retained first. C(retained_wal_bytes) is
+          C(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)); C(wal_status) C(extended) or C(unreserved)
+          means the slot holds back more than C(max_wal_size), C(lost) that it is broken. C(inactive_since) from 17.
+      returned: when V(replication_slots) is selected
+      type: list
+      elements: dict
+      sample:
+        - {slot_name: supabase_realtime, slot_type: logical, plugin: pgoutput, database: postgres, active: false,
+           active_pid: null, temporary: false, wal_status: extended, safe_wal_size_bytes: null,
+           retained_wal_bytes: 1610612736, restart_lsn: 0/5A000000, inactive_since: null}
+    seq_scans:
+      description: Tables by number of sequential scans, with the rows they read and their index scans.
+      returned: when V(seq_scans) is selected
+      type: list
+      elements: dict
+      sample:
+        - {table: public.wines, seq_scans: 5120, seq_rows_read: 10240000, index_scans: 22, live_tuples: 2000,
+           seq_scan_ratio: 0.9957, avg_rows_per_seq_scan: 2000.0, last_seq_scan: null}
+    traffic_profile:
+      description:
+        - Reads (rows fetched by sequential and index scans) against writes (rows inserted, updated, deleted) per
+          table, busiest first; C(profile) is C(read-heavy) (80% reads or more), C(write-heavy) (20% or less) or
+          C(balanced).
+      returned: when V(traffic_profile) is selected
+      type: list
+      elements: dict
+      sample:
+        - {table: public.wines, rows_read: 120000, rows_written: 300, inserted: 200, updated: 100, deleted: 0,
+           read_share: 0.9975, profile: read-heavy}
+    calls:
+      description:
+        - Statements of this database called most often (C(pg_stat_statements)), with their share of all calls
+          and of all execution time. Empty, with a warning, when C(pg_stat_statements) is not available.
+      returned: when V(calls) is selected
+      type: list
+      elements: dict
+      sample:
+        - {query: SELECT * FROM wines WHERE id = $1, calls: 98211, total_ms: 5120.2, mean_ms: 0.052, rows: 98211,
+           calls_share: 0.62, time_share: 0.08}
+    db_stats:
+      description:
+        - The database's statistics - size, backends, commits and rollbacks, cache hit ratio, temporary files,
+          deadlocks, when the statistics were reset - the WAL size (null with C(wal_note) without C(pg_monitor)),
+          and the checkpoints (from C(pg_stat_checkpointer) on 17, C(pg_stat_bgwriter) before).
+      returned: when V(db_stats) is selected
+      type: dict
+      sample:
+        name: postgres
+        size_bytes: 9240611
+        backends: 4
+        commits: 120331
+        rollbacks: 12
+        cache_hit_ratio: 0.9991
+        temp_files: 0
+        temp_bytes: 0
+        deadlocks: 0
+        conflicts: 0
+        stats_reset: null
+        wal_bytes: 50331648
+        max_wal_size: 1GB
+        wal_note: null
+        checkpoints: {timed: 120, requested: 2, buffers_written: 4410, stats_reset: "2026-01-10T03:12:55+00:00",
+                      source: pg_stat_bgwriter}
 warnings:
   description: How to enable C(pg_stat_statements) when it is missing, and parts that could not be gathered.
   returned: when there is something to warn about
@@ -200,285 +377,14 @@ warnings:
   elements: str
 '''
 
-import threading
-
-from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
-    PgModuleError, PostgresModule, describe_db_error, one_line, psycopg2, sql,
-)
+from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import PostgresModule
 from ansible_collections.pourtrait.ops.plugins.module_utils._module import check_range
-
-SUBSETS = ('slow_queries', 'table_sizes', 'index_usage', 'unused_indexes', 'dead_tuples',
-           'connections', 'long_running', 'database')
-
-# Candidate rows taken (by catalog estimate) before exact sizes are measured.
-SIZE_CANDIDATES_EXTRA = 100
-
-LOCK_TIMEOUT = '3s'
-STATEMENT_TIMEOUT = '60s'
-
-SYSTEM_SCHEMA_FILTER = ("n.nspname NOT IN ('pg_catalog', 'information_schema') "
-                        "AND n.nspname !~ '^pg_toast' AND n.nspname !~ '^pg_temp_'")
-
-# One round trip: session timeouts, server facts, where pg_stat_statements lives and its columns.
-META_QUERY = """
-SELECT current_database(),
-       current_setting('server_version'),
-       current_setting('max_connections')::int,
-       set_config('lock_timeout', %(lock_timeout)s, false),
-       set_config('statement_timeout', %(statement_timeout)s, false),
-       (SELECT n.nspname FROM pg_catalog.pg_extension e
-          JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
-         WHERE e.extname = 'pg_stat_statements'),
-       (SELECT array_agg(a.attname::text) FROM pg_catalog.pg_extension e
-          JOIN pg_catalog.pg_depend d ON d.refobjid = e.oid AND d.deptype = 'e'
-               AND d.classid = 'pg_catalog.pg_class'::regclass
-          JOIN pg_catalog.pg_class c ON c.oid = d.objid AND c.relname = 'pg_stat_statements'
-          JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-         WHERE e.extname = 'pg_stat_statements')
-"""
-
-DATABASE_QUERY = """
-SELECT size, pg_size_pretty(size) FROM (SELECT pg_database_size(current_database()) AS size OFFSET 0) d
-"""
-
-# Candidates ordered by the catalog's page counts of heap and TOAST (no file access), exact
-# sizes (with indexes) only for those.
-TABLE_SIZES_QUERY = """
-WITH candidates AS (
-  SELECT c.oid, n.nspname, c.relname
-    FROM pg_catalog.pg_class c
-    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-    LEFT JOIN pg_catalog.pg_class t ON t.oid = c.reltoastrelid
-   WHERE c.relkind IN ('r', 'm') AND """ + SYSTEM_SCHEMA_FILTER + """
-   ORDER BY c.relpages::bigint + coalesce(t.relpages, 0) DESC, n.nspname, c.relname
-   LIMIT %(candidates)s
-), sized AS (
-  SELECT nspname, relname, pg_total_relation_size(oid) AS total, pg_table_size(oid) AS tbl,
-         pg_indexes_size(oid) AS idx
-    FROM candidates
+# The names below are the module's public surface (the benchmark and the unit tests use them).
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.diagnostics.common import shorten  # noqa: F401
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.diagnostics.gather import (  # noqa: F401
+    LOCK_TIMEOUT, META_QUERY, STATEMENT_TIMEOUT, SUBSETS, Gatherer, parse_gather_subset, read_meta, subset_queries,
 )
-SELECT nspname, relname, total, tbl, idx, pg_size_pretty(total)
-  FROM sized ORDER BY total DESC, nspname, relname LIMIT %(limit)s
-"""
-
-# The scan counter straight from the statistics functions (the view computes five per index).
-INDEX_USAGE_QUERY = """
-WITH top AS (
-  SELECT n.nspname, ic.relname AS index_name, c.relname AS table_name, i.indexrelid,
-         pg_stat_get_numscans(i.indexrelid) AS scans
-    FROM pg_catalog.pg_index i
-    JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
-    JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
-    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-   WHERE c.relkind IN ('r', 'm') AND """ + SYSTEM_SCHEMA_FILTER + """
-   ORDER BY scans DESC, n.nspname, ic.relname
-   LIMIT %(limit)s
-)
-SELECT nspname, index_name, table_name, scans, pg_relation_size(indexrelid)
-  FROM top ORDER BY scans DESC, nspname, index_name
-"""
-
-UNUSED_INDEXES_QUERY = """
-WITH candidates AS (
-  SELECT s.schemaname, s.indexrelname, s.relname, s.indexrelid
-    FROM pg_catalog.pg_stat_user_indexes s
-    JOIN pg_catalog.pg_index i ON i.indexrelid = s.indexrelid
-    JOIN pg_catalog.pg_class ic ON ic.oid = s.indexrelid
-   WHERE s.idx_scan = 0 AND NOT i.indisunique AND NOT i.indisprimary AND NOT i.indisexclusion
-   ORDER BY ic.relpages DESC, s.schemaname, s.indexrelname
-   LIMIT %(candidates)s
-), sized AS (
-  SELECT schemaname, indexrelname, relname, pg_relation_size(indexrelid) AS size FROM candidates
-)
-SELECT schemaname, indexrelname, relname, size, pg_size_pretty(size)
-  FROM sized ORDER BY size DESC, schemaname, indexrelname LIMIT %(limit)s
-"""
-
-DEAD_TUPLES_QUERY = """
-SELECT s.schemaname, s.relname, s.n_live_tup, s.n_dead_tup,
-       s.last_vacuum, s.last_autovacuum, s.last_analyze, s.last_autoanalyze
-  FROM pg_catalog.pg_stat_user_tables s
- WHERE s.n_dead_tup > 0
- ORDER BY s.n_dead_tup DESC, s.schemaname, s.relname
- LIMIT %(limit)s
-"""
-
-CONNECTIONS_QUERY = """
-SELECT coalesce(a.state, 'unknown'), count(*)
-  FROM pg_catalog.pg_stat_activity a
- WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()
- GROUP BY 1 ORDER BY 1
-"""
-
-LONG_RUNNING_QUERY = """
-SELECT pid, usename, application_name, datname, state,
-       round(extract(epoch FROM age)::numeric, 1)::float8, left(query, %(cut)s)
-  FROM (SELECT a.*, clock_timestamp() - CASE WHEN a.state LIKE 'idle in transaction%%'
-                                             THEN a.state_change ELSE a.query_start END AS age
-          FROM pg_catalog.pg_stat_activity a
-         WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()
-           AND a.state IS NOT NULL AND a.state <> 'idle') s
- WHERE age >= make_interval(secs => %(seconds)s)
- ORDER BY age DESC, pid
- LIMIT %(limit)s
-"""
-
-SLOW_QUERIES_QUERY = """
-SELECT left(s.query, %(cut)s), s.calls, {total}, {mean}, s.rows, {blk_read}
-  FROM {view} s
- WHERE s.dbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
-   AND {mean} >= %(threshold)s
- ORDER BY {mean} DESC, s.calls DESC
- LIMIT %(limit)s
-"""
-
-ENABLE_PGSS_HINT = ('add pg_stat_statements to shared_preload_libraries (postgresql.conf; restart the server; '
-                    'Supabase preloads it) and run CREATE EXTENSION pg_stat_statements WITH SCHEMA extensions')
-
-
-def parse_gather_subset(values):
-    """The set of parts selected by gather_subset; PgModuleError on a bad name."""
-    values = ['all'] if values is None else values
-    include = set()
-    exclude = set()
-    for raw in values:
-        item = str(raw).strip()
-        negate = item.startswith('!')
-        name = item[1:].strip() if negate else item
-        if name != 'all' and name not in SUBSETS:
-            raise PgModuleError('gather_subset: unknown subset "%s"; use all, %s (prefix a name with ! to leave it out)'
-                                % (item, ', '.join(SUBSETS)))
-        names = set(SUBSETS) if name == 'all' else set([name])
-        (exclude if negate else include).update(names)
-    if not include:
-        if not values:
-            raise PgModuleError('gather_subset is empty; use [all] or name the parts to gather (%s)' % ', '.join(SUBSETS))
-        include = set(SUBSETS)
-    selected = include - exclude
-    if not selected:
-        raise PgModuleError('gather_subset %s leaves nothing to gather; name at least one of %s'
-                            % (', '.join(str(v) for v in values), ', '.join(SUBSETS)))
-    return [name for name in SUBSETS if name in selected]
-
-
-def pgss_columns(columns):
-    """(total, mean, blk_read) column names of the installed pg_stat_statements view.
-
-    Read from the view itself rather than guessed from the server version: an
-    extension left at an old version after pg_upgrade keeps its old columns.
-    """
-    columns = set(columns or ())
-    total = 'total_exec_time' if 'total_exec_time' in columns else 'total_time'
-    mean = 'mean_exec_time' if 'mean_exec_time' in columns else 'mean_time'
-    if 'shared_blk_read_time' in columns:
-        blk_read = 'shared_blk_read_time'
-    elif 'blk_read_time' in columns:
-        blk_read = 'blk_read_time'
-    else:
-        blk_read = None
-    if total not in columns or mean not in columns:
-        return None
-    return total, mean, blk_read
-
-
-def shorten(text, length):
-    """One line, at most ``length`` characters plus ``...`` when cut."""
-    if text is None:
-        return None
-    text = one_line(text)
-    if len(text) > length:
-        return text[:length].rstrip() + '...'
-    return text
-
-
-def isotime(value):
-    return value.isoformat() if value is not None else None
-
-
-def qualified(schema, name):
-    return '%s.%s' % (schema, name)
-
-
-def subset_queries(subsets, params, meta):
-    """[(subset, query, args)] for the catalog parts; ``query`` is str or psycopg2.sql.Composed.
-
-    Exposed so the benchmark runs exactly these statements bare.
-    """
-    limit = params['limit']
-    candidates = limit + SIZE_CANDIDATES_EXTRA
-    cut = params['query_max_length'] * 4 + 64
-    queries = []
-    for subset in subsets:
-        if subset == 'database':
-            queries.append((subset, DATABASE_QUERY, None))
-        elif subset == 'table_sizes':
-            queries.append((subset, TABLE_SIZES_QUERY, dict(limit=limit, candidates=candidates)))
-        elif subset == 'index_usage':
-            queries.append((subset, INDEX_USAGE_QUERY, dict(limit=limit)))
-        elif subset == 'unused_indexes':
-            queries.append((subset, UNUSED_INDEXES_QUERY, dict(limit=limit, candidates=candidates)))
-        elif subset == 'dead_tuples':
-            queries.append((subset, DEAD_TUPLES_QUERY, dict(limit=limit)))
-        elif subset == 'connections':
-            queries.append((subset, CONNECTIONS_QUERY, None))
-        elif subset == 'long_running':
-            queries.append((subset, LONG_RUNNING_QUERY, dict(limit=limit, cut=cut, seconds=params['long_running_seconds'])))
-        elif subset == 'slow_queries' and meta.get('pgss_schema') and meta.get('pgss_columns'):
-            total, mean, blk_read = meta['pgss_columns']
-            query = sql.SQL(SLOW_QUERIES_QUERY).format(
-                view=sql.Identifier(meta['pgss_schema'], 'pg_stat_statements'),
-                total=sql.SQL('s.') + sql.Identifier(total),
-                mean=sql.SQL('s.') + sql.Identifier(mean),
-                blk_read=(sql.SQL('s.') + sql.Identifier(blk_read)) if blk_read else sql.SQL('NULL::float8'))
-            queries.append((subset, query, dict(limit=limit, cut=cut, threshold=params['slow_query_threshold_ms'])))
-    return queries
-
-
-def read_meta(cursor):
-    cursor.execute(META_QUERY, dict(lock_timeout=LOCK_TIMEOUT, statement_timeout=STATEMENT_TIMEOUT))
-    row = cursor.fetchone()
-    return dict(dbname=row[0], server_version=row[1], max_connections=row[2], pgss_schema=row[5],
-                pgss_columns=pgss_columns(row[6]) if row[5] else None)
-
-
-class SideQuery(object):
-    """One read-only statement on a connection of its own, in a thread (libpq releases the GIL), with the
-    module's statement timeout. ``rows()`` waits for it: its rows, the psycopg2 error it raised, or None when
-    the connection itself failed (the caller runs the statement on its own connection)."""
-
-    def __init__(self, module, query):
-        self.module = module
-        self.query = query
-        self.conn = None
-        self.result = None
-        self.error = None
-        self.thread = threading.Thread(target=self._run)
-        self.thread.daemon = True
-        self.thread.start()
-
-    def _run(self):
-        try:
-            self.conn = self.module.connect(autocommit=True)
-        except Exception:  # pylint: disable=broad-except  # any failure: the main connection runs it
-            return
-        try:
-            cursor = self.conn.cursor()
-            cursor.execute("SELECT set_config('statement_timeout', %s, false)", (STATEMENT_TIMEOUT,))
-            cursor.execute(self.query)
-            self.result = cursor.fetchall()
-        except psycopg2.Error as exc:
-            self.error = exc
-
-    def rows(self):
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-        return self.result
-
-    def close(self):
-        self.thread.join()
-        if self.conn is not None:
-            self.conn.close()
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.diagnostics.statements import pgss_columns  # noqa: F401
 
 
 class PostgresDiagnostics(PostgresModule):
@@ -504,88 +410,11 @@ class PostgresDiagnostics(PostgresModule):
         return subsets
 
     def run(self):
-        subsets = self.validate()
-        warnings = []
-        # The database size stats every file of the database - the slowest part with many tables. It runs on a
-        # second connection while the catalog queries run on the first; when that connection cannot be had
-        # (no free slot in an incident), it runs after them on the first.
-        conn = self.connect(autocommit=True)
-        side = None
-        try:
-            if 'database' in subsets and len(subsets) > 1:
-                side = SideQuery(self, DATABASE_QUERY)
-            cursor = conn.cursor()
-            meta = read_meta(cursor)
-            facts = self.gather(cursor, subsets, meta, warnings, side=side)
-        finally:
-            if side is not None:
-                side.close()
-            conn.close()
-        for warning in warnings:
+        gatherer = Gatherer(self, self.validate())
+        facts = gatherer.run()
+        for warning in gatherer.warnings:
             self.warn(warning)
         return dict(changed=False, diagnostics=facts)
-
-    def gather(self, cursor, subsets, meta, warnings, side=None):
-        params = self.params
-        facts = {}
-        if 'slow_queries' in subsets:
-            facts['slow_queries'] = []
-            if not meta['pgss_schema']:
-                warnings.append('pg_stat_statements is not installed in database "%s", so slow_queries is empty; '
-                                'to enable it %s' % (meta['dbname'], ENABLE_PGSS_HINT))
-            elif not meta['pgss_columns']:
-                warnings.append('pg_stat_statements in schema "%s" has no timing columns this module knows; '
-                                'run ALTER EXTENSION pg_stat_statements UPDATE' % meta['pgss_schema'])
-        for subset, query, args in subset_queries(subsets, params, meta):
-            try:
-                rows = side.rows() if side is not None and subset == 'database' else None
-                if rows is None:
-                    cursor.execute(query, args)
-                    rows = cursor.fetchall()
-            except psycopg2.Error as exc:
-                facts[subset] = {} if subset in ('database', 'connections') else []
-                reason = describe_db_error(exc)
-                if subset == 'slow_queries' and 'shared_preload_libraries' in reason:
-                    warnings.append('pg_stat_statements is installed in schema "%s" but not loaded, so slow_queries '
-                                    'is empty; to enable it %s' % (meta['pgss_schema'], ENABLE_PGSS_HINT))
-                else:
-                    warnings.append('%s could not be gathered: %s' % (subset, reason))
-                continue
-            facts[subset] = self.shape(subset, rows, meta)
-        return facts
-
-    def shape(self, subset, rows, meta):
-        length = self.params['query_max_length']
-        if subset == 'database':
-            return dict(name=meta['dbname'], size_bytes=rows[0][0], size=rows[0][1],
-                        server_version=meta['server_version'], max_connections=meta['max_connections'],
-                        pg_stat_statements=meta['pgss_schema'])
-        if subset == 'slow_queries':
-            return [dict(query=shorten(r[0], length), calls=r[1], total_ms=round(r[2], 3), mean_ms=round(r[3], 3),
-                         rows=r[4], shared_blk_read_time_ms=round(r[5], 3) if r[5] is not None else None)
-                    for r in rows]
-        if subset == 'table_sizes':
-            return [dict(table=qualified(r[0], r[1]), total_bytes=r[2], table_bytes=r[3], index_bytes=r[4], total=r[5])
-                    for r in rows]
-        if subset == 'index_usage':
-            return [dict(index=qualified(r[0], r[1]), table=qualified(r[0], r[2]), scans=r[3], size_bytes=r[4])
-                    for r in rows]
-        if subset == 'unused_indexes':
-            return [dict(index=qualified(r[0], r[1]), table=qualified(r[0], r[2]), size_bytes=r[3], size=r[4])
-                    for r in rows]
-        if subset == 'dead_tuples':
-            return [dict(table=qualified(r[0], r[1]), live_tuples=r[2], dead_tuples=r[3],
-                         dead_ratio=round(float(r[3]) / (r[2] + r[3]), 4) if (r[2] + r[3]) else 0.0,
-                         last_vacuum=isotime(r[4]), last_autovacuum=isotime(r[5]),
-                         last_analyze=isotime(r[6]), last_autoanalyze=isotime(r[7]))
-                    for r in rows]
-        if subset == 'connections':
-            by_state = dict((r[0], r[1]) for r in rows)
-            return dict(total=sum(by_state.values()), max_connections=meta['max_connections'], by_state=by_state)
-        # long_running
-        return [dict(pid=r[0], usename=r[1], application_name=r[2], database=r[3], state=r[4],
-                     duration_seconds=r[5], query=shorten(r[6], length))
-                for r in rows]
 
 
 def main():

@@ -10,7 +10,9 @@ from tests.waiting import poll
 
 MODULE = 'postgres_diagnostics'
 ALL_KEYS = {'slow_queries', 'table_sizes', 'index_usage', 'unused_indexes', 'dead_tuples',
-            'connections', 'long_running', 'database'}
+            'connections', 'long_running', 'database',
+            'blocking', 'locks', 'bloat', 'cache_hit', 'vacuum_stats', 'role_stats', 'replication_slots',
+            'seq_scans', 'traffic_profile', 'calls', 'db_stats'}
 
 
 def warning_texts(result):
