@@ -18,6 +18,10 @@ description:
   - Never a candidate - the module's own session, any backend that is not a C(client backend) (autovacuum,
     WAL senders, background workers), plain C(idle) sessions (idle pooled connections are healthy),
     sessions of O(exclude_roles) and sessions whose C(application_name) is in O(exclude_applications).
+  - With O(blocking_roots=true) the candidates are instead the root blockers of the blocking trees - sessions
+    holding a lock others wait for (C(pg_blocking_pids)) while waiting for no one - whatever their age. An active
+    root is cancelled first (the cancelled query's transaction aborts and releases its locks); it is terminated
+    after O(grace_seconds) only if it still blocks (a query that ignores the cancel). A root idle in transaction is terminated without the useless cancel.
   - In check mode the candidates are listed and nothing is signalled.
 version_added: 1.0.0
 author: Pourtrait engineering (@pourtrait)
@@ -76,6 +80,16 @@ options:
       - Default is every role.
     type: list
     elements: str
+  blocking_roots:
+    description:
+      - End the root blockers of the blocking trees (see the description) instead of the sessions over
+        O(active_seconds) / O(idle_in_transaction_seconds), which are then not used. O(exclude_roles),
+        O(exclude_applications), O(roles) and O(databases) still apply. The trees are those
+        M(pourtrait.ops.postgres_diagnostics) returns with C(gather_subset=blocking).
+      - A second run finds no root blocker once the contention is gone, so it changes nothing.
+    type: bool
+    default: false
+    version_added: 1.2.0
   databases:
     description:
       - Only sessions connected to these databases are candidates.
@@ -109,6 +123,11 @@ EXAMPLES = r'''
     idle_in_transaction_seconds: 120
     grace_seconds: 10
 
+- name: End whatever blocks other sessions (cancel first, terminate if it still blocks)
+  pourtrait.ops.postgres_terminate:
+    blocking_roots: true
+    grace_seconds: 5
+
 - name: Terminate idle-in-transaction sessions of the app role only, in every database
   pourtrait.ops.postgres_terminate:
     action: terminate
@@ -135,7 +154,15 @@ candidates:
     query:
       description: The query text, cut to 200 characters.
       type: str
-    reason: {description: Why it is a candidate., type: str, sample: active 612s > 300s}
+    reason:
+      description: Why it is a candidate (with O(blocking_roots), C(blocks N session(s)) and their pids).
+      type: str
+      sample: active 612s > 300s
+    blocking:
+      description: With O(blocking_roots), the pids of the sessions waiting for it (directly or not).
+      type: list
+      elements: int
+      returned: with O(blocking_roots=true)
     outcome:
       description:
         - What happened to it - C(would stop) (check mode), C(cancelled), C(terminated), C(still running),
@@ -184,6 +211,7 @@ errors:
 import time
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.admin import existing_databases, signal_backend
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.diagnostics.locks import root_blockers
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (
     PgModuleError, PostgresModule, SUPABASE_MANAGED_ROLES, describe_db_error, psycopg2,
 )
@@ -208,6 +236,20 @@ WHERE backend_type = 'client backend'
         AND query_start < clock_timestamp() - make_interval(secs => %(active_seconds)s))
     OR (state = ANY(%(idle_tx_states)s)
         AND state_change < clock_timestamp() - make_interval(secs => %(idle_tx_seconds)s)))
+ORDER BY pid
+"""
+
+# Root blockers: the same columns as _FIND_SQL, for the given pids.
+_ROOTS_SQL = """
+SELECT pid, usename, datname, application_name, host(client_addr), state, query,
+       backend_start, query_start, state_change,
+       extract(epoch FROM clock_timestamp() - CASE WHEN state = ANY(%(active_states)s)
+                                                   THEN query_start ELSE state_change END)::float8
+FROM pg_catalog.pg_stat_activity
+WHERE backend_type = 'client backend'
+  AND pid <> pg_catalog.pg_backend_pid()
+  AND (%(all_dbs)s OR datname = ANY(%(databases)s))
+  AND pid = ANY(%(pids)s)
 ORDER BY pid
 """
 
@@ -236,6 +278,7 @@ class Session(object):
         self.active = self.state in ACTIVE_STATES
         self.reason = None
         self.outcome = 'would stop'
+        self.blocking = None
 
     def same_as(self, row):
         """True when ``row`` (from _STILL_SQL) is this session, still doing what made it a candidate."""
@@ -247,10 +290,13 @@ class Session(object):
         return state in IDLE_TX_STATES and state_change == self.state_change
 
     def as_dict(self):
-        return dict(pid=self.pid, usename=self.usename, datname=self.datname,
-                    application_name=self.application_name, client_addr=self.client_addr,
-                    state=self.state, duration_seconds=round(self.duration or 0.0, 1),
-                    query=self.query, reason=self.reason, outcome=self.outcome)
+        out = dict(pid=self.pid, usename=self.usename, datname=self.datname,
+                   application_name=self.application_name, client_addr=self.client_addr,
+                   state=self.state, duration_seconds=round(self.duration or 0.0, 1),
+                   query=self.query, reason=self.reason, outcome=self.outcome)
+        if self.blocking is not None:
+            out['blocking'] = self.blocking
+        return out
 
     def summary(self):
         return '%d %s@%s (%s): %s' % (self.pid, self.usename, self.datname, self.application_name or '-', self.reason)
@@ -267,6 +313,7 @@ class PostgresTerminate(PostgresModule):
         exclude_applications=dict(type='list', elements='str', default=[]),
         roles=dict(type='list', elements='str'),
         databases=dict(type='list', elements='str'),
+        blocking_roots=dict(type='bool', default=False),
     )
 
     def validate(self):
@@ -295,16 +342,43 @@ class PostgresTerminate(PostgresModule):
 
     def find(self, cur, all_dbs, databases):
         p = self.params
+        if p['blocking_roots']:
+            return self.find_roots(cur, all_dbs, databases)
         cur.execute(_FIND_SQL, dict(active_states=list(ACTIVE_STATES), idle_tx_states=list(IDLE_TX_STATES),
                                     all_dbs=all_dbs, databases=databases,
                                     active_seconds=p['active_seconds'],
                                     idle_tx_seconds=p['idle_in_transaction_seconds']))
+        return self.keep(cur.fetchall(), self.threshold_reason)
+
+    def find_roots(self, cur, all_dbs, databases):
+        """The root blockers of the blocking trees, as candidates."""
+        roots = root_blockers(cur)
+        if not roots:
+            return [], dict(excluded_role=0, excluded_application=0, not_in_roles=0)
+        cur.execute(_ROOTS_SQL, dict(active_states=list(ACTIVE_STATES), all_dbs=all_dbs, databases=databases,
+                                     pids=sorted(roots)))
+
+        def reason(session):
+            session.blocking = roots[session.pid]
+            return 'blocks %d session(s): %s' % (len(session.blocking), ', '.join(str(p) for p in session.blocking))
+        return self.keep(cur.fetchall(), reason)
+
+    def threshold_reason(self, session):
+        p = self.params
+        if session.active:
+            return 'active %s > %ds' % (_fmt_duration(session.duration, p['active_seconds']), p['active_seconds'])
+        return '%s %s > %ds' % (session.state, _fmt_duration(session.duration, p['idle_in_transaction_seconds']),
+                                p['idle_in_transaction_seconds'])
+
+    def keep(self, rows, reason):
+        """Candidates from session rows, without the excluded roles and applications; (candidates, skipped)."""
+        p = self.params
         exclude_roles = set(p['exclude_roles'])
         exclude_apps = set(p['exclude_applications'])
         only_roles = set(p['roles']) if p['roles'] else None
         skipped = dict(excluded_role=0, excluded_application=0, not_in_roles=0)
         candidates = []
-        for row in cur.fetchall():
+        for row in rows:
             session = Session(row)
             if session.usename in exclude_roles:
                 skipped['excluded_role'] += 1
@@ -313,13 +387,7 @@ class PostgresTerminate(PostgresModule):
             elif only_roles is not None and session.usename not in only_roles:
                 skipped['not_in_roles'] += 1
             else:
-                if session.active:
-                    session.reason = 'active %s > %ds' % (_fmt_duration(session.duration, p['active_seconds']),
-                                                          p['active_seconds'])
-                else:
-                    session.reason = '%s %s > %ds' % (
-                        session.state, _fmt_duration(session.duration, p['idle_in_transaction_seconds']),
-                        p['idle_in_transaction_seconds'])
+                session.reason = reason(session)
                 candidates.append(session)
         return candidates, skipped
 
@@ -350,10 +418,15 @@ class PostgresTerminate(PostgresModule):
             time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.time())))
 
     def still_running(self, cur, sessions):
+        """The sessions still doing what made them candidates: the same query or idle transaction - or, with
+        blocking_roots, still blocking others (the same backend, still a root blocker)."""
         if not sessions:
             return []
+        blocking = root_blockers(cur) if self.params['blocking_roots'] else None
         cur.execute(_STILL_SQL, ([s.pid for s in sessions],))
         rows = dict((row[0], row) for row in cur.fetchall())
+        if blocking is not None:
+            return [s for s in sessions if s.pid in rows and rows[s.pid][1] == s.backend_start and s.pid in blocking]
         return [s for s in sessions if s.pid in rows and s.same_as(rows[s.pid])]
 
     def act(self, cur, candidates, errors):

@@ -143,7 +143,8 @@ WITH t AS (
          coalesce(s.idx_blks_hit, 0) AS idx_hit, coalesce(s.idx_blks_read, 0) AS idx_read
     FROM pg_catalog.pg_statio_user_tables s
 ), totals AS (
-  SELECT sum(hit) AS hit, sum(read) AS read, sum(idx_hit) AS idx_hit, sum(idx_read) AS idx_read FROM t
+  SELECT sum(hit)::bigint AS hit, sum(read)::bigint AS read, sum(idx_hit)::bigint AS idx_hit,
+         sum(idx_read)::bigint AS idx_read FROM t
 )
 SELECT 'total', NULL, x.hit, x.read, x.idx_hit, x.idx_read FROM totals x
 UNION ALL

@@ -161,3 +161,18 @@ PARTS = (
     Part('blocking', _build_blocking, _blocking),
     Part('locks', _build_locks, _locks),
 )
+
+
+# The lock waits of the server: each waiting session and the sessions it waits for.
+WAITS_QUERY = """
+SELECT a.pid, pg_catalog.pg_blocking_pids(a.pid)
+  FROM pg_catalog.pg_stat_activity a
+ WHERE a.wait_event_type = 'Lock' AND a.pid <> pg_catalog.pg_backend_pid()
+"""
+
+
+def root_blockers(cursor):
+    """{pid: [pids below it]} of the root blockers of the server's blocking trees (see ``blocking_tree``)."""
+    cursor.execute(WAITS_QUERY)
+    trees = blocking_tree([dict(pid=pid, blocked_by=list(blockers or [])) for pid, blockers in cursor.fetchall()])
+    return dict((tree['pid'], sorted(_below(tree))) for tree in trees if tree['pid'])

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from tests.contention import Contention
 from tests.conftest import assert_one_line_error, run_module
 from tests.waiting import poll
 
@@ -261,3 +262,203 @@ def test_database_size_runs_on_a_second_connection_or_falls_back_to_the_first(db
     finally:
         db.query('DROP OWNED BY %s' % role)
         db.server.execute('DROP ROLE %s' % role)
+
+
+# -- the parts of every `supabase inspect db` report ----------------------------------------------------------
+
+@pytest.fixture
+def contention(db):
+    """A row-lock wait (UPDATE on a row another transaction updated) and a relation-lock wait (a SELECT on a table
+    another transaction locked with LOCK TABLE)."""
+    sessions = Contention(db)
+    row_holder = sessions.hold('UPDATE wines SET rating = 1 WHERE id = 1', 'row-holder')
+    row_waiter = sessions.wait('UPDATE wines SET rating = 2 WHERE id = 1', 'row-waiter')
+    table_holder = sessions.hold('LOCK TABLE notifications IN ACCESS EXCLUSIVE MODE', 'table-holder')
+    table_waiter = sessions.wait('SELECT count(*) FROM notifications', 'table-waiter')
+    try:
+        yield dict(row_holder=row_holder, row_waiter=row_waiter, table_holder=table_holder, table_waiter=table_waiter)
+    finally:
+        sessions.close()
+
+
+def test_blocking_is_a_tree_with_the_root_blockers_first(db, contention):
+    facts = diagnostics(db, gather_subset=['blocking'])['diagnostics']
+    trees = dict((t['pid'], t) for t in facts['blocking'])
+    assert set(trees) == {contention['row_holder'], contention['table_holder']}
+    row = trees[contention['row_holder']]
+    assert row['application_name'] == 'row-holder' and row['state'] == 'idle in transaction'
+    assert row['blocked_by'] == [] and row['blocked_count'] == 1
+    assert [c['pid'] for c in row['children']] == [contention['row_waiter']]
+    waiter = row['children'][0]
+    assert waiter['blocked_by'] == [contention['row_holder']]
+    assert waiter['waiting_for']['locktype'] == 'transactionid'
+    assert waiter['waiting_for']['mode'] == 'ShareLock'
+    assert waiter['query'] == 'UPDATE wines SET rating = 2 WHERE id = 1'
+    # The relation-lock wait that `supabase inspect db blocking` misses.
+    table = trees[contention['table_holder']]
+    assert [c['pid'] for c in table['children']] == [contention['table_waiter']]
+    waiter = table['children'][0]
+    assert waiter['waiting_for']['locktype'] == 'relation'
+    assert waiter['waiting_for']['mode'] == 'AccessShareLock'
+    assert waiter['waiting_for']['object'] == 'public.notifications'
+    assert waiter['waiting_for']['seconds'] >= 0 and waiter['children'] == []
+
+
+def test_locks_lists_waiting_locks_first_with_relation_and_mode(db, contention):
+    facts = diagnostics(db, gather_subset=['locks'], limit=100)['diagnostics']
+    locks = facts['locks']
+    waiting = [lock for lock in locks if not lock['granted']]
+    assert set(lock['pid'] for lock in waiting) == {contention['row_waiter'], contention['table_waiter']}
+    assert locks[:len(waiting)] == waiting
+    table_wait = [lock for lock in waiting if lock['pid'] == contention['table_waiter']][0]
+    assert (table_wait['locktype'], table_wait['mode'], table_wait['object']) == (
+        'relation', 'AccessShareLock', 'public.notifications')
+    held = [lock for lock in locks if lock['pid'] == contention['table_holder'] and lock['granted']
+            and lock['object'] == 'public.notifications']
+    assert held and held[0]['mode'] == 'AccessExclusiveLock' and held[0]['age_seconds'] >= 0
+    assert not [lock for lock in locks if lock['locktype'] == 'virtualxid']
+
+
+def test_no_contention_no_tree(db):
+    assert diagnostics(db, gather_subset=['blocking'])['diagnostics']['blocking'] == []
+
+
+@pytest.fixture
+def bloated(db):
+    """Two tables of the same shape, analyzed: one fresh, one with 90% of its rows updated then deleted and
+    autovacuum off for it (so nothing reclaims the space)."""
+    for name, options in (('diag_bloated', 'WITH (autovacuum_enabled = false)'), ('diag_fresh', '')):
+        db.query('CREATE TABLE %s (id int PRIMARY KEY, payload text) %s' % (name, options))
+        db.query("INSERT INTO %s SELECT g, repeat('x', 100) FROM generate_series(1, 5000) g" % name)
+    db.query("UPDATE diag_bloated SET payload = repeat('y', 100)")
+    db.query('DELETE FROM diag_bloated WHERE id % 10 <> 0')
+    db.query('ANALYZE diag_bloated')
+    db.query('ANALYZE diag_fresh')
+    return 'public.diag_bloated', 'public.diag_fresh'
+
+
+def test_bloat_is_higher_for_the_bloated_table(db, bloated):
+    facts = diagnostics(db, gather_subset=['bloat'], limit=100)['diagnostics']
+    items = dict((i['name'], i) for i in facts['bloat'])
+    bloated_table, fresh_table = items['public.diag_bloated'], items['public.diag_fresh']
+    assert bloated_table['kind'] == 'table' and bloated_table['note'] is None
+    assert bloated_table['bloat_ratio'] > 0.8
+    assert fresh_table['bloat_ratio'] < 0.2
+    assert bloated_table['wasted_bytes'] > fresh_table['wasted_bytes']
+    assert bloated_table['size_bytes'] == db.scalar("SELECT pg_relation_size('diag_bloated')")
+    index = items['public.diag_bloated_pkey']
+    assert index['kind'] == 'index' and index['table'] == 'public.diag_bloated'
+    assert index['bloat_ratio'] > items['public.diag_fresh_pkey']['bloat_ratio']
+    wasted = [i['wasted_bytes'] or 0 for i in facts['bloat']]
+    assert wasted == sorted(wasted, reverse=True)
+
+
+def test_bloat_notes_where_statistics_are_missing(db):
+    db.query("CREATE TABLE diag_unanalyzed AS SELECT g AS id, repeat('x', 50) AS payload FROM generate_series(1, 2000) g")
+    db.query('VACUUM diag_unanalyzed')  # pages and tuples known, column statistics not
+    facts = diagnostics(db, gather_subset=['bloat'], limit=100)['diagnostics']
+    item = [i for i in facts['bloat'] if i['name'] == 'public.diag_unanalyzed'][0]
+    assert item['bloat_ratio'] is None and item['wasted_bytes'] is None
+    assert 'no statistics' in item['note'] or 'never analyzed' in item['note']
+
+
+def test_vacuum_stats_respect_the_tables_own_thresholds(db, bloated):
+    db.query('ALTER TABLE diag_fresh SET (autovacuum_vacuum_threshold = 100000, autovacuum_vacuum_scale_factor = 0, '
+             'autovacuum_vacuum_insert_threshold = 100000)')
+    db.query('DELETE FROM diag_fresh WHERE id <= 1000')
+    poll(lambda: db.scalar("SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'diag_fresh'") >= 1000,
+         fail=False)
+    facts = diagnostics(db, gather_subset=['vacuum_stats'], limit=100)['diagnostics']
+    rows = dict((r['table'], r) for r in facts['vacuum_stats'])
+    bloated_row = rows['public.diag_bloated']
+    assert bloated_row['dead_tuples'] >= 4500 and bloated_row['autovacuum_due'] is True
+    assert bloated_row['autovacuum_enabled'] is False and 'VACUUM' in bloated_row['note']
+    # threshold 50 + 0.2 * reltuples (500 live rows after ANALYZE) with the server's defaults
+    assert bloated_row['vacuum_threshold'] == 150
+    fresh_row = rows['public.diag_fresh']
+    assert fresh_row['dead_tuples'] >= 1000
+    assert fresh_row['vacuum_threshold'] == 100000 and fresh_row['autovacuum_due'] is False
+    assert fresh_row['insert_threshold'] == 100000 + 1000  # insert scale factor 0.2 of 5000 rows
+    assert facts['vacuum_stats'][0]['autovacuum_due'] is True
+
+
+@pytest.fixture
+def slot(db):
+    name = 'diag_slot_%s' % db.name[-8:]
+    db.query('SELECT pg_create_physical_replication_slot(%s, true)', (name,))
+    db.query('CREATE TABLE diag_wal AS SELECT g FROM generate_series(1, 20000) g')  # WAL after the slot
+    try:
+        yield name
+    finally:
+        db.query('SELECT pg_drop_replication_slot(%s)', (name,))
+
+
+def test_replication_slot_retains_wal(db, slot):
+    facts = diagnostics(db, gather_subset=['replication_slots'], limit=100)['diagnostics']
+    entry = [s for s in facts['replication_slots'] if s['slot_name'] == slot][0]
+    assert entry['active'] is False and entry['slot_type'] == 'physical'
+    assert entry['retained_wal_bytes'] > 0
+    assert entry['wal_status'] in ('reserved', 'extended')
+
+
+def test_role_stats_against_the_roles_limit(db):
+    role = 'diag_limited_%s' % db.name[-6:]
+    db.server.execute('CREATE ROLE %s LOGIN PASSWORD %%s CONNECTION LIMIT 5' % role, params=('limited-pw',))
+    conn = db.server.connect(db.name)
+    other = None
+    try:
+        import psycopg2
+        other = psycopg2.connect(host='127.0.0.1', port=db.server.port, user=role, password='limited-pw', dbname=db.name)
+        facts = diagnostics(db, gather_subset=['role_stats'], limit=100)['diagnostics']
+        stats = facts['role_stats']
+        assert stats['max_connections'] == 200
+        roles = dict((r['role'], r) for r in stats['roles'])
+        assert roles[role]['connections'] == 1 and roles[role]['limit'] == 5
+        assert roles[role]['limit_used_ratio'] == 0.2
+        assert roles['postgres']['limit'] is None and roles['postgres']['connections'] >= 1
+    finally:
+        if other is not None:
+            other.close()
+        conn.close()
+        db.server.execute('DROP ROLE %s' % role)
+
+
+def test_traffic_seq_scans_cache_hit_calls_and_db_stats(db):
+    for _attempt in range(3):
+        db.query('SELECT count(*) FROM wines')
+    db.query("UPDATE error_logs SET level = 'warn'")
+    facts = diagnostics(db, gather_subset=['seq_scans', 'traffic_profile', 'cache_hit', 'calls', 'db_stats'],
+                        limit=100)['diagnostics']
+    scans = dict((r['table'], r) for r in facts['seq_scans'])
+    assert scans['public.wines']['seq_scans'] >= 3
+    assert scans['public.wines']['seq_rows_read'] >= 1500
+    traffic = dict((r['table'], r) for r in facts['traffic_profile'])
+    assert traffic['public.wines']['profile'] == 'read-heavy'
+    assert traffic['public.error_logs']['rows_written'] >= 300
+    cache = facts['cache_hit']
+    assert 0 < cache['table_hit_ratio'] <= 1 and cache['table_blocks_hit'] > 0
+    calls = facts['calls']
+    counts = [c['calls'] for c in calls]
+    assert counts == sorted(counts, reverse=True)
+    wines = [c for c in calls if c['query'] == 'SELECT count(*) FROM wines'][0]
+    assert wines['calls'] == 3 and 0 < wines['calls_share'] <= 1
+    stats = facts['db_stats']
+    assert stats['name'] == db.name and stats['size_bytes'] > 0 and stats['commits'] > 0
+    assert stats['wal_bytes'] > 0 and stats['wal_note'] is None  # the superuser may list the WAL
+    assert stats['checkpoints']['source'] == ('pg_stat_checkpointer' if int(db.scalar('SHOW server_version_num')) >= 170000
+                                              else 'pg_stat_bgwriter')
+    assert stats['checkpoints']['timed'] is not None
+
+
+def test_calls_without_pg_stat_statements_says_so_once(db):
+    db.query('DROP EXTENSION pg_stat_statements')
+    result = diagnostics(db, gather_subset=['calls', 'slow_queries', 'db_stats'])
+    assert result['diagnostics']['calls'] == [] and result['diagnostics']['slow_queries'] == []
+    warnings = warning_texts(result)
+    assert len(warnings) == 1
+    assert 'slow_queries and calls are empty' in warnings[0] and 'CREATE EXTENSION' in warnings[0]
+
+
+def test_every_new_part_is_a_bad_name_when_misspelt(db):
+    result = run_module(MODULE, dict(db.conn_args(), gather_subset=['blocker']))
+    assert_one_line_error(result, 'unknown subset "blocker"', 'blocking', 'replication_slots', 'db_stats')

@@ -12,6 +12,8 @@ import time
 import psycopg2
 import pytest
 
+from tests.contention import Contention
+from tests.waiting import poll
 from tests.conftest import assert_one_line_error, run_module
 
 # Catches the cancel and keeps going: only a terminate stops it.
@@ -293,3 +295,66 @@ def test_bad_input_is_one_line(db):
     assert_one_line_error(result, 'active_seconds must be 0 or more')
     result = run_module('postgres_terminate', args(db, action='kill'))
     assert_one_line_error(result, 'action')
+
+
+# -- blocking_roots --------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def blocking(db, clients):
+    """Three root blockers, each with a waiter: one idle in a transaction holding a row lock, one holding a table
+    lock while running a query that ignores a cancel, and one holding a table lock while running a query a cancel
+    ends (which releases the lock)."""
+    sessions = Contention(db)
+    idle_root = sessions.hold('UPDATE wines SET rating = 1 WHERE id = 1', 'root-idle')
+    db.query(STUBBORN_SQL)
+    in_tx = clients('root-in-tx').start('LOCK TABLE notifications IN ACCESS EXCLUSIVE MODE; '
+                                        'SELECT public.stubborn_sleep()')
+    implicit = clients('root-implicit').start('LOCK TABLE error_logs IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(30)')
+    for client, table in ((in_tx, 'notifications'), (implicit, 'error_logs')):
+        poll(lambda: db.scalar("SELECT count(*) FROM pg_locks WHERE pid = %s AND relation = %s::regclass "
+                               "AND mode = 'AccessExclusiveLock' AND granted", (client.pid, table)),
+             what='%s locked by %d' % (table, client.pid))
+    waiters = [sessions.wait('UPDATE wines SET rating = 2 WHERE id = 1', 'waits-row'),
+               sessions.wait('SELECT count(*) FROM notifications', 'waits-in-tx'),
+               sessions.wait('SELECT count(*) FROM error_logs', 'waits-implicit')]
+    try:
+        yield dict(idle=idle_root, in_tx=in_tx.pid, implicit=implicit.pid, waiters=waiters)
+    finally:
+        sessions.close()
+
+
+def test_blocking_roots_check_mode_lists_them_and_signals_nothing(db, blocking):
+    result = run_module('postgres_terminate', args(db, blocking_roots=True), check_mode=True)
+    assert result['changed'] is True, result
+    candidates = dict((c['pid'], c) for c in result['candidates'])
+    assert set(candidates) == {blocking['idle'], blocking['in_tx'], blocking['implicit']}
+    assert candidates[blocking['idle']]['blocking'] == [blocking['waiters'][0]]
+    assert candidates[blocking['idle']]['reason'] == 'blocks 1 session(s): %d' % blocking['waiters'][0]
+    assert all(c['outcome'] == 'would stop' for c in candidates.values())
+    assert set(activity(db, [blocking['idle'], blocking['in_tx'], blocking['implicit']])) == {
+        blocking['idle'], blocking['in_tx'], blocking['implicit']}
+
+
+def test_blocking_roots_cancels_first_then_terminates_what_still_blocks(db, blocking):
+    result = run_module('postgres_terminate', args(db, blocking_roots=True, grace_seconds=1))
+    assert not result.get('failed'), result
+    assert result['changed'] is True
+    outcomes = dict((c['pid'], c['outcome']) for c in result['candidates'])
+    # idle in transaction: terminated without a cancel; the query ignoring the cancel still blocked after the
+    # grace, so it was terminated; the cancelled query's transaction released its lock
+    assert outcomes == {blocking['idle']: 'terminated', blocking['in_tx']: 'terminated',
+                        blocking['implicit']: 'cancelled'}
+    assert result['cancelled'] == [blocking['implicit']]
+    assert sorted(result['terminated']) == sorted([blocking['idle'], blocking['in_tx']])
+    assert blocking['implicit'] in activity(db, [blocking['implicit']])
+    # The waiters got their locks; nobody waits any more, so a second run changes nothing.
+    assert not db.scalar("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+    again = run_module('postgres_terminate', args(db, blocking_roots=True, grace_seconds=1))
+    assert again['changed'] is False and again['candidates'] == [], again
+
+
+def test_blocking_roots_respects_excluded_applications(db, blocking):
+    result = run_module('postgres_terminate', args(db, blocking_roots=True,
+                                                   exclude_applications=['root-idle', 'root-in-tx', 'root-implicit']),
+                        check_mode=True)
+    assert result['candidates'] == [] and result['left_alone']['excluded_application'] == 3
