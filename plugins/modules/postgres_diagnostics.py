@@ -284,7 +284,8 @@ diagnostics:
       description:
         - Per table, the last (auto)vacuum and (auto)analyze, dead rows, and whether autovacuum is due by the
           table's own thresholds (its reloptions C(autovacuum_vacuum_threshold), C(autovacuum_vacuum_scale_factor),
-          C(autovacuum_analyze_*), C(autovacuum_vacuum_insert_*), else the server's settings). Due tables first.
+          C(autovacuum_analyze_*), C(autovacuum_vacuum_insert_*), else the server's settings). Due tables first;
+          C(autovacuum_due_by) says which threshold is passed - C(dead_tuples) or C(inserts) (null when not due).
         - C(note) says when a due table will not be vacuumed because autovacuum is off for it.
       returned: when V(vacuum_stats) is selected
       type: list
@@ -294,6 +295,7 @@ diagnostics:
            inserted_since_vacuum: 0, last_vacuum: null, last_autovacuum: null, last_analyze: null,
            last_autoanalyze: null, vacuum_count: 0, autovacuum_count: 0, autovacuum_enabled: false,
            vacuum_threshold: 210, analyze_threshold: 110, insert_threshold: 1400, autovacuum_due: true,
+           autovacuum_due_by: dead_tuples,
            autoanalyze_due: true, note: "autovacuum is off for this table (or the server): run VACUUM (ANALYZE) public.notifications"}
     role_stats:
       description: Client connections per role against the role's C(rolconnlimit) (null - no limit) and C(max_connections).

@@ -192,7 +192,8 @@ WITH t AS (
 SELECT schemaname, relname, n_live_tup, n_dead_tup, n_mod_since_analyze, n_ins,
        last_vacuum, last_autovacuum, last_analyze, last_autoanalyze, vacuum_count, autovacuum_count, enabled,
        round(v_threshold)::bigint, round(a_threshold)::bigint, round(i_threshold)::bigint,
-       n_dead_tup > v_threshold OR coalesce(n_ins > i_threshold, false) AS vacuum_due,
+       CASE WHEN n_dead_tup > v_threshold THEN 'dead_tuples'
+            WHEN coalesce(n_ins > i_threshold, false) THEN 'inserts' END AS vacuum_due,
        n_mod_since_analyze > a_threshold AS analyze_due
   FROM d
  ORDER BY (n_dead_tup > v_threshold OR coalesce(n_ins > i_threshold, false)) DESC, n_dead_tup DESC,
@@ -219,7 +220,7 @@ def _vacuum(rows, params, meta):
             inserted_since_vacuum=r[5], last_vacuum=isotime(r[6]), last_autovacuum=isotime(r[7]),
             last_analyze=isotime(r[8]), last_autoanalyze=isotime(r[9]), vacuum_count=r[10], autovacuum_count=r[11],
             autovacuum_enabled=enabled, vacuum_threshold=r[13], analyze_threshold=r[14], insert_threshold=r[15],
-            autovacuum_due=bool(r[16]), autoanalyze_due=bool(r[17]),
+            autovacuum_due=r[16] is not None, autovacuum_due_by=r[16], autoanalyze_due=bool(r[17]),
             note=None if enabled or not (r[16] or r[17]) else
             'autovacuum is off for this table (or the server): run VACUUM (ANALYZE) %s' % qualified(r[0], r[1])))
     return out

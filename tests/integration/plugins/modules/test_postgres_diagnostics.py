@@ -372,6 +372,7 @@ def test_vacuum_stats_respect_the_tables_own_thresholds(db, bloated):
     rows = dict((r['table'], r) for r in facts['vacuum_stats'])
     bloated_row = rows['public.diag_bloated']
     assert bloated_row['dead_tuples'] >= 4500 and bloated_row['autovacuum_due'] is True
+    assert bloated_row['autovacuum_due_by'] == 'dead_tuples'
     assert bloated_row['autovacuum_enabled'] is False and 'VACUUM' in bloated_row['note']
     # threshold 50 + 0.2 * reltuples (500 live rows after ANALYZE) with the server's defaults
     assert bloated_row['vacuum_threshold'] == 150
