@@ -109,6 +109,10 @@ MODULE_ROWS = [
     Row('diag-bad-subset', 'postgres_diagnostics', {'gather_subset': ['bogus']},
         'pg', ['unknown subset "bogus"', 'use all, slow_queries']),
     Row('diag-limit-zero', 'postgres_diagnostics', {'limit': 0}, 'pg', ['limit is 0', '1 or more']),
+    Row('diag-bad-new-subset', 'postgres_diagnostics', {'gather_subset': ['blocking', 'bloats']},
+        'pg', ['unknown subset "bloats"', 'bloat', 'replication_slots']),
+    Row('term-bad-blocking-roots', 'postgres_terminate', {'blocking_roots': 'maybe'},
+        'pg', ['blocking_roots', 'maybe']),
     # -- postgres_dump
     Row('dump-name-escapes-dir', 'postgres_dump', {'backup_dir': '@TMP/d', 'name': '../escape'},
         'pg', ['must be a plain file name', 'put the directory in backup_dir']),
