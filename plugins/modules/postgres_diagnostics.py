@@ -381,12 +381,17 @@ warnings:
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import PostgresModule
 from ansible_collections.pourtrait.ops.plugins.module_utils._module import check_range
-# The names below are the module's public surface (the benchmark and the unit tests use them).
-from ansible_collections.pourtrait.ops.plugins.module_utils.pg.diagnostics.common import shorten  # noqa: F401
-from ansible_collections.pourtrait.ops.plugins.module_utils.pg.diagnostics.gather import (  # noqa: F401
-    LOCK_TIMEOUT, META_QUERY, STATEMENT_TIMEOUT, SUBSETS, Gatherer, parse_gather_subset, read_meta, subset_queries,
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.diagnostics.gather import Gatherer, parse_gather_subset
+# Kept importable from the module, as before the parts moved to pg/diagnostics/ (the benchmark and tests use them).
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.diagnostics.common import (  # noqa: F401 pylint: disable=unused-import
+    shorten,
 )
-from ansible_collections.pourtrait.ops.plugins.module_utils.pg.diagnostics.statements import pgss_columns  # noqa: F401
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.diagnostics.gather import (  # noqa: F401 pylint: disable=unused-import
+    LOCK_TIMEOUT, META_QUERY, STATEMENT_TIMEOUT, SUBSETS, read_meta, subset_queries,
+)
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.diagnostics.statements import (  # noqa: F401 pylint: disable=unused-import
+    pgss_columns,
+)
 
 
 class PostgresDiagnostics(PostgresModule):
