@@ -348,7 +348,8 @@ def test_blocking_roots_cancels_first_then_terminates_what_still_blocks(db, bloc
     assert sorted(result['terminated']) == sorted([blocking['idle'], blocking['in_tx']])
     assert blocking['implicit'] in activity(db, [blocking['implicit']])
     # The waiters got their locks; nobody waits any more, so a second run changes nothing.
-    assert not db.scalar("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+    poll(lambda: not db.scalar("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"),
+         what='no session waiting on a lock')
     again = run_module('postgres_terminate', args(db, blocking_roots=True, grace_seconds=1))
     assert again['changed'] is False and again['candidates'] == [], again
 
