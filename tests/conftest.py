@@ -196,6 +196,7 @@ def pytest_configure(config):
 PG_MATRIX_MODULES = (
     'tests/integration/plugins/modules/test_postgres_dump.py',
     'tests/integration/plugins/modules/test_postgres_restore.py',
+    'tests/integration/plugins/modules/test_supabase_db_dump.py',
     'tests/integration/plugins/modules/test_supabase_migration.py',
     'tests/integration/plugins/modules/test_postgres_diagnostics.py',
     'tests/integration/plugins/modules/test_postgres_maintenance.py',

@@ -101,3 +101,12 @@ def test_a_plain_dump_with_restrict_is_refused_by_a_psql_that_does_not_know_it(d
                                                  create=True, bin_dir=str(old)))
     assert_one_line_error(result, 'the plain dump carries \\restrict meta-commands', 'psql 15.13',
                           'restore with psql 18, 17.6, 16.10, 15.14 or newer')
+
+
+@pytest.mark.parametrize('mode, program', [(dict(), 'pg_dump'), (dict(roles_only=True), 'pg_dumpall')])
+def test_supabase_db_dump_of_17_finds_its_client(db17, tmp_path, mode, program):
+    result = run_module('supabase_db_dump', dict(db17.conn_args(), backup_dir=str(tmp_path), **mode))
+    assert not result.get('failed'), result
+    used = result['clients'][program]
+    assert major(used['version']) >= 17 and os.path.basename(used['path']) == program
+    assert json.load(open(result['manifest_path']))['clients'] == result['clients']
