@@ -110,3 +110,13 @@ def test_supabase_db_dump_of_17_finds_its_client(db17, tmp_path, mode, program):
     used = result['clients'][program]
     assert major(used['version']) >= 17 and os.path.basename(used['path']) == program
     assert json.load(open(result['manifest_path']))['clients'] == result['clients']
+
+
+def test_a_dump_of_17_is_refused_by_a_15_server(dump17, pg_server, tmp_path):
+    target = 'r_' + uuid.uuid4().hex[:8]
+    conn = dict(login_host='127.0.0.1', login_port=pg_server.port, login_user=pg_server.user,
+                login_password=pg_server.password, login_db='postgres')
+    result = run_module('postgres_restore', dict(conn, path=dump17['path'], target_db=target, create=True))
+    assert_one_line_error(result, 'the dump is of a PostgreSQL 17 server (17.', 'and the target server runs 15.',
+                          'restore into a PostgreSQL 17 or newer server')
+    assert pg_server.execute('SELECT count(*) FROM pg_database WHERE datname = %s', params=(target,))[0][0] == 0

@@ -81,6 +81,17 @@ def check_restore_client(client, fmt, dump_version, restrict):
     return None
 
 
+def check_target_server(source_version, target_number):
+    """A one-line refusal when the dump's server (manifest) is of a newer major than the target server
+    (psycopg2's number, 150018 for 15.18): pg_dump's output loads into the same or a newer major only."""
+    source = (version_tuple(source_version) or (0,))[0]
+    if not source or not target_number or target_number < 100000 or source <= target_number // 10000:
+        return None
+    return ('the dump is of a PostgreSQL %s server (%s) and the target server runs %d.%d; a dump restores into the '
+            'same or a newer major: restore into a PostgreSQL %d or newer server'
+            % (source, source_version, target_number // 10000, target_number % 10000, source))
+
+
 class RestoreJob(Job):
     """Check the checksum, handle sessions, (re)create, restore, count rows; see postgres_restore for the
     options in ``opts``. ``run()`` returns the module result."""
@@ -88,6 +99,7 @@ class RestoreJob(Job):
     def __init__(self, conn_params, opts, check_mode=False, application_name='pourtrait.ops'):
         super(RestoreJob, self).__init__(conn_params, opts, check_mode=check_mode, application_name=application_name)
         self.checksum_ok = self.plain_digest = None
+        self.source_version, self.client = '', None
         self.terminated, self.rows = 0, []
 
     def run(self):
@@ -141,6 +153,7 @@ class RestoreJob(Job):
         except PgModuleError:
             manifest = {}  # check_checksum says what is wrong with it, when it is asked to
         dump_version = str(manifest.get('pg_dump_version') or '')
+        self.source_version = str(manifest.get('server_version') or '')
         dump_major = (version_tuple(dump_version) or (None,))[0]
         restrict = fmt == 'plain' and plain_has_restrict(self.path)
         minimum = str(dump_major) if dump_major else None
@@ -174,6 +187,9 @@ class RestoreJob(Job):
     def plan(self, admin):
         """Whether the target exists, its other sessions, what is dropped and created, the argument list."""
         target = self.target
+        refusal = check_target_server(self.source_version, getattr(admin, 'server_version', 0))
+        if refusal:
+            raise PgModuleError(refusal)
         self.exists = database_exists(admin, target)
         if not self.exists and not self.create:
             raise PgModuleError('target database "%s" does not exist; create it or set create=true' % target)

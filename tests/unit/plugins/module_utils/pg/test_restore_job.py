@@ -125,3 +125,16 @@ def test_plain_has_restrict(tmp_path):
     assert restore_job.plain_has_restrict(str(with_it)) is True
     assert restore_job.plain_has_restrict(str(without)) is False
     assert restore_job.plain_has_restrict(str(tmp_path / 'missing.sql')) is False
+
+
+@pytest.mark.parametrize('source, target, refused', [
+    ('17.10', 150018, True), ('17.10', 170006, False), ('15.18', 170010, False), ('', 150018, False),
+    ('17.10', 0, False),
+])
+def test_check_target_server(source, target, refused):
+    refusal = restore_job.check_target_server(source, target)
+    if refused:
+        assert refusal == ('the dump is of a PostgreSQL 17 server (17.10) and the target server runs 15.18; a dump '
+                           'restores into the same or a newer major: restore into a PostgreSQL 17 or newer server')
+    else:
+        assert refusal is None
