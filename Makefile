@@ -69,4 +69,4 @@ bench: sandbox-up
 	@$(BIN)/python bench/run.py
 
 clean: sandbox-down
-	rm -rf .collections tests/output reports .pytest_cache
+	rm -rf .collections tests/output reports .pytest_cache .pg17

@@ -1,6 +1,13 @@
-"""Shared fixtures: a real PostgreSQL 15 server, fresh databases, and a way to
-run a module exactly as Ansible does (a separate Python process reading its
-arguments from a JSON file and printing its JSON result)."""
+"""Shared fixtures: a real PostgreSQL server (15, and 17 for the modules marked
+``pg_matrix``), fresh databases, and a way to run a module exactly as Ansible
+does (a separate Python process reading its arguments from a JSON file and
+printing its JSON result).
+
+Server versions: ``pg_server`` / ``db`` are PostgreSQL 15 unless the test is
+parametrized over ``pg_version``; a module with ``pytestmark = pytest.mark.pg_matrix``
+(or one in PG_MATRIX_MODULES) runs each of its tests against every version in PG_VERSIONS (ids ``pg15``,
+``pg17``). POURTRAIT_PG_VERSIONS=15 runs the matrix on 15 only. ``pg_server_17``
+is the 17 server for a test that needs it whatever the matrix."""
 
 import json
 import os
@@ -16,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from tests.helpers import COLLECTIONS, LIBPQ_VARS as _LIBPQ_VARS, ensure_collection_link  # noqa: E402,F401
-from tests.sandbox.pg import PgServer  # noqa: E402
+from tests.sandbox.pg import PG_MAJOR, PG_VERSIONS, PgServer  # noqa: E402
 
 MODULES = os.path.join(ROOT, 'plugins', 'modules')
 TEMPLATE_DB = 'pourtrait_template'
@@ -174,15 +181,80 @@ class Database(object):
         return rows[0][0] if rows else None
 
 
-@pytest.fixture(scope='session')
-def pg_server():
-    server = PgServer().start()
+def matrix_versions():
+    """The server versions of the ``pg_matrix`` tests: PG_VERSIONS, or POURTRAIT_PG_VERSIONS (e.g. "15")."""
+    wanted = os.environ.get('POURTRAIT_PG_VERSIONS', '').replace(',', ' ').split()
+    return [v for v in PG_VERSIONS if not wanted or v in wanted]
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'pg_matrix: run the test against every PostgreSQL version in PG_VERSIONS')
+
+
+# The test modules run against every server version (where the server's version matters: dumps and restores,
+# migrations, the catalog views of diagnostics, maintenance and sessions); the rest run on PG_MAJOR only.
+PG_MATRIX_MODULES = (
+    'tests/integration/plugins/modules/test_postgres_dump.py',
+    'tests/integration/plugins/modules/test_postgres_restore.py',
+    'tests/integration/plugins/modules/test_supabase_db_dump.py',
+    'tests/integration/plugins/modules/test_supabase_migration.py',
+    'tests/integration/plugins/modules/test_postgres_diagnostics.py',
+    'tests/integration/plugins/modules/test_postgres_maintenance.py',
+    'tests/integration/plugins/modules/test_postgres_terminate.py',
+)
+
+
+def _in_matrix(metafunc):
+    path = os.path.relpath(str(metafunc.definition.path), ROOT)
+    return path in PG_MATRIX_MODULES or metafunc.definition.get_closest_marker('pg_matrix') is not None
+
+
+def pytest_generate_tests(metafunc):
+    if 'pg_version' in metafunc.fixturenames and _in_matrix(metafunc):
+        versions = matrix_versions()
+        metafunc.parametrize('pg_version', versions, indirect=True, scope='session',
+                             ids=['pg%s' % v for v in versions])
+
+
+def _start_server(version):
+    server = PgServer(version=version).start()
     try:
         server.create_database(TEMPLATE_DB)
         server.seed(TEMPLATE_DB)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+@pytest.fixture(scope='session')
+def pg_server_15():
+    server = _start_server('15')
+    try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope='session')
+def pg_server_17():
+    server = _start_server('17')
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope='session')
+def pg_version(request):
+    """The major version of ``pg_server``: PG_MAJOR unless parametrized (``pg_matrix``)."""
+    return str(getattr(request, 'param', PG_MAJOR))
+
+
+@pytest.fixture(scope='session')
+def pg_server(request, pg_version):
+    """The PostgreSQL server of this test's ``pg_version`` (each version's server starts once per session)."""
+    return request.getfixturevalue('pg_server_%s' % pg_version)
 
 
 @pytest.fixture

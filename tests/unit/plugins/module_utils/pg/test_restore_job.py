@@ -96,3 +96,45 @@ def test_other_sessions_stop_the_plan_unless_they_may_be_ended(tmp_path):
     job.validate()
     with pytest.raises(PgModuleError, match=r'database "app" has 2 other session\(s\) connected \(pids 7, 8\)'):
         job.plan(FakeConn(answers=[[('app',)], [(7, 'u', 'a'), (8, 'u', 'b')]]))
+
+
+# -- the restore client against the dump's pg_dump ----------------------------------------------------------
+
+@pytest.mark.parametrize('client, fmt, dump_version, restrict, fragment', [
+    (dict(path='/x/pg_restore', version='15.18', major=15), 'custom', '18.6',
+     False, 'the dump was written by pg_dump 18.6 and pg_restore 15.18 (/x/pg_restore) cannot read archives of a '
+            'newer pg_dump; restore with pg_restore 18 or newer'),
+    (dict(path='/x/psql', version='15.13', major=15), 'plain', '15.14',
+     True, 'the plain dump carries \\restrict meta-commands (pg_dump 15.14) that psql 15.13 (/x/psql) does not know'),
+    (dict(path='/x/pg_restore', version='18.6', major=18), 'directory', '15.18', False, None),
+    (dict(path='/x/psql', version='15.18', major=15), 'plain', '18.6', True, None),
+    (dict(path='/x/psql', version='15.13', major=15), 'plain', '', False, None),
+])
+def test_check_restore_client(client, fmt, dump_version, restrict, fragment):
+    refusal = restore_job.check_restore_client(client, fmt, dump_version, restrict)
+    if fragment is None:
+        assert refusal is None
+    else:
+        assert fragment in refusal and '\n' not in refusal
+
+
+def test_plain_has_restrict(tmp_path):
+    with_it, without = tmp_path / 'a.sql', tmp_path / 'b.sql'
+    with_it.write_bytes(b'--\n-- PostgreSQL database dump\n--\n\n\\restrict abc123\n\nSET x = 1;\n')
+    without.write_bytes(b'--\nSET x = 1;\n')
+    assert restore_job.plain_has_restrict(str(with_it)) is True
+    assert restore_job.plain_has_restrict(str(without)) is False
+    assert restore_job.plain_has_restrict(str(tmp_path / 'missing.sql')) is False
+
+
+@pytest.mark.parametrize('source, target, refused', [
+    ('17.10', 150018, True), ('17.10', 170006, False), ('15.18', 170010, False), ('', 150018, False),
+    ('17.10', 0, False),
+])
+def test_check_target_server(source, target, refused):
+    refusal = restore_job.check_target_server(source, target)
+    if refused:
+        assert refusal == ('the dump is of a PostgreSQL 17 server (17.10) and the target server runs 15.18; a dump '
+                           'restores into the same or a newer major: restore into a PostgreSQL 17 or newer server')
+    else:
+        assert refusal is None
