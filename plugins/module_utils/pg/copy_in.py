@@ -46,6 +46,7 @@ from ansible_collections.pourtrait.ops.plugins.module_utils.pg.programs import r
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.stream import CHUNK, parse_copy_line
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.workers import run_threads
 
+FREEZE = True  # load the tables this run created with COPY ... FREEZE (truncated first, same transaction)
 _TOC_LINE_RE = re.compile(r'^(\d+); (\d+) (\d+) (.*)$')
 _TABLE_DATA_RE = re.compile(r'^TABLE DATA (\S+) (\S+) (\S+)$')
 _TABLE_RE = re.compile(r'^TABLE (\S+) (\S+) (\S+)$')
@@ -117,6 +118,7 @@ class CopyInRestore(object):
         self.argv, self.env, self.jobs, self.application_name = argv, env, jobs, application_name
         self.tables, self.other_lines, self.settings = [], [], []
         self.errors = []
+        self.counts = {}  # (schema, table): rows loaded into a table this run created (so its exact count)
         self._lock = threading.Lock()
         self._conns = []
 
@@ -240,9 +242,10 @@ class CopyInRestore(object):
 
     def copy_table(self, conn, entry):
         """One table's data in one transaction: truncated first and frozen when this run created the table."""
-        statement = entry.statement
+        statement, fresh = entry.statement, False
         with conn.cursor() as cur:
-            if entry.created and _is_plain_table(cur, entry):
+            if FREEZE and entry.created and _is_plain_table(cur, entry):
+                fresh = True
                 cur.execute(sql.SQL('TRUNCATE ONLY {}.{}').format(sql.Identifier(entry.schema),
                                                                   sql.Identifier(entry.table)))
                 statement += ' WITH (FREEZE)'
@@ -253,7 +256,11 @@ class CopyInRestore(object):
                     if source.error is not None:  # the file's own failure, not the database's
                         raise source.error
                     raise
+            rows = cur.rowcount
         conn.commit()
+        if fresh and rows is not None and rows >= 0:
+            with self._lock:
+                self.counts[(entry.schema, entry.table)] = rows
 
 
 def _is_plain_table(cur, entry):

@@ -59,6 +59,7 @@ class RestoreJob(Job):
         self.checksum_ok = self.plain_digest = None
         self.terminated, self.rows = 0, []
         self.data_loader = None
+        self.loaded_counts = {}  # exact row counts known from the load (copy_in)
 
     def run(self):
         self.validate()
@@ -168,6 +169,7 @@ class RestoreJob(Job):
             self.data_loader = 'copy_in' if fast is not None else os.path.basename(self.argv[0])
             if fast is not None:
                 fast.run()
+                self.loaded_counts = fast.counts
             else:
                 run_program(self.argv, self.env, program=os.path.basename(self.argv[0]))
         except PgModuleError as exc:
@@ -181,11 +183,13 @@ class RestoreJob(Job):
             raise PgModuleError(msg)
 
     def count_rows(self):
-        """Row counts of the restored tables with data."""
+        """Row counts of the restored tables with data (those the load counted in tables it created and
+        truncated are not read again)."""
         tables = restore_tables(self.fmt, self.path, self.env, pg_restore=self.pg_restore,
                                 plain_digest=self.plain_digest)
-        counts = count_rows(self.conn_params, self.target, tables, workers=self.jobs,
-                            application_name=self.application_name)
+        counts = dict(self.loaded_counts)
+        counts.update(count_rows(self.conn_params, self.target, [t for t in tables if t not in counts],
+                                 workers=self.jobs, application_name=self.application_name))
         self.rows = [dict(table='%s.%s' % key, rows=counts.get(key)) for key in tables]
 
     def result(self):
