@@ -194,6 +194,7 @@ class CopyInRestore(object):
             except PgModuleError as exc:
                 self._fail(None, exc)
                 return
+            entry = None
             try:
                 self._apply_settings(conn)
                 while True:
@@ -201,11 +202,9 @@ class CopyInRestore(object):
                         if not queue or self.errors:
                             return
                         entry = queue.pop(0)
-                    try:
-                        self.copy_table(conn, entry)
-                    except Exception as exc:  # pylint: disable=broad-except  # raised once all have stopped
-                        self._fail(entry, exc)
-                        return
+                    self.copy_table(conn, entry)
+            except Exception as exc:  # pylint: disable=broad-except  # raised once all have stopped
+                self._fail(entry, exc)
             finally:
                 self._forget(conn)
                 conn.close()
@@ -281,7 +280,7 @@ class DataSource(object):
     def read(self, size=-1):
         try:
             return self.handle.read(size)
-        except Exception as exc:
+        except Exception as exc:  # pylint: disable=broad-except  # kept, then raised to psycopg2
             self.error = exc
             raise
 
@@ -295,7 +294,7 @@ class DataSource(object):
 def describe_failure(entry, exc):
     """One line for a failed table load: the table and file, the database's or the file's reason."""
     where = 'loading %s.%s from %s' % (entry.schema, entry.table, os.path.basename(entry.path)) if entry else \
-        'connecting'
+        'starting a session'
     if isinstance(exc, PgModuleError):
         return 'restore of the table data failed %s: %s' % (where, exc)
     if isinstance(exc, psycopg2.Error):

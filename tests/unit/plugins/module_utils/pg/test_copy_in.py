@@ -117,4 +117,83 @@ def test_failures_are_one_line():
     assert msg == ('restore of the table data failed loading public.child from 7.dat.gz: Compressed file ended '
                    'before the end-of-stream marker; the dump looks truncated or corrupt, take a new one')
     assert copy_in.describe_failure(None, PgModuleError('cannot reach PostgreSQL')) == \
-        'restore of the table data failed connecting: cannot reach PostgreSQL'
+        'restore of the table data failed starting a session: cannot reach PostgreSQL'
+
+
+class _Cursor(object):
+    def __init__(self, conn):
+        self.conn, self.rowcount = conn, -1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def execute(self, statement, params=None):
+        if self.conn.fail_on and self.conn.fail_on in str(statement):
+            raise copy_in.psycopg2.ProgrammingError('unrecognized configuration parameter')
+        self.conn.executed.append(statement)
+
+    def fetchone(self):
+        return (True,)
+
+    def copy_expert(self, statement, source, size=0):
+        data = b''
+        while True:
+            chunk = source.read(size)
+            if not chunk:
+                break
+            data += chunk
+        self.conn.copied.append((statement, data))
+        self.rowcount = data.count(b'\n')
+
+
+class _Conn(object):
+    def __init__(self, fail_on=None):
+        self.fail_on, self.executed, self.copied, self.closed = fail_on, [], [], False
+
+    def cursor(self):
+        return _Cursor(self)
+
+    def commit(self):
+        pass
+
+    def cancel(self):
+        pass
+
+    def close(self):
+        self.closed = True
+
+
+def _restore_of(tmp_path, settings, conns):
+    job = copy_in.CopyInRestore({}, 'target', str(tmp_path), ['pg_restore', str(tmp_path)], {}, 2, 'test')
+    for dump_id, name in ((1, 'a'), (2, 'b')):
+        (tmp_path / ('%d.dat.gz' % dump_id)).write_bytes(gzip.compress(b'1\tx\n2\ty\n'))
+        entry = copy_in.TableData(dump_id, 'public', name, True)
+        entry.path, entry.statement = str(tmp_path / ('%d.dat.gz' % dump_id)), 'COPY public.%s (id, v) FROM stdin' % name
+        job.tables.append(entry)
+    job.settings = settings
+    return job
+
+
+def test_tables_load_frozen_and_counted(monkeypatch, tmp_path):
+    conns = []
+    monkeypatch.setattr(copy_in, 'connect', lambda *a, **kw: conns.append(_Conn()) or conns[-1])
+    job = _restore_of(tmp_path, ["SET client_encoding = 'UTF8';"], conns)
+    job.load_tables()
+    copied = sorted(c for conn in conns for c in conn.copied)
+    assert copied == [('COPY public.a (id, v) FROM stdin WITH (FREEZE)', b'1\tx\n2\ty\n'),
+                      ('COPY public.b (id, v) FROM stdin WITH (FREEZE)', b'1\tx\n2\ty\n')]
+    assert job.counts == {('public', 'a'): 2, ('public', 'b'): 2}
+    assert all(conn.closed for conn in conns)
+
+
+def test_a_session_that_cannot_be_prepared_fails_the_restore(monkeypatch, tmp_path):
+    conns = []
+    monkeypatch.setattr(copy_in, 'connect', lambda *a, **kw: conns.append(_Conn('xmloption')) or conns[-1])
+    job = _restore_of(tmp_path, ['SET xmloption = content;'], conns)
+    with pytest.raises(PgModuleError) as caught:
+        job.load_tables()
+    assert str(caught.value).startswith('restore of the table data failed starting a session: ')
+    assert not any(conn.copied for conn in conns) and all(conn.closed for conn in conns)
