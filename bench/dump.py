@@ -13,12 +13,17 @@ One throwaway PostgreSQL 15 server (tests/sandbox/pg.py), one generated database
   pg_dump writes it, hashing the compressed bytes on the way - ``verify: toc``), run as
   Ansible runs a module;
 - single-job ``pg_restore`` of that dump into an empty database, and ``postgres_restore``
-  with its defaults (checksum check, CPU-count jobs, row counts) into a new database.
+  with its defaults (checksum check, CPU-count jobs, row counts) into a new database: pg_restore
+  restores the schema, then the module loads the table data itself (each ISA-L data file
+  inflated into ``COPY ... FROM STDIN``, CPU-count connections), then pg_restore -j builds the
+  indexes and constraints (``data_loader: copy_in``).
 
-Goals: dump defaults >= 4x faster than raw -Fc, <= 2.5x the floor, output <= 1.1x the raw
-dump; restore defaults >= 1.2x faster than single-job pg_restore.
+Goals: dump defaults >= 4x faster than raw -Fc, <= 2.0x the floor, output <= 1.1x the raw
+dump; restore defaults >= 2.0x faster than single-job pg_restore.
 
-    python bench/dump.py [--size-mb N]
+    python bench/dump.py [--size-mb N]      # or POURTRAIT_BENCH_DUMP_MB=N for bench/run.py
+
+The machine may be shared: run it more than once before comparing, and report the range.
 
 ``run(size_mb)`` returns the rows ({name, seconds, floor_seconds, ratio, goal, size_bytes, ok})
 for bench/run.py.
@@ -148,8 +153,14 @@ def _row(name, seconds, floor, ratio, goal, size, ok=None):
                 ratio=None if ratio is None else round(ratio, 2), goal=goal, size_bytes=size, ok=ok)
 
 
-def run(size_mb=1024, log=None):
+def default_size_mb():
+    """--size-mb's default: POURTRAIT_BENCH_DUMP_MB when set (a smaller size to iterate), else 1024."""
+    return int(os.environ.get('POURTRAIT_BENCH_DUMP_MB') or 1024)
+
+
+def run(size_mb=None, log=None):
     """Run the whole benchmark once; return the result rows."""
+    size_mb = size_mb or default_size_mb()
     log = log or (lambda msg: None)
     server = PgServer().start()
     work = tempfile.mkdtemp(prefix='pourtrait-bench-dump-')
@@ -204,21 +215,21 @@ def run(size_mb=1024, log=None):
         mod_restore = _timed(module_restore)
         if restored.get('failed'):
             raise RuntimeError('postgres_restore failed: %s' % restored.get('msg'))
-        log('postgres_restore defaults %.2f s' % mod_restore)
+        log('postgres_restore defaults %.2f s (data loaded by %s)' % (mod_restore, restored.get('data_loader')))
         server.drop_database('bench_restore_mod')
 
         return [
             _row('floor: COPY TO STDOUT discarded, %d parallel' % JOBS, floor, floor, 1.0, None, None),
             _row("reference: COPY TO '/dev/null' server-side", server_side, floor, server_side / floor, None, None),
             _row('raw pg_dump -Fc', raw, floor, raw / floor, None, raw_size),
-            _row('postgres_dump defaults vs floor', mod, floor, mod / floor, '<= 2.5', mod_size, mod / floor <= 2.5),
+            _row('postgres_dump defaults vs floor', mod, floor, mod / floor, '<= 2.0', mod_size, mod / floor <= 2.0),
             _row('postgres_dump defaults speed-up over raw -Fc', mod, raw, raw / mod, '>= 4.0', mod_size,
                  raw / mod >= 4.0),
             _row('postgres_dump defaults size vs raw -Fc', mod, raw, float(mod_size) / raw_size, '<= 1.1', mod_size,
                  float(mod_size) / raw_size <= 1.1),
             _row('pg_restore single job', single, single, 1.0, None, None),
             _row('postgres_restore defaults speed-up over single-job pg_restore', mod_restore, single,
-                 single / mod_restore, '>= 1.2', None, single / mod_restore >= 1.2),
+                 single / mod_restore, '>= 2.0', None, single / mod_restore >= 2.0),
         ]
     finally:
         server.stop()
@@ -237,7 +248,8 @@ def format_table(rows):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
-    parser.add_argument('--size-mb', type=int, default=1024, help='generated data size (default 1024)')
+    parser.add_argument('--size-mb', type=int, default=default_size_mb(),
+                        help='generated data size (default 1024, or POURTRAIT_BENCH_DUMP_MB)')
     args = parser.parse_args(argv)
     rows = run(args.size_mb, log=lambda msg: sys.stderr.write(msg + '\n'))
     sys.stdout.write(format_table(rows) + '\n')

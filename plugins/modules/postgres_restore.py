@@ -20,6 +20,11 @@ description:
     is touched.
   - Refuses to restore into a database that other sessions are connected to, unless O(terminate_sessions=true).
   - Returns exact row counts of the restored tables.
+  - A directory dump restored with O(jobs) above 1 (and without O(clean) of objects in place) has its table data
+    loaded by the module itself when the Python package C(isal) is installed - each data file inflated with
+    ISA-L on its way into C(COPY ... FROM STDIN), O(jobs) tables at once, each table in one transaction and,
+    when this restore created it, frozen (C(COPY ... FREEZE)) - and everything else by C(pg_restore). Without
+    C(isal), or when a data file is compressed otherwise (lz4, zstd), C(pg_restore) restores all of it.
 options:
   path:
     description:
@@ -157,6 +162,15 @@ command:
   returned: always
   type: list
   elements: str
+data_loader:
+  description:
+    - Who loaded the table data - C(copy_in) (a directory dump restored with O(jobs) above 1 and the Python
+      package C(isal) present - this module inflates each data file with ISA-L and feeds C(COPY ... FROM STDIN)
+      on O(jobs) connections while C(pg_restore) restores the schema, the large objects and sequences, then the
+      indexes and constraints with O(jobs) jobs), C(pg_restore) or C(psql). Null in check mode.
+  returned: always
+  type: str
+  sample: copy_in
 plan:
   description: Whether the target database is (or would be) dropped and created.
   returned: always

@@ -32,6 +32,7 @@ from ansible_collections.pourtrait.ops.plugins.module_utils.pg.admin import (
     terminate_sessions,
 )
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.checksums import count_rows
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.copy_in import CopyInRestore, use_copy_in
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.formats import detect_format, restore_tables
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.job import Job
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.manifest import (
@@ -101,6 +102,8 @@ class RestoreJob(Job):
         self.checksum_ok = self.plain_digest = None
         self.source_version, self.client = '', None
         self.terminated, self.rows = 0, []
+        self.data_loader = None
+        self.loaded_counts = {}  # exact row counts known from the load (copy_in)
 
     def run(self):
         self.validate()
@@ -209,7 +212,7 @@ class RestoreJob(Job):
     def check_mode_result(self):
         return dict(changed=True, target_db=self.target, format=self.fmt, duration=self.elapsed(),
                     checksum_ok=self.checksum_ok, terminated_sessions=len(self.sessions), tables=[],
-                    command=self.argv, plan=self.plan_result, client=describe_client(self.client))
+                    command=self.argv, plan=self.plan_result, client=describe_client(self.client), data_loader=None)
 
     def prepare_target(self, admin):
         """End the other sessions, drop and (re)create the target as planned."""
@@ -225,11 +228,22 @@ class RestoreJob(Job):
                                     % (target, describe_db_error(exc)))
 
     def restore(self):
-        """Run pg_restore / psql; a database this run created is dropped again when it fails."""
+        """Run pg_restore / psql (a directory dump's table data through ``CopyInRestore`` when it applies); a
+        database this run created is dropped again when it fails."""
         self.env = client_env(self.conn_params, dbname=self.target, application_name=self.application_name,
                               settings=dict(maintenance_work_mem=self.mwm) if self.mwm else None)
         try:
-            run_program(self.argv, self.env, program=os.path.basename(self.argv[0]))
+            fast = None
+            if use_copy_in(self.fmt, self.jobs, self.clean and not self.recreate):
+                fast = CopyInRestore(self.conn_params, self.target, self.path, self.argv, self.env, self.jobs,
+                                     self.application_name)
+                fast = fast if fast.prepare() else None
+            self.data_loader = 'copy_in' if fast is not None else os.path.basename(self.argv[0])
+            if fast is not None:
+                fast.run()
+                self.loaded_counts = fast.counts
+            else:
+                run_program(self.argv, self.env, program=os.path.basename(self.argv[0]))
         except PgModuleError as exc:
             msg = str(exc)
             if 'already exists' in msg and not self.clean:
@@ -241,14 +255,17 @@ class RestoreJob(Job):
             raise PgModuleError(msg)
 
     def count_rows(self):
-        """Row counts of the restored tables with data."""
+        """Row counts of the restored tables with data (those the load counted in tables it created and
+        truncated are not read again)."""
         tables = restore_tables(self.fmt, self.path, self.env, pg_restore=self.pg_restore,
                                 plain_digest=self.plain_digest)
-        counts = count_rows(self.conn_params, self.target, tables, workers=self.jobs,
-                            application_name=self.application_name)
+        counts = dict(self.loaded_counts)
+        counts.update(count_rows(self.conn_params, self.target, [t for t in tables if t not in counts],
+                                 workers=self.jobs, application_name=self.application_name))
         self.rows = [dict(table='%s.%s' % key, rows=counts.get(key)) for key in tables]
 
     def result(self):
         return dict(changed=True, target_db=self.target, format=self.fmt, duration=self.elapsed(),
                     checksum_ok=self.checksum_ok, terminated_sessions=self.terminated, tables=self.rows,
-                    command=self.argv, plan=self.plan_result, client=describe_client(self.client))
+                    command=self.argv, plan=self.plan_result, client=describe_client(self.client),
+                    data_loader=self.data_loader)
