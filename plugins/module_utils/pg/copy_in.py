@@ -51,6 +51,7 @@ _TOC_LINE_RE = re.compile(r'^(\d+); (\d+) (\d+) (.*)$')
 _TABLE_DATA_RE = re.compile(r'^TABLE DATA (\S+) (\S+) (\S+)$')
 _TABLE_RE = re.compile(r'^TABLE (\S+) (\S+) (\S+)$')
 _SESSION_LINE_RE = re.compile(r'^(SET [a-z_]+ = .*;|SELECT pg_catalog\.set_config\(.*\);)$')
+_SET_NAME_RE = re.compile(r'^SET\s+(\w+)\s*(?:=|TO)', re.IGNORECASE)
 
 
 def use_copy_in(fmt, jobs, clean):
@@ -214,8 +215,15 @@ class CopyInRestore(object):
             raise self.errors[0]
 
     def _apply_settings(self, conn):
+        """pg_restore's session settings; a script written without a connection may name a setting this server
+        predates (pg_restore 18's transaction_timeout on 15), which pg_restore itself would leave out."""
         with conn.cursor() as cur:
             for statement in self.settings:
+                name = _SET_NAME_RE.match(statement)
+                if name:
+                    cur.execute('SELECT count(*) FROM pg_catalog.pg_settings WHERE name = %s', (name.group(1),))
+                    if not cur.fetchone()[0]:
+                        continue
                 cur.execute(statement)
         conn.commit()
         with self._lock:

@@ -100,7 +100,7 @@ class RestoreJob(Job):
     def __init__(self, conn_params, opts, check_mode=False, application_name='pourtrait.ops'):
         super(RestoreJob, self).__init__(conn_params, opts, check_mode=check_mode, application_name=application_name)
         self.checksum_ok = self.plain_digest = None
-        self.source_version, self.client = '', None
+        self.source_version, self.client, self.pick_for_server = '', None, False
         self.terminated, self.rows = 0, []
         self.data_loader = None
         self.loaded_counts = {}  # exact row counts known from the load (copy_in)
@@ -171,10 +171,15 @@ class RestoreJob(Job):
         refusal = check_restore_client(client, fmt, dump_version, restrict)
         if refusal:
             raise PgModuleError(refusal)
-        self.client = client
-        self.pg_restore, self.psql = (None, client['path']) if fmt == 'plain' else (client['path'], None)
+        self.use_client(client)
+        # no manifest to say which pg_dump wrote it: plan() picks the target server's own major when there is one
+        self.pick_for_server = not (bin_dir or dump_major or restrict)
         if fmt == 'plain':
             self.jobs = 1
+
+    def use_client(self, client):
+        self.client = client
+        self.pg_restore, self.psql = (None, client['path']) if self.fmt == 'plain' else (client['path'], None)
 
     def check_checksum(self):
         """With verify_checksum: the dump must match its manifest."""
@@ -190,6 +195,10 @@ class RestoreJob(Job):
     def plan(self, admin):
         """Whether the target exists, its other sessions, what is dropped and created, the argument list."""
         target = self.target
+        if self.pick_for_server and getattr(admin, 'server_version', 0):
+            # a newer pg_restore may send settings an older server predates (18's transaction_timeout on 15)
+            self.use_client(find_client(self.client['path'].rsplit('/', 1)[-1],
+                                        prefer_major=admin.server_version // 10000))
         refusal = check_target_server(self.source_version, getattr(admin, 'server_version', 0))
         if refusal:
             raise PgModuleError(refusal)
