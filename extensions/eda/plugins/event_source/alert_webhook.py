@@ -13,7 +13,7 @@ running). Accepted: 202 and one event per alert (Alertmanager) or one event (gen
   {pourtrait_alert: {source: alertmanager|generic, name, status: firing|resolved, severity, labels,
                      annotations, starts_at, ends_at, fingerprint, group_key, received_at}, payload: <the alert or body>}
 
-Arguments: host (127.0.0.1), port (5001; 0 picks a free one, logged), secret (or the POURTRAIT_WEBHOOK_SECRET
+Arguments: enabled (true; false: no listener, the source idles), host (127.0.0.1), port (5001; 0 picks a free one, logged), secret (or the POURTRAIT_WEBHOOK_SECRET
 environment variable; required), token_header, signature_header, max_body_bytes (1 MiB), ready_file (the bound
 port is written there as JSON once listening - for tests and supervisors).
 """
@@ -140,6 +140,9 @@ def make_app(queue, secret, token_header=TOKEN_HEADER, signature_header=SIGNATUR
 
 async def main(queue, args):
     args = args or {}
+    if str(args.get('enabled', True)).lower() in ('false', 'no', '0', 'off'):
+        LOG.info('alert_webhook: disabled (enabled=false); no listener')
+        await asyncio.Future()
     secret = str(args.get('secret') or os.environ.get('POURTRAIT_WEBHOOK_SECRET', ''))
     if not secret:
         raise ValueError('alert_webhook: a shared secret is required (secret, or POURTRAIT_WEBHOOK_SECRET)')

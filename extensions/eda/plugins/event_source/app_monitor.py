@@ -17,10 +17,11 @@ Arguments (each falls back to the environment variable named):
 
 Event::
 
-  {pourtrait_monitor: {state: failing|degraded|slow|healthy, previous_state, observed_at, changed: [...]},
+  {pourtrait_monitor: {state: failing|degraded|slow|healthy, severity: P0..P3, previous_state, observed_at,
+                       changed: [...]},
    health: {ok, http_status, status, database, response_time_ms}, errors: {rate, count, total},
    latency: {p95_ms, p99_ms}, deployment: {id, created, age_s, recent, rollback_candidate},
-   database: {healthy, source, status}, signals: {health_failing, error_rate_high, latency_high}}
+   database: {healthy, source, status, cause}, signals: {health_failing, error_rate_high, latency_high}}
 
 Tokens never appear in events or log lines.
 """
@@ -158,9 +159,25 @@ def observe(conf):
         state = 'healthy'
     deployment = read_deployment(conf, now)
     database = read_database(conf, health)
+    # the database as the cause of slowness: Supabase (or the app) says it is not healthy
+    database['cause'] = database['healthy'] is False or health['database'] not in (None, 'healthy')
     observed = datetime.datetime.fromtimestamp(now, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
-    return dict(pourtrait_monitor=dict(state=state, observed_at=observed), health=health, errors=errors,
+    return dict(pourtrait_monitor=dict(state=state, severity=severity(state, errors['rate']), observed_at=observed),
+                health=health, errors=errors,
                 latency=latency, deployment=deployment, database=database, signals=signals)
+
+
+def severity(state, error_rate):
+    """The incident severity the numbers say: P0 failing with a quarter of requests failing, P1 failing or a
+    tenth failing, P2 degraded or slow, P3 healthy."""
+    rate = error_rate or 0.0
+    if state == 'failing' and rate >= 0.25:
+        return 'P0'
+    if state == 'failing' or rate >= 0.10:
+        return 'P1'
+    if state in ('degraded', 'slow'):
+        return 'P2'
+    return 'P3'
 
 
 def state_key(event):

@@ -84,7 +84,8 @@ def test_events_only_on_changes_with_the_numbers_and_the_live_deployment(world):
     assert first['pourtrait_monitor']['state'] == 'healthy' and first['pourtrait_monitor']['previous_state'] is None
     assert first['deployment']['id'] == 'dpl_old' and first['deployment']['recent'] is False
     assert 7100 < first['deployment']['age_s'] < 7300 and first['deployment']['rollback_candidate'] is True
-    assert first['database'] == {'healthy': True, 'source': 'supabase', 'status': 'ACTIVE_HEALTHY'}
+    assert first['database'] == {'healthy': True, 'source': 'supabase', 'status': 'ACTIVE_HEALTHY', 'cause': False}
+    assert first['pourtrait_monitor']['severity'] == 'P3'
     assert watcher.changes(monitor.observe(world.conf)) is None  # same state: no event
 
     # a broken release goes live
@@ -95,6 +96,7 @@ def test_events_only_on_changes_with_the_numbers_and_the_live_deployment(world):
     assert event['pourtrait_monitor']['previous_state'] == 'healthy'
     assert event['pourtrait_monitor']['changed'] == ['deployment', 'signals', 'state']
     assert event['signals'] == {'health_failing': True, 'error_rate_high': True, 'latency_high': True}
+    assert event['pourtrait_monitor']['severity'] == 'P0'
     assert event['errors']['rate'] == 0.42 and event['latency']['p95_ms'] == 3000
     assert event['health']['http_status'] == 503 and event['health']['database'] == 'unhealthy'
     assert event['deployment']['id'] == 'dpl_new' and event['deployment']['recent'] is True
@@ -143,3 +145,10 @@ def test_settings_need_an_app_url(monkeypatch):
     monkeypatch.delenv('APP_URL', raising=False)
     with pytest.raises(ValueError, match='app_url'):
         monitor.settings({})
+
+
+@pytest.mark.parametrize('state, rate, expected', [
+    ('failing', 0.42, 'P0'), ('failing', 0.01, 'P1'), ('degraded', 0.12, 'P1'), ('degraded', 0.06, 'P2'),
+    ('slow', 0.0, 'P2'), ('healthy', None, 'P3')])
+def test_severity_from_the_numbers(state, rate, expected):
+    assert monitor.severity(state, rate) == expected
