@@ -114,3 +114,96 @@ def test_bad_webhook_input_is_refused_and_the_engine_keeps_running(rulebook, ver
                             'the alert run (dry run)')
     assert entries[0]['trigger']['alert'] == 'checkout-500s' and 'severity=P2' in entries[0]['action']
     assert len([e for e in book.audit() if e['trigger'].get('alert')]) == 1
+
+
+def test_pourtrait_ops_watch_prints_progress_and_stops_on_ctrl_c(vercel, supabase, tmp_path):
+    """`pourtrait-ops watch` (this checkout's CLI) in the foreground: progress lines, then Ctrl-C stops it and the
+    rulebook, exit 0."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    import yaml
+
+    from tests.helpers import ROOT, playbook_env
+
+    book = Rulebook(tmp_path, [vercel.env, supabase.env], {'dry_run': True})
+    extra = tmp_path / 'watch-vars.yml'
+    extra.write_text(yaml.safe_dump({'monitor_interval': 0.5, 'webhook_port': book.port}))
+    env = dict(book.env, PYTHONPATH=os.path.join(ROOT, 'tools', 'pourtrait_ops_cli'))
+    vercel.seed_deployment(health='broken', live=True, created_offset_s=-60)
+    proc = subprocess.Popen([sys.executable, '-m', 'pourtrait_ops_cli', 'watch', '--inventory',
+                             str(tmp_path / 'inventory'), '--vars', str(extra), '--dry-run'],
+                            cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    try:
+        book.proc = proc  # wait_for watches this process
+        book.wait_for(lambda: finished(book, 'dry_run'), 120, 'the dry-run decision')
+        book.wait_for(lambda: any('app_monitor: failing' in line for line in lines), 30, 'the progress line')
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(40) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        reader.join(5)
+    text = ''.join(lines)
+    assert 'DRY RUN, nothing is changed' in text and 'watch stopped' in text, text
+    assert 'Traceback' not in text, text
+    assert rollback_posts(vercel) == []
+    leftover = subprocess.run(['pgrep', '-f', str(tmp_path)], capture_output=True, text=True).stdout.split()
+    assert leftover == [], leftover
+
+
+def test_a_flapping_signal_rolls_back_once(rulebook, vercel):
+    import time
+
+    previous = vercel.live()['uid']
+    broken = vercel.seed_deployment(health='broken', live=True, created_offset_s=-60)['uid']
+    vercel.set_timings(job_pending_s=0.1, job_running_s=1.0)
+    vercel.clear_requests()
+    book = rulebook()
+    # the release flaps between broken and healthy while the engine watches and acts
+    book.wait_for(lambda: finished(book, 'started'), 90, 'the automatic run to start')
+    for health in ('healthy', 'broken', 'healthy', 'broken'):
+        vercel.set_health(broken, health)
+        time.sleep(0.7)
+    book.wait_for(lambda: finished(book, 'finished'), 120, 'the automatic run to finish')
+    time.sleep(2)  # more polls of the monitor after the rollback
+    posts = [p for p in rollback_posts(vercel) if p['status'] is not None and p['status'] < 400]
+    assert len(posts) == 1 and vercel.live()['uid'] == previous, (posts, book.output[-3000:])
+    assert len(finished(book, 'started')) == 1
+
+
+def test_a_manual_rollback_at_the_same_moment_gives_one_rollback(rulebook, vercel, tmp_path):
+    import threading
+
+    from tests.helpers import run_playbook
+
+    previous = vercel.live()['uid']
+    vercel.seed_deployment(health='broken', live=True, created_offset_s=-60)
+    vercel.set_timings(job_pending_s=0.1, job_running_s=2.0)
+    vercel.clear_requests()
+    book = rulebook()
+    manual = {}
+
+    def engineer():
+        # the on-call engineer's rollback.yml as the engine notices the failure: the same lock file
+        manual['result'] = run_playbook('rollback', '-e', 'rollback_poll_interval=0.1', '-e',
+                                        'rollback_health_interval=0.2', env=[vercel.env, {
+                                            'POURTRAIT_LOCK_PATH': book.env['POURTRAIT_LOCK_PATH']}])
+    book.wait_for(lambda: 'app_monitor: failing' in book.output or book.audit(), 90, 'the engine to see the failure')
+    thread = threading.Thread(target=engineer)
+    thread.start()
+    thread.join(180)
+    book.wait_for(lambda: [e for e in book.audit() if e['outcome'] in ('finished', 'stale')], 120,
+                  'the automatic run to end')
+    result = manual['result']
+    assert result.rc == 0, result.output[-3000:]
+    posts = [p for p in rollback_posts(vercel) if p['status'] is not None and p['status'] < 400]
+    assert len(posts) == 1 and '/rollback/%s' % previous in posts[0]['path'], posts
+    assert vercel.live()['uid'] == previous
