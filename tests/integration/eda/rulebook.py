@@ -50,12 +50,13 @@ class Rulebook(object):
         vars_path.write_text(yaml.safe_dump(rule_vars))
         self.audit_log = tmp_path / 'audit.jsonl'
         self.reports = tmp_path / 'reports'
-        self.env = playbook_env(*(list(env) + [{'POURTRAIT_WEBHOOK_SECRET': SECRET, 'POURTRAIT_AUDIT_LOG': str(self.audit_log),
-                                      'POURTRAIT_KILL_SWITCH': str(tmp_path / 'kill-switch'),
-                                      'POURTRAIT_LOCK_PATH': str(tmp_path / 'production.lock'),
-                                      'HOME': str(tmp_path / 'home'),
-                                      # ansible-rulebook's private data dirs (eda*): in the test's tmp_path
-                                      'TMPDIR': str(tmp_path / 'tmp')}]), reports_dir=str(self.reports))
+        settings = {'POURTRAIT_WEBHOOK_SECRET': SECRET, 'POURTRAIT_AUDIT_LOG': str(self.audit_log),
+                    'POURTRAIT_KILL_SWITCH': str(tmp_path / 'kill-switch'),
+                    'POURTRAIT_LOCK_PATH': str(tmp_path / 'production.lock'),
+                    'HOME': str(tmp_path / 'home'),
+                    # ansible-rulebook's private data dirs (eda*): in the test's tmp_path
+                    'TMPDIR': str(tmp_path / 'tmp')}
+        self.env = playbook_env(*(list(env) + [settings]), reports_dir=str(self.reports))
         (tmp_path / 'tmp').mkdir(exist_ok=True)
         self.argv = [ANSIBLE_RULEBOOK, '-r', RULEBOOK, '-i', str(inventory), '--vars', str(vars_path), '-v']
         self.output = ''

@@ -13,9 +13,10 @@ running). Accepted: 202 and one event per alert (Alertmanager) or one event (gen
   {pourtrait_alert: {source: alertmanager|generic, name, status: firing|resolved, severity, labels,
                      annotations, starts_at, ends_at, fingerprint, group_key, received_at}, payload: <the alert or body>}
 
-Arguments: enabled (true; false: no listener, the source idles), host (127.0.0.1), port (5001; 0 picks a free one, logged), secret (or the POURTRAIT_WEBHOOK_SECRET
-environment variable; required), token_header, signature_header, max_body_bytes (1 MiB), ready_file (the bound
-port is written there as JSON once listening - for tests and supervisors).
+Arguments: enabled (true; false: no listener, the source idles), host (127.0.0.1), port (5001; 0 picks a free
+one, logged), secret (or the POURTRAIT_WEBHOOK_SECRET environment variable; required), token_header,
+signature_header, max_body_bytes (1 MiB), ready_file (the bound port is written there as JSON once listening - for
+tests and supervisors).
 """
 
 import asyncio

@@ -45,7 +45,7 @@ async def exchange(tmp_path, calls):
     queue = asyncio.Queue()
     ready = tmp_path / 'ready.json'
     task = asyncio.create_task(webhook.main(queue, {'secret': SECRET, 'port': 0, 'ready_file': str(ready)}))
-    for _ in range(200):
+    for _attempt in range(200):
         if ready.exists() and ready.read_text():
             break
         await asyncio.sleep(0.02)
