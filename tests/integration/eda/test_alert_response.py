@@ -205,6 +205,7 @@ def test_a_manual_rollback_at_the_same_moment_gives_one_rollback(rulebook, verce
                   'the automatic run to end')
     result = manual['result']
     assert result.rc == 0, result.output[-3000:]
+    assert 'holding %s' % book.env['POURTRAIT_LOCK_PATH'] in result.output, result.output[-3000:]
     posts = [p for p in rollback_posts(vercel) if p['status'] is not None and p['status'] < 400]
     assert len(posts) == 1 and '/rollback/%s' % previous in posts[0]['path'], posts
     assert vercel.live()['uid'] == previous

@@ -1,4 +1,4 @@
-"""plugins/action/run_lock.py: taking, refusing and taking over the production lock file."""
+"""plugins/lookup/run_lock.py: taking, refusing and taking over the production lock file."""
 
 import json
 import os
@@ -11,7 +11,7 @@ ensure_collection_link()
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
 
-from ansible_collections.pourtrait.ops.plugins.action import run_lock  # noqa: E402
+from ansible_collections.pourtrait.ops.plugins.lookup import run_lock  # noqa: E402
 
 
 def me():
