@@ -172,6 +172,6 @@ class LookupModule(LookupBase):
             time.sleep(interval)
         line = 'holding %s' % path
         if waited_for:
-            line += ' after waiting %.1f s for %s (pid %s)' % (time.time() - started, waited_for.get('owner') or
-                                                              'another run', waited_for.get('pid'))
+            whom = waited_for.get('owner') or 'another run'
+            line += ' after waiting %.1f s for %s (pid %s)' % (time.time() - started, whom, waited_for.get('pid'))
         return [line]
