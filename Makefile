@@ -12,13 +12,14 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 COLLECTION_LINK := .collections/ansible_collections/pourtrait/ops
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup sandbox-up sandbox-down demo test test-unit test-integration test-reliability test-molecule lint sanity bench clean
+.PHONY: help setup sandbox-up sandbox-down demo watch test test-unit test-integration test-reliability test-molecule lint sanity bench clean
 
 help:
 	@echo "make demo          set up, start the sandbox, run the main job against it"
 	@echo "make test          set up and run every check (unit, integration, molecule, lint, sanity)"
 	@echo "make sandbox-up    start the sandbox in the background (writes .sandbox/env)"
 	@echo "make sandbox-down  stop it"
+	@echo "make watch         alert response (ansible-rulebook) against the sandbox, in the foreground (Ctrl-C stops)"
 	@echo "make bench         run the benchmarks in bench/ (not part of make test)"
 
 $(STAMP): requirements.txt tools/pourtrait_ops_cli/pyproject.toml
@@ -43,6 +44,13 @@ sandbox-down:
 
 demo: sandbox-up
 	@$(BIN)/ansible-playbook playbooks/demo.yml
+
+# The alert_response rulebook against the sandbox: the event sources read APP_URL, VERCEL_*, SUPABASE_* of
+# .sandbox/env; the webhook's secret is POURTRAIT_WEBHOOK_SECRET (a sandbox one unless you export your own).
+watch: sandbox-up
+	@set -a; . .sandbox/env; set +a; \
+	  export POURTRAIT_WEBHOOK_SECRET="$${POURTRAIT_WEBHOOK_SECRET:-sandbox-webhook-secret}"; \
+	  exec $(BIN)/pourtrait-ops watch --inventory inventory/local --vars extensions/eda/rulebooks/sandbox.vars.yml
 
 test: setup
 	$(MAKE) --no-print-directory test-unit test-integration test-reliability test-molecule lint sanity

@@ -64,6 +64,8 @@ def playbook_env(*parts, config=True, reports_dir=None):
         env.pop('PYTHONPATH', None)
     if reports_dir is not None:
         env['POURTRAIT_REPORTS_DIR'] = str(reports_dir)
+        # the production lock (pourtrait.ops.run_lock) of the runs of this test session, not the user's
+        env['POURTRAIT_LOCK_PATH'] = os.path.join(str(reports_dir), 'production.lock')
     for part in parts:
         env.update(part or {})
     return env

@@ -565,7 +565,19 @@ def _arguments_section(report):
     return out + ['']
 
 
-MARKDOWN_SECTIONS = (_summary_section, _postmortem_section, _gantt_section, _tasks_section, _key_results_section,
+def _trigger_section(report):
+    """What started an automatic run (the extra var pourtrait_trigger, e.g. from the alert_response rulebook)."""
+    trigger = report.get('trigger')
+    if not trigger:
+        return []
+    out = ['## Trigger', '', '_This run was started automatically._', '']
+    for key, value in trigger.items():
+        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        out.append('- %s: %s' % (_cell(key), _cell(text)))
+    return out + ['']
+
+
+MARKDOWN_SECTIONS = (_trigger_section, _summary_section, _postmortem_section, _gantt_section, _tasks_section, _key_results_section,
                      _messages_section, _arguments_section)
 
 
@@ -593,6 +605,7 @@ class CallbackModule(CallbackBase):
         self._plays = []
         self._play = None
         self._postmortem_var = False
+        self._trigger = None
         self._task_info = {}
         self._runner_start = {}
         self._tasks = []
@@ -627,6 +640,8 @@ class CallbackModule(CallbackBase):
             extra = play.get_variable_manager().extra_vars
             if _truthy(extra.get('runbook_report_postmortem', False)):
                 self._postmortem_var = True
+            if self._trigger is None and isinstance(extra.get('pourtrait_trigger'), dict):
+                self._trigger = dict(extra['pourtrait_trigger'])
         except Exception:  # pylint: disable=broad-except
             pass  # reading the flag must never break the run
 
@@ -736,6 +751,7 @@ class CallbackModule(CallbackBase):
             started=_iso(started), ended=_iso(ended), duration_s=_seconds(ended - started),
             check_mode=check_mode, outcome='failed' if failed else 'succeeded', incident=bool(incident),
             derived=derive_times(started, tasks, check_mode), hosts=hosts, tasks=tasks, postmortem=None,
+            trigger=scrub_data(self._trigger, secrets) if self._trigger else None,
             _started=started, _ended=ended,
         )
         if incident:

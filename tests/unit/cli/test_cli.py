@@ -36,7 +36,7 @@ def main(capsys, *argv):
     (['run', 'tests/nowhere/x.yml'], 'playbook file tests/nowhere/x.yml not found'),
     (['run'], 'the following arguments are required: PLAYBOOK'),
     (['launch'], "argument command: invalid choice: 'launch'"),
-    ([], 'a command is required: list or run'),
+    ([], 'a command is required: list, run or watch'),
     (['run', 'rollback', '--project-dir', '/'], '/ is not a pourtrait.ops checkout'),
 ])
 def test_bad_input_exits_3_with_one_line(capsys, monkeypatch, argv, message):

@@ -81,6 +81,17 @@ def build_parser():
                      help='keep ansible-runner\'s private data dir (events, stdout) and print where it is')
     run.add_argument('--project-dir', help='the pourtrait.ops checkout (default: found from the current directory, '
                      'else the checkout this command was installed from)')
+    watch = sub.add_parser('watch', help='respond to alerts: the alert_response rulebook in the foreground',
+                           description='Run extensions/eda/rulebooks/alert_response.yml with ansible-rulebook (Java '
+                           '17+) until Ctrl-C: it watches the app and the live deployment and runs the incident '
+                           'playbooks automatically (see README, Alert response).')
+    watch.add_argument('-i', '--inventory', help='inventory directory or file (default: inventory/local, the sandbox)')
+    watch.add_argument('--vars', action='append', metavar='FILE', help='rulebook variables (YAML) over '
+                       'extensions/eda/rulebooks/alert_response.vars.yml; repeatable')
+    watch.add_argument('--dry-run', action='store_true', help='record what would run (audit log), change nothing')
+    watch.add_argument('-v', '--verbose', action='count', default=0, help='every line of ansible-rulebook')
+    watch.add_argument('--project-dir', help='the pourtrait.ops checkout (default: found from the current directory, '
+                       'else the checkout this command was installed from)')
     return parser
 
 
@@ -298,9 +309,12 @@ def main(argv=None):
         args = parser.parse_args(argv)
         if args.command is None:
             parser.print_help(sys.stderr)
-            raise UsageError('a command is required: list or run')
+            raise UsageError('a command is required: list, run or watch')
         if args.command == 'list':
             return cmd_list(args, out)
+        if args.command == 'watch':
+            from pourtrait_ops_cli.watch import cmd_watch
+            return cmd_watch(args, out, err)
         return cmd_run(args, out, err)
     except ConfigError as exc:
         err('pourtrait-ops: error: %s' % exc)

@@ -431,3 +431,21 @@ def test_no_tasks_no_gantt_block(tmp_path):
     report = cb.build_report(None)
     assert rr.render_gantt(report) == []
     assert '```mermaid' not in rr.render_markdown(report)
+
+
+def test_the_trigger_of_an_automatic_run_heads_the_report(tmp_path):
+    cb = callback(tmp_path)
+    trigger = {'rule': 'Recent release failing - roll back', 'state': 'failing', 'error_rate': '0.42',
+               'deployment_id': 'dpl_bad', 'deployment_age_s': '61.0', 'observed_at': '2026-12-03T10:00:00Z'}
+    play = types.SimpleNamespace(get_name=lambda: 'Respond', get_vars=lambda: {},
+                                 get_variable_manager=lambda: types.SimpleNamespace(
+                                     extra_vars={'pourtrait_trigger': trigger}))
+    cb.v2_playbook_on_start(types.SimpleNamespace(_file_name='/p/playbooks/incident.yml'))
+    cb.v2_playbook_on_play_start(play)
+    report = cb.build_report(None)
+    assert cb.public(report)['trigger'] == trigger
+    md = rr.render_markdown(report).splitlines()
+    assert md[2] == '## Trigger'
+    assert '- deployment_id: dpl_bad' in md and '- error_rate: 0.42' in md
+    # a manual run has none
+    assert rr.render_markdown(run_tasks(callback(tmp_path)).build_report(None)).count('## Trigger') == 0

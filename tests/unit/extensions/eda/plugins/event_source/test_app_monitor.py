@@ -1,0 +1,154 @@
+"""extensions/eda/plugins/event_source/app_monitor.py against a small app + Vercel + Supabase on loopback."""
+
+import asyncio
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from tests.unit.extensions.eda.plugins.event_source.loader import load
+
+monitor = load('app_monitor')
+TOKEN = 'vercel-token-for-tests'
+
+
+class World(object):
+    """What the fake services answer; the test changes it between polls."""
+
+    def __init__(self):
+        self.health = 'healthy'
+        self.error_rate = 0.002
+        self.p95 = 220
+        self.live = 'dpl_old'
+        self.live_created_ms = int((time.time() - 7200) * 1000)
+        self.candidates = [{'uid': 'dpl_older', 'isRollbackCandidate': True}]
+        self.supabase = 'ACTIVE_HEALTHY'
+        self.auth = []
+
+
+def serve(world):
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            world.auth.append((self.path.split('?')[0], self.headers.get('Authorization')))
+            path = self.path.split('?')[0]
+            status, body = 404, {}
+            if path == '/health':
+                ok = world.health == 'healthy'
+                status = 200 if ok else 503
+                body = {'status': world.health, 'services': {'database': 'healthy' if ok else 'unhealthy'},
+                        'responseTime': 40}
+            elif path == '/api/monitoring/errors':
+                status, body = 200, {'errorRate': world.error_rate, 'errorCount': 5, 'totalRequests': 1000}
+            elif path == '/api/monitoring/performance':
+                status, body = 200, {'responseTime': {'p95': world.p95, 'p99': world.p95 * 2}}
+            elif path == '/v9/projects/pourtrait':
+                status, body = 200, {'id': 'prj_1', 'targets': {'production': {
+                    'id': world.live, 'createdAt': world.live_created_ms}}}
+            elif path == '/v6/deployments':
+                status, body = 200, {'deployments': [{'uid': world.live}] + world.candidates}
+            elif path == '/v1/projects/ref1':
+                status, body = 200, {'status': world.supabase}
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header('Content-Type', 'application/json')
+            self.send_header('Content-Length', str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture
+def world():
+    state = World()
+    server = serve(state)
+    url = 'http://127.0.0.1:%d' % server.server_address[1]
+    state.conf = monitor.settings(dict(app_url=url, vercel_api_url=url, vercel_token=TOKEN, vercel_project='pourtrait',
+                                       supabase_api_url=url, supabase_token='sb', supabase_project_ref='ref1',
+                                       interval=0.01, recent_window_s=600))
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def test_events_only_on_changes_with_the_numbers_and_the_live_deployment(world):
+    watcher = monitor.Monitor()
+    first = watcher.changes(monitor.observe(world.conf))
+    assert first['pourtrait_monitor']['state'] == 'healthy' and first['pourtrait_monitor']['previous_state'] is None
+    assert first['deployment']['id'] == 'dpl_old' and first['deployment']['recent'] is False
+    assert 7100 < first['deployment']['age_s'] < 7300 and first['deployment']['rollback_candidate'] is True
+    assert first['database'] == {'healthy': True, 'source': 'supabase', 'status': 'ACTIVE_HEALTHY', 'cause': False}
+    assert first['pourtrait_monitor']['severity'] == 'P3'
+    assert watcher.changes(monitor.observe(world.conf)) is None  # same state: no event
+
+    # a broken release goes live
+    world.live, world.live_created_ms = 'dpl_new', int((time.time() - 30) * 1000)
+    world.health, world.error_rate, world.p95 = 'unhealthy', 0.42, 3000
+    event = watcher.changes(monitor.observe(world.conf))
+    assert event['pourtrait_monitor']['state'] == 'failing'
+    assert event['pourtrait_monitor']['previous_state'] == 'healthy'
+    assert event['pourtrait_monitor']['changed'] == ['deployment', 'signals', 'state']
+    assert event['signals'] == {'health_failing': True, 'error_rate_high': True, 'latency_high': True}
+    assert event['pourtrait_monitor']['severity'] == 'P0'
+    assert event['errors']['rate'] == 0.42 and event['latency']['p95_ms'] == 3000
+    assert event['health']['http_status'] == 503 and event['health']['database'] == 'unhealthy'
+    assert event['deployment']['id'] == 'dpl_new' and event['deployment']['recent'] is True
+    assert watcher.changes(monitor.observe(world.conf)) is None
+
+    # the database goes down too: a change
+    world.supabase = 'ACTIVE_UNHEALTHY'
+    event = watcher.changes(monitor.observe(world.conf))
+    assert event['pourtrait_monitor']['changed'] == ['database'] and event['database']['healthy'] is False
+
+    # recovered
+    world.health, world.error_rate, world.p95, world.supabase = 'healthy', 0.001, 200, 'ACTIVE_HEALTHY'
+    event = watcher.changes(monitor.observe(world.conf))
+    assert (event['pourtrait_monitor']['state'], event['pourtrait_monitor']['previous_state']) == (
+        'healthy', 'failing')
+    assert ('/v9/projects/pourtrait', 'Bearer %s' % TOKEN) in world.auth
+    assert all(auth is None for path, auth in world.auth if path.startswith(('/health', '/api/')))
+    assert TOKEN not in json.dumps(event)
+
+
+def test_no_rollback_candidate_and_unreachable_app(world):
+    world.candidates = [{'uid': 'dpl_x', 'isRollbackCandidate': False}]
+    event = monitor.observe(world.conf)
+    assert event['deployment']['rollback_candidate'] is False
+    conf = dict(world.conf, app_url='http://127.0.0.1:9', timeout=2)
+    event = monitor.observe(conf)
+    assert event['pourtrait_monitor']['state'] == 'failing' and event['health']['http_status'] is None
+
+
+def test_main_puts_change_events_on_the_queue(world):
+    async def go():
+        queue = asyncio.Queue()
+        task = asyncio.create_task(monitor.main(queue, dict(world.conf, max_events=2)))
+        first = await asyncio.wait_for(queue.get(), 10)
+        world.error_rate = 0.2
+        second = await asyncio.wait_for(queue.get(), 10)
+        await asyncio.wait_for(task, 10)
+        return first, second
+
+    first, second = asyncio.run(go())
+    assert first['pourtrait_monitor']['state'] == 'healthy'
+    assert second['pourtrait_monitor']['state'] == 'degraded' and second['signals']['error_rate_high'] is True
+
+
+def test_settings_need_an_app_url(monkeypatch):
+    monkeypatch.delenv('APP_URL', raising=False)
+    with pytest.raises(ValueError, match='app_url'):
+        monitor.settings({})
+
+
+@pytest.mark.parametrize('state, rate, expected', [
+    ('failing', 0.42, 'P0'), ('failing', 0.01, 'P1'), ('degraded', 0.12, 'P1'), ('degraded', 0.06, 'P2'),
+    ('slow', 0.0, 'P2'), ('healthy', None, 'P3')])
+def test_severity_from_the_numbers(state, rate, expected):
+    assert monitor.severity(state, rate) == expected
