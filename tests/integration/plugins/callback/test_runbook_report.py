@@ -17,7 +17,7 @@ import pytest
 from tests.helpers import ROOT, playbook_command, playbook_env, run_playbook
 
 TOP_KEYS = ['report_version', 'playbook', 'started', 'ended', 'duration_s', 'check_mode', 'outcome', 'incident',
-            'derived', 'hosts', 'tasks', 'postmortem']
+            'derived', 'hosts', 'tasks', 'postmortem', 'trigger']
 TASK_KEYS = ['index', 'play', 'role', 'name', 'host', 'action', 'start', 'end', 'duration_s', 'outcome', 'changed',
              'check_mode', 'censored', 'args', 'key_results', 'msg']
 

@@ -16,6 +16,7 @@ if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
 
 from ansible_collections.pourtrait.ops.plugins.callback import runbook_report as rr  # noqa: E402
+from ansible_collections.pourtrait.ops.plugins.plugin_utils import report_markdown as rmd  # noqa: E402
 
 MASK = rr.MASK
 
@@ -376,7 +377,7 @@ def test_gantt_block_has_one_bar_per_task_with_recorded_times(tmp_path):
         name, data = line.strip().split(' :')
         assert name.startswith('%d. ' % task['index'])
         parts = [p.strip() for p in data.split(',')]
-        assert parts[-2:] == [rr._gantt_time(task['_start']), rr._gantt_time(task['_end'])]
+        assert parts[-2:] == [rmd._gantt_time(task['_start']), rmd._gantt_time(task['_end'])]
         # the chart's times are the report's (UTC, to the millisecond)
         assert parts[-2].replace(' ', 'T') + 'Z' == task['start']
         assert parts[-1].replace(' ', 'T') + 'Z' == task['end']
@@ -390,7 +391,7 @@ def test_gantt_marks_failed_unreachable_and_interrupted_tasks_crit():
                                     1):
         tasks.append(dict(index=index, play='Play', name='Step %d' % index, host='localhost', outcome=outcome,
                           _start=1000.0 + index, _end=1000.5 + index))
-    bars = rr.render_gantt(dict(tasks=tasks))[5:-2]
+    bars = rmd.render_gantt(dict(tasks=tasks))[5:-2]
     tags = [line.split(' :', 1)[1].split(', ')[0] for line in bars]
     assert tags == ['done', 'done', 'crit', 'active', '1970-01-01 00:16:45.000', 'crit', 'crit']
     assert [line.strip().split(' :')[0] for line in bars] == ['%d. Step %d' % (i, i) for i in range(1, 8)]
@@ -401,7 +402,7 @@ def test_gantt_escapes_names_that_would_break_the_chart():
     tasks = [dict(index=1, play='Play: #1; main', name=nasty, host='web1', outcome='failed', _start=10.0, _end=12.0),
              dict(index=2, play='Play: #1; main', name='title looks like a keyword', host='web2', outcome='ok',
                   _start=12.0, _end=11.0)]
-    lines = rr.render_gantt(dict(tasks=tasks))
+    lines = rmd.render_gantt(dict(tasks=tasks))
     assert lines[0] == '```mermaid' and lines[-2:] == ['```', '']
     body = lines[1:-2]
     assert not [line for line in body if '```' in line]
@@ -421,15 +422,15 @@ def test_gantt_escapes_names_that_would_break_the_chart():
     assert bars[1].strip().endswith(':done, 1970-01-01 00:00:12.000, 1970-01-01 00:00:12.000')
     # a name never starts with a gantt keyword: the index comes first
     assert bars[1].strip().startswith('2. title looks like a keyword')
-    long_name = rr.gantt_text('x' * 500)
-    assert len(long_name) == rr.GANTT_TEXT_MAX and long_name.endswith('...')
+    long_name = rmd.gantt_text('x' * 500)
+    assert len(long_name) == rmd.GANTT_TEXT_MAX and long_name.endswith('...')
 
 
 def test_no_tasks_no_gantt_block(tmp_path):
     cb = callback(tmp_path)
     cb.v2_playbook_on_start(types.SimpleNamespace(_file_name='/p/playbooks/empty.yml'))
     report = cb.build_report(None)
-    assert rr.render_gantt(report) == []
+    assert rmd.render_gantt(report) == []
     assert '```mermaid' not in rr.render_markdown(report)
 
 
