@@ -222,8 +222,8 @@ IDLE_TX_STATES = ('idle in transaction', 'idle in transaction (aborted)')
 QUERY_CHARS = 200
 POLL_SECONDS = 0.1
 
-# Sessions over a threshold: only client backends, never ourselves, never plain idle.
-_FIND_SQL = """
+# The client sessions of the chosen databases (never ourselves), with their state's age.
+_SESSIONS_SQL = """
 SELECT pid, usename, datname, application_name, host(client_addr), state, query,
        backend_start, query_start, state_change,
        extract(epoch FROM clock_timestamp() - CASE WHEN state = ANY(%(active_states)s)
@@ -232,24 +232,18 @@ FROM pg_catalog.pg_stat_activity
 WHERE backend_type = 'client backend'
   AND pid <> pg_catalog.pg_backend_pid()
   AND (%(all_dbs)s OR datname = ANY(%(databases)s))
-  AND ((state = ANY(%(active_states)s)
+"""
+
+# Sessions over a threshold (never plain idle).
+_FIND_SQL = _SESSIONS_SQL + """  AND ((state = ANY(%(active_states)s)
         AND query_start < clock_timestamp() - make_interval(secs => %(active_seconds)s))
     OR (state = ANY(%(idle_tx_states)s)
         AND state_change < clock_timestamp() - make_interval(secs => %(idle_tx_seconds)s)))
 ORDER BY pid
 """
 
-# Root blockers: the same columns as _FIND_SQL, for the given pids.
-_ROOTS_SQL = """
-SELECT pid, usename, datname, application_name, host(client_addr), state, query,
-       backend_start, query_start, state_change,
-       extract(epoch FROM clock_timestamp() - CASE WHEN state = ANY(%(active_states)s)
-                                                   THEN query_start ELSE state_change END)::float8
-FROM pg_catalog.pg_stat_activity
-WHERE backend_type = 'client backend'
-  AND pid <> pg_catalog.pg_backend_pid()
-  AND (%(all_dbs)s OR datname = ANY(%(databases)s))
-  AND pid = ANY(%(pids)s)
+# Root blockers, for the given pids.
+_ROOTS_SQL = _SESSIONS_SQL + """  AND pid = ANY(%(pids)s)
 ORDER BY pid
 """
 

@@ -18,6 +18,14 @@ from ansible_collections.pourtrait.ops.plugins.module_utils.pg.diagnostics.commo
     SIZE_CANDIDATES_EXTRA, SYSTEM_SCHEMA_FILTER, Part, isotime, qualified, ratio,
 )
 
+# Per relation of the rel CTE: its columns' average stored width, whether any is nullable, how many columns and how
+# many lack statistics (pg_stats rows joined as s).
+_COLUMN_STATS = """  SELECT r.oid, sum((1 - coalesce(s.null_frac, 0)) * coalesce(s.avg_width, 0)) AS width,
+         bool_or(coalesce(s.null_frac, 0) > 0) AS has_nulls, count(*) AS ncols,
+         count(*) FILTER (WHERE s.attname IS NULL) AS without_stats
+    FROM rel r
+"""
+
 # Tables: per table, the columns' average stored width (null fraction removed) and whether stats are missing.
 TABLE_BLOAT_QUERY = """
 WITH rel AS (
@@ -30,11 +38,7 @@ WITH rel AS (
    ORDER BY c.relpages DESC, n.nspname, c.relname
    LIMIT %(candidates)s
 ), cols AS (
-  SELECT r.oid, sum((1 - coalesce(s.null_frac, 0)) * coalesce(s.avg_width, 0)) AS width,
-         bool_or(coalesce(s.null_frac, 0) > 0) AS has_nulls, count(*) AS ncols,
-         count(*) FILTER (WHERE s.attname IS NULL) AS without_stats
-    FROM rel r
-    JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
+""" + _COLUMN_STATS + """    JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
     LEFT JOIN pg_catalog.pg_stats s ON s.schemaname = r.nspname AND s.tablename = r.relname
          AND s.attname = a.attname AND NOT s.inherited
    GROUP BY r.oid
@@ -60,11 +64,7 @@ WITH rel AS (
    ORDER BY ic.relpages DESC, n.nspname, ic.relname
    LIMIT %(candidates)s
 ), cols AS (
-  SELECT r.oid, sum((1 - coalesce(s.null_frac, 0)) * coalesce(s.avg_width, 0)) AS width,
-         bool_or(coalesce(s.null_frac, 0) > 0) AS has_nulls, count(*) AS ncols,
-         count(*) FILTER (WHERE s.attname IS NULL) AS without_stats
-    FROM rel r
-    JOIN pg_catalog.pg_attribute ia ON ia.attrelid = r.oid AND ia.attnum > 0
+""" + _COLUMN_STATS + """    JOIN pg_catalog.pg_attribute ia ON ia.attrelid = r.oid AND ia.attnum > 0
     LEFT JOIN pg_catalog.pg_attribute ta ON ta.attrelid = r.indrelid AND ta.attnum = r.indkey[ia.attnum - 1]
          AND r.indkey[ia.attnum - 1] <> 0
     LEFT JOIN pg_catalog.pg_stats s ON s.schemaname = r.nspname AND NOT s.inherited
