@@ -9,6 +9,7 @@ parametrized over ``pg_version``; a module with ``pytestmark = pytest.mark.pg_ma
 ``pg17``). POURTRAIT_PG_VERSIONS=15 runs the matrix on 15 only. ``pg_server_17``
 is the 17 server for a test that needs it whatever the matrix."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -227,22 +228,20 @@ def _start_server(version):
     return server
 
 
-@pytest.fixture(scope='session')
-def pg_server_15():
-    server = _start_server('15')
-    try:
-        yield server
-    finally:
-        server.stop()
+def _server_fixture(version):
+    """The session fixture ``pg_server_<version>``: that server, started once, stopped at the end."""
+    @pytest.fixture(scope='session', name='pg_server_%s' % version)
+    def server_fixture():
+        server = _start_server(version)
+        try:
+            yield server
+        finally:
+            server.stop()
+    return server_fixture
 
 
-@pytest.fixture(scope='session')
-def pg_server_17():
-    server = _start_server('17')
-    try:
-        yield server
-    finally:
-        server.stop()
+pg_server_15 = _server_fixture('15')
+pg_server_17 = _server_fixture('17')
 
 
 @pytest.fixture(scope='session')
@@ -257,15 +256,21 @@ def pg_server(request, pg_version):
     return request.getfixturevalue('pg_server_%s' % pg_version)
 
 
+@contextlib.contextmanager
+def fresh_database(server, prefix='t_'):
+    """A database of ``server`` cloned from the seeded template, dropped afterwards."""
+    name = prefix + uuid.uuid4().hex[:12]
+    server.create_database(name, template=TEMPLATE_DB)
+    try:
+        yield Database(server, name)
+    finally:
+        server.drop_database(name)
+
+
 @pytest.fixture
 def db(pg_server):
-    name = 't_' + uuid.uuid4().hex[:12]
-    pg_server.create_database(name, template=TEMPLATE_DB)
-    database = Database(pg_server, name)
-    try:
+    with fresh_database(pg_server) as database:
         yield database
-    finally:
-        pg_server.drop_database(name)
 
 
 pytest_plugins = ['tests.fixtures_standins']

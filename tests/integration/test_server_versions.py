@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import TEMPLATE_DB, Database, assert_one_line_error, run_module
+from tests.conftest import assert_one_line_error, fresh_database, run_module
 
 DEBIAN_15 = '/usr/lib/postgresql/15/bin'
 
@@ -19,25 +19,16 @@ def major(version):
 
 @pytest.fixture
 def db17(pg_server_17):
-    name = 't_' + uuid.uuid4().hex[:12]
-    pg_server_17.create_database(name, template=TEMPLATE_DB)
-    try:
-        yield Database(pg_server_17, name)
-    finally:
-        pg_server_17.drop_database(name)
+    with fresh_database(pg_server_17) as database:
+        yield database
 
 
 @pytest.fixture(scope='module')
 def dump17(pg_server_17, tmp_path_factory):
     """A custom-format dump of a 17 database, made without bin_dir."""
-    name = 't_' + uuid.uuid4().hex[:12]
-    pg_server_17.create_database(name, template=TEMPLATE_DB)
-    try:
-        database = Database(pg_server_17, name)
+    with fresh_database(pg_server_17) as database:
         result = run_module('postgres_dump', dict(database.conn_args(), format='custom',
                                                   backup_dir=str(tmp_path_factory.mktemp('dump17'))))
-    finally:
-        pg_server_17.drop_database(name)
     assert not result.get('failed'), result
     return result
 

@@ -43,12 +43,11 @@ import shutil
 import sys
 import threading
 import time
-import uuid
 
 import pytest
 
 from tests import helpers
-from tests.conftest import ROOT, TEMPLATE_DB, Database
+from tests.conftest import ROOT, fresh_database
 from tests.fixtures_standins import SupabaseSandbox, start_standins
 from tests.reliability.conftest import Worker, run_on_workers
 from tests.reliability.test_vercel_faults import meets_a_fault
@@ -259,12 +258,8 @@ def play(worker, run, workdir):
 def cut_db(pg_server):
     """A fresh database cloned from the seeded template, for the database cut (module scope: it runs inside
     runbook_outcomes)."""
-    name = 't_cut_' + uuid.uuid4().hex[:10]
-    pg_server.create_database(name, template=TEMPLATE_DB)
-    try:
-        yield Database(pg_server, name)
-    finally:
-        pg_server.drop_database(name)
+    with fresh_database(pg_server, 't_cut_') as database:
+        yield database
 
 
 @pytest.fixture(scope='module')
