@@ -106,3 +106,40 @@ def vars_file(directory, name, variables):
     with open(path, 'w') as handle:
         json.dump(variables, handle)
     return '@' + path
+
+
+TAIL = 40
+
+
+def tail(output, lines=TAIL):
+    """The last ``lines`` lines of a playbook's output, for a failure message."""
+    return '\n'.join(output.splitlines()[-lines:])
+
+
+class RunOutcome(object):
+    """What one fault run left behind, read from the stand-ins right after it (faults off). A suite's subclass
+    adds the state it reads and says what the run was (``head()``)."""
+
+    calls_label = 'API calls'
+
+    def __init__(self, run):
+        self.run = run
+        self.rc = None
+        self.output = ''
+        self.seconds = 0.0
+        self.injected = 0
+        self.log = []
+        self.before = None
+        self.health = None
+
+    def head(self):
+        raise NotImplementedError
+
+    def calls(self):
+        """The API calls of the run, one word each: method, path, status or fault."""
+        return ' '.join('%s %s:%s' % (r['method'], r['path'].split('?')[0], r['faulted'] or r['status'])
+                        for r in self.log)
+
+    def where(self):
+        return '%s\n%s: %s\nlast %d lines of the playbook output:\n%s' % (
+            self.head(), self.calls_label, self.calls(), TAIL, tail(self.output))

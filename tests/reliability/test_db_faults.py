@@ -37,13 +37,12 @@ import threading
 import time
 
 from tests import helpers
-from tests.reliability.conftest import playbook_argv, playbook_env, vars_file
+from tests.reliability.conftest import playbook_argv, playbook_env, tail, vars_file
 
 PG_BIN = '/usr/lib/postgresql/15/bin'
 MIGRATION_APP = 'pourtrait.ops/supabase_migration'
 DUMP_APP = 'pourtrait.ops/postgres_dump'
 RUN_TIMEOUT = 240
-TAIL = 40
 
 
 # -- helpers shared with test_interrupted.py ------------------------------------------------------
@@ -105,10 +104,6 @@ def playbook_command(name, db, tmp_path, variables):
     """(argv, env) of a playbook run, for tests that start it themselves."""
     env = playbook_env({'DATABASE_URL': db.url, 'POURTRAIT_REPORTS_DIR': str(tmp_path / 'reports')})
     return playbook_argv(name, '-e', vars_file(tmp_path, '%s-%d' % (name, time.time() * 1000), variables)), env
-
-
-def tail(output, lines=TAIL):
-    return '\n'.join(output.splitlines()[-lines:])
 
 
 def fatal_line(rc, output):

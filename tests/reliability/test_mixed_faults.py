@@ -37,17 +37,13 @@ from tests.reliability.test_db_faults import (
     DUMP_APP, LOST, VERSIONS, Cutter, backup_entries, bulk_table, exists, migrate_vars, note_column, recorded,
     scratch_databases, sleep_switch, write_migrations)
 from tests.reliability.test_vercel_faults import DEPLOY_VARS, create_posts, rollback_posts, run_playbook
+from tests.reliability.conftest import tail
 
-TAIL = 40
 FAULT_KINDS = ['429', '500', '502', '503', 'reset', 'hang']
 FAULT_RATE = 0.3
 HANG_S = 2.5
 # seconds one request of the modules may take: below HANG_S, so a hang is a read timeout
 REQUEST_TIMEOUT = 1
-
-
-def tail(output, lines=TAIL):
-    return '\n'.join(output.splitlines()[-lines:])
 
 
 def final_message(rc, output):

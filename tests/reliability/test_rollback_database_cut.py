@@ -26,15 +26,11 @@ import re
 from tests.conftest import run_module
 from tests.reliability.test_db_faults import LOST, Cutter, bulk_table
 from tests.reliability.test_vercel_faults import ROLLBACK_VARS, rollback_posts, run_playbook
+from tests.reliability.conftest import tail
 
 RESTORE_APP = 'pourtrait.ops/postgres_restore'
-TAIL = 40
 # pg_restore's backend while it loads the big table (the safety dump's COPY comes from pourtrait.ops/postgres_dump)
 CUT_WHERE = "application_name = %s AND datname = %s AND state = 'active' AND query LIKE 'COPY public.fault_bulk %%'"
-
-
-def tail(output, lines=TAIL):
-    return '\n'.join(output.splitlines()[-lines:])
 
 
 class MaintenanceSession(object):

@@ -49,7 +49,7 @@ import pytest
 from tests import helpers
 from tests.conftest import ROOT, fresh_database
 from tests.fixtures_standins import SupabaseSandbox, start_standins
-from tests.reliability.conftest import Worker, run_on_workers
+from tests.reliability.conftest import RunOutcome, TAIL, Worker, run_on_workers, tail
 from tests.reliability.test_vercel_faults import meets_a_fault
 
 INVENTORY = os.path.join(ROOT, 'inventory', 'production')
@@ -62,7 +62,6 @@ REQUEST_TIMEOUT = 1
 # this module starts EXTRA_WORKERS stand-ins of its own so that six runs go at once.
 EXTRA_WORKERS = 4
 RUNS_PER_PLAYBOOK = 8
-TAIL = 40
 
 KEY = 'STRIPE_SECRET_KEY'
 PREVIOUS = KEY + '_PREVIOUS'
@@ -90,10 +89,6 @@ def run_playbook(name, env, extra_vars, workdir, roles_dir=None, timeout=300):
     roles = {'ANSIBLE_ROLES_PATH': '%s:%s' % (roles_dir, os.path.join(ROOT, 'roles'))} if roles_dir else {}
     result = helpers.run_playbook(name, inventory=INVENTORY, extra_vars=extra_vars, env=[env, roles], timeout=timeout)
     return result.rc, result.output
-
-
-def tail(output, lines=TAIL):
-    return '\n'.join(output.splitlines()[-lines:])
 
 
 def fatal_message(output):
@@ -180,28 +175,16 @@ def run_id(run):
     return '%s-%02d-seed%d-%s' % (run.playbook, run.index, run.seed, run.when)
 
 
-class Outcome(object):
+class Outcome(RunOutcome):
     """What one run left behind, read from the stand-ins right after it (faults off)."""
 
     def __init__(self, run):
-        self.run = run
-        self.rc = None
-        self.output = ''
-        self.seconds = 0.0
-        self.injected = 0
-        self.log = []
-        self.before = None
+        RunOutcome.__init__(self, run)
         self.state = None
-        self.health = None
         self.bans = None
 
-    def calls(self):
-        return ' '.join('%s %s:%s' % (r['method'], r['path'].split('?')[0], r['faulted'] or r['status'])
-                        for r in self.log)
-
-    def where(self):
-        return '%s (%d faults injected, %.1f s)\nAPI calls: %s\nlast %d lines of the playbook output:\n%s' % (
-            run_id(self.run), self.injected, self.seconds, self.calls(), TAIL, tail(self.output))
+    def head(self):
+        return '%s (%d faults injected, %.1f s)' % (run_id(self.run), self.injected, self.seconds)
 
     def deployments(self, **match):
         return [d for d in self.state['vercel']['deployments']

@@ -40,7 +40,7 @@ import pytest
 
 from tests import helpers
 from tests.conftest import ROOT
-from tests.reliability.conftest import run_on_workers
+from tests.reliability.conftest import RunOutcome, run_on_workers, tail
 
 INVENTORY = os.path.join(ROOT, 'inventory', 'production')
 FAULT_KINDS = ['429', '500', '502', '503', 'reset']
@@ -52,7 +52,6 @@ RUNS_PER_PLAYBOOK = 20
 HANG_KINDS = ['hang']
 HANG_S = 2.5
 HANG_VARS = {'pourtrait_vercel': {'timeout': 1}}
-TAIL = 40
 
 # The sandbox inventory's fast timings (inventory/local/group_vars/all/vercel.yml), tighter where a
 # fault run allows: the stand-in builds in 0.5 s and finishes a rollback job in 0.3 s.
@@ -69,10 +68,6 @@ def run_playbook(name, sandbox, extra_vars=None, env=None, timeout=240):
     result = helpers.run_playbook(name, inventory=INVENTORY, extra_vars=extra_vars or None, env=[stand_in, env],
                                   reports_dir=sandbox.reports_dir, timeout=timeout)
     return result.rc, result.output
-
-
-def tail(output, lines=TAIL):
-    return '\n'.join(output.splitlines()[-lines:])
 
 
 def rollback_posts(sandbox):
@@ -156,34 +151,22 @@ def settle(sandbox, injected):
         time.sleep(0.2)
 
 
-class Outcome(object):
+class Outcome(RunOutcome):
     """What one run left behind, read from the stand-in right after it (faults off)."""
 
+    calls_label = 'Vercel API calls'
+
     def __init__(self, run):
-        self.run = run
-        self.rc = None
-        self.output = ''
-        self.seconds = 0.0
+        RunOutcome.__init__(self, run)
         self.expected = None
-        self.before = None
         self.live = None
         self.posts = []
         self.other_posts = []
-        self.health = None
-        self.injected = 0
         self.new_deployments = []
-        self.log = []
 
-    def calls(self):
-        """The Vercel API calls of the run, one word each: method, path, status or fault."""
-        return ' '.join('%s %s:%s' % (r['method'], r['path'].split('?')[0], r['faulted'] or r['status'])
-                        for r in self.log)
-
-    def where(self):
-        head = '%s (seed %d, when=%s, %d faults injected, %.1f s)' % (
+    def head(self):
+        return '%s (seed %d, when=%s, %d faults injected, %.1f s)' % (
             run_id(self.run), self.run.seed, self.run.when, self.injected, self.seconds)
-        return '%s\nVercel API calls: %s\nlast %d lines of the playbook output:\n%s' % (
-            head, self.calls(), TAIL, tail(self.output))
 
 
 def play_rollback(sandbox, run, outcome):
