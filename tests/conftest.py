@@ -9,6 +9,7 @@ parametrized over ``pg_version``; a module with ``pytestmark = pytest.mark.pg_ma
 ``pg17``). POURTRAIT_PG_VERSIONS=15 runs the matrix on 15 only. ``pg_server_17``
 is the 17 server for a test that needs it whatever the matrix."""
 
+import atexit
 import contextlib
 import json
 import os
@@ -47,6 +48,10 @@ if _OWNER or not os.path.isdir(os.environ.get(SESSION_TMP_VAR, '')):
     os.environ[SESSION_TMP_VAR] = tempfile.mkdtemp(prefix='pourtrait-tests-', dir=_SYSTEM_TMP)
     os.chmod(os.environ[SESSION_TMP_VAR], 0o711)  # the PostgreSQL harness runs the server as postgres below it
     _OWNER = True
+    if not os.environ.get('POURTRAIT_KEEP_TEST_TMP'):
+        # also when this module is imported outside a pytest session (bench/ uses its helpers); in a session,
+        # pytest_sessionfinish below has checked and removed it by then
+        atexit.register(shutil.rmtree, os.environ[SESSION_TMP_VAR], True)
 SESSION_TMP = os.environ[SESSION_TMP_VAR]
 os.environ['POURTRAIT_TEST_SYSTEM_TMPDIR'] = _SYSTEM_TMP
 os.environ['TMPDIR'] = SESSION_TMP
