@@ -150,22 +150,23 @@ class PlaybookResult(object):
         bases = self.report_bases()
         return bases[-1] if bases else None
 
+    def _report_text(self, suffix):
+        """The text of the newest report's ``suffix`` file (.json, .md), or None without a report."""
+        base = self.report_base
+        if base is None:
+            return None
+        with open(base + suffix) as handle:
+            return handle.read()
+
     @property
     def report(self):
         """The JSON run report (the newest in the reports directory), or None."""
-        base = self.report_base
-        if base is None:
-            return None
-        with open(base + '.json') as handle:
-            return json.load(handle)
+        text = self._report_text('.json')
+        return None if text is None else json.loads(text)
 
     @property
     def report_markdown(self):
-        base = self.report_base
-        if base is None:
-            return None
-        with open(base + '.md') as handle:
-            return handle.read()
+        return self._report_text('.md')
 
     def __repr__(self):
         return 'PlaybookResult(rc=%r, argv=%s)' % (self.rc, ' '.join(shlex.quote(a) for a in self.argv))
