@@ -35,6 +35,9 @@ DELETE /v9|v10/projects/{id}/env/{envId}                   returns the removed v
 GET  /v4/aliases?projectId=                                production aliases
 =========================================================  ==========================================
 
+The firewall (``/v1/security/...``) is in vercel_security.py; runtime logs and build events in
+vercel_logs.py (both mixins of VercelService, with their admin paths).
+
 Errors: 401 ``forbidden``/"Not authorized" (``invalidToken``/``missingToken``) for a
 missing or wrong token; 403 ``forbidden`` for a team the user is not in; 404
 ``not_found`` for an unknown id or a resource outside the requested scope (a
@@ -90,6 +93,8 @@ import time
 
 from tests.sandbox.standin import (HttpProblem, ModelService, Response, Router, error_body, json_response, now_ms,
                                    route)
+from tests.sandbox.vercel_logs import VercelLogs
+from tests.sandbox.vercel_security import VercelSecurity
 
 TOKEN_RE = re.compile(r'^[A-Za-z0-9]{24}$')
 ENV_KEY_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
@@ -97,7 +102,8 @@ HEALTHS = ('healthy', 'broken', 'slow', 'errors')
 STATES = ('QUEUED', 'INITIALIZING', 'BUILDING', 'READY', 'ERROR', 'CANCELED')
 ENV_TYPES = ('system', 'secret', 'encrypted', 'plain', 'sensitive')
 ENV_TARGETS = ('production', 'preview', 'development')
-DEFAULT_TIMINGS = {'queued_s': 0.2, 'building_s': 0.3, 'job_pending_s': 0.1, 'job_running_s': 0.2}
+DEFAULT_TIMINGS = {'queued_s': 0.2, 'building_s': 0.3, 'job_pending_s': 0.1, 'job_running_s': 0.2,
+                   'runtime_logs_open_s': 300.0}
 REGION = 'iad1'
 
 
@@ -582,8 +588,9 @@ def validate_env_item(item, partial=False):
     return item
 
 
-class VercelService(ModelService):
-    """The HTTP face of :class:`VercelModel`."""
+class VercelService(VercelSecurity, VercelLogs, ModelService):
+    """The HTTP face of :class:`VercelModel`; the firewall (vercel_security.py) and the logs (vercel_logs.py)
+    are mixins."""
 
     name = 'vercel'
     timing_names = tuple(DEFAULT_TIMINGS)
@@ -592,6 +599,8 @@ class VercelService(ModelService):
         ModelService.__init__(self, VercelModel(token, timings))
         self.default_timings = dict(self.model.timings)
         self.router = Router.of(self)
+        self.security_reset()
+        self.logs_reset()
 
     def set_app_url(self, url):
         self.model.app_url = url
@@ -600,6 +609,8 @@ class VercelService(ModelService):
     def reset(self, options=None):
         self.model.timings = dict(self.default_timings)
         self.model.reset(options)
+        self.security_reset()
+        self.logs_reset()
 
     def handle(self, request):
         handler, params = self.router.match(request.method, request.raw_path)
@@ -688,7 +699,7 @@ class VercelService(ModelService):
     @route('GET', '/{v:v8|v9}/projects/{idOrName}')
     def get_project(self, request, scope, idOrName):
         self._project(scope, idOrName)
-        return json_response(self.model.project_view())
+        return json_response(dict(self.model.project_view(), security=self.security_view()))
 
     # -- deployments ---------------------------------------------------------------------------
     @route('GET', '/{v:v5|v6}/deployments')
@@ -1040,6 +1051,9 @@ class VercelService(ModelService):
         body = request.json() if request.body.strip() else {}
         with model.lock:
             model.advance()
+            extra = self.security_admin(request, subpath, body) or self.logs_admin(request, subpath, body)
+            if extra is not None:
+                return extra
             if subpath == '/state' and method == 'GET':
                 return json_response(model.state())
             if subpath == '/project' and method == 'PATCH':
