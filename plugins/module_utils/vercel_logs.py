@@ -33,8 +33,8 @@ def parse_status_filters(values):
     for value in values or []:
         text = str(value).strip().lower()
         if not STATUS_RE.match(text):
-            raise VercelError('status_code=%r is not a status code; use a code such as 500 or a class such as 5xx or 4xx'
-                              % str(value)[:20])
+            raise VercelError('status_code=%r is not a status code; use a code such as 500 or a class such as 5xx '
+                              'or 4xx' % str(value)[:20])
         out.append(text)
     return out
 

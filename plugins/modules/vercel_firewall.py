@@ -211,7 +211,8 @@ def default_user():
 
 def firewall_view(config, attack):
     return dict(firewall_enabled=config.get('firewallEnabled'),
-                ips=[dict((k, i.get(k)) for k in ('ip', 'hostname', 'action', 'notes')) for i in config.get('ips') or []],
+                ips=[dict((k, i.get(k)) for k in ('ip', 'hostname', 'action', 'notes'))
+                     for i in config.get('ips') or []],
                 rules=[rule_view(r) for r in config.get('rules') or []], attack_mode=attack)
 
 
@@ -265,7 +266,8 @@ class Firewall(VercelModule):
         self.expires_ms = parse_time_ms(p['expires_at'], 'expires_at') // 1000 * 1000 if p['expires_at'] else None
         self.expires_in_ms = seconds * 1000 if seconds else None
         if self.expires_ms is not None and self.expires_ms <= self.now:
-            raise VercelError('expires_at=%s is in the past; give a later time, or use expires_in' % iso_ms(self.expires_ms))
+            raise VercelError('expires_at=%s is in the past; give a later time, or use expires_in'
+                              % iso_ms(self.expires_ms))
         self.rule = None
         if p['rate_limit']:
             spec = dict(p['rate_limit'], window=parse_duration(p['rate_limit']['window'], 'rate_limit.window'))
@@ -405,7 +407,8 @@ class Firewall(VercelModule):
 
     def result(self, changes, attack_change, removed, config, attack, before):
         texts = [c['text'] for c in changes] + ([attack_change] if attack_change else [])
-        blocks = [ip_view(i, self.now) for i in config.get('ips') or [] if any(same_ip(i.get('ip'), ip) for ip in self.ips)]
+        blocks = [ip_view(i, self.now) for i in config.get('ips') or []
+                  if any(same_ip(i.get('ip'), ip) for ip in self.ips)]
         rule = None
         if self.rule is not None:
             rule = next((rule_view(r) for r in config.get('rules') or [] if r.get('name') == self.rule['name']), None)

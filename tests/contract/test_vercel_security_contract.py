@@ -8,9 +8,16 @@ import json
 import time
 import urllib.parse
 
-from tests.contract.test_vercel_contract import _resolve, check, spec, validate  # noqa: F401 - spec is a fixture
+import pytest
+
+from tests.contract.test_vercel_contract import SPEC_PATH, _resolve, check, load_spec, validate
 
 CONFIG = '/v1/security/firewall/config'
+
+
+@pytest.fixture(scope='module')
+def spec():
+    return load_spec(SPEC_PATH)
 
 
 def fw(vercel, method, path, body=None, **params):
