@@ -153,3 +153,20 @@ def test_bad_input_changes_nothing(vercel):
     assert writes(vercel) == [] and firewall(vercel)['config']['version'] == 1
     forced = run_module('vercel_firewall', conn(vercel, ip=['10.0.0.0/8'], force=True, hostname='pourtrait.app'))
     assert forced['changed'] is True and app_get(vercel) == (200, None)  # 127.0.0.2 is not in 10/8
+
+
+def test_lost_answers_never_apply_a_change_twice(vercel):
+    """Half the firewall writes are processed, then their answer is lost (a 500 or a dropped connection): the
+    module re-reads the configuration instead of repeating a change, and ends with each change made once."""
+    vercel.set_faults(rate=0.5, kinds=['500', 'reset'], seed=7, when='after', methods=['PATCH', 'POST'],
+                      paths=['/v1/security/'])
+    args = conn(vercel, ip=[HOSTILE, OTHER], reason='INC-9', rate_limit=dict(path='/api/wines', limit=50),
+                attack_mode=True, attack_mode_for='1h')
+    done = run_module('vercel_firewall', args)
+    assert done['changed'] is True and len(done['actions']) == 4, done
+    assert vercel.faults()['injected'] >= 1
+    vercel.clear_faults()
+    config = firewall(vercel)['config']
+    assert sorted(i['ip'] for i in config['ips']) == [HOSTILE, OTHER] and len(config['rules']) == 1
+    assert app_get(vercel)[0] == 403 and firewall(vercel)['attack']['active'] is True
+    assert run_module('vercel_firewall', args)['changed'] is False
