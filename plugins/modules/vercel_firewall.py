@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: vercel_firewall
 short_description: Block IPs, rate-limit a path and turn Attack Challenge Mode on or off in the Vercel Firewall
-version_added: 0.2.0
+version_added: 1.1.0
 description:
   - Makes IP blocks (Vercel Firewall IP rules, action C(deny) or C(challenge)) present or absent, a rate limit on a
     path (a custom rule with the C(rate_limit) action) present or absent, and Attack Challenge Mode on or off with an

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: vercel_firewall_info
 short_description: Read the Vercel Firewall - the active configuration, attack status and firewall events
-version_added: 0.2.0
+version_added: 1.1.0
 description:
   - Reads a project's firewall configuration (C(active), or an older version), its IP rules with the reason, author
     and expiry that M(pourtrait.ops.vercel_firewall) keeps in their notes, its custom rules, Attack Challenge Mode,

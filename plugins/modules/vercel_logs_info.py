@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: vercel_logs_info
 short_description: Read a Vercel deployment's runtime logs (filtered, bounded) and its build events
-version_added: 0.2.0
+version_added: 1.1.0
 description:
   - Reads the runtime log lines of a deployment (the production one by default) and keeps those in a time window
     that match a level, a status code (C(500), C(5xx), C(4xx)), a path prefix, a request id or a text.
