@@ -36,8 +36,8 @@ Admin API (JSON in and out; ``SANDBOX_ADMIN_URL`` = ``<api_url>/_sandbox``):
                                             default timings; returns the state
 ``GET    /_sandbox/state``                  ``{vercel: {...}, app: {...}, supabase: {...}, faults, info}``
 ``POST   /_sandbox/timings``                ``{queued_s, building_s, job_pending_s, job_running_s,
-                                            app_slow_s, restoring_s, coming_up_s}`` (seconds, any
-                                            subset)
+                                            runtime_logs_open_s, app_slow_s, restoring_s, coming_up_s}``
+                                            (seconds, any subset)
 ``POST   /_sandbox/faults``                 ``{rate, kinds: [429,500,502,503,reset,hang], seed,
                                             latency_ms, when: before|after, services:
                                             [vercel|app|supabase],
@@ -54,6 +54,11 @@ Admin API (JSON in and out; ``SANDBOX_ADMIN_URL`` = ``<api_url>/_sandbox``):
 ``PATCH  /_sandbox/vercel/deployments/ID``  ``{health}``
 ``POST   /_sandbox/vercel/next_builds``     ``{fail, health, count}`` for builds created via the API
 ``POST   /_sandbox/vercel/next_jobs``       ``{fail, count}`` for the next rollback/promote jobs
+``GET    /_sandbox/vercel/firewall``        the firewall: ``{config, attack, events, actions}`` (vercel_security.py)
+``PUT    /_sandbox/vercel/firewall/anomalies`` ``[anomaly]`` that attack-status lists
+``POST   /_sandbox/vercel/firewall/events`` ``{action_type, host, public_ip, count, at_ms}`` seeds an event
+``GET|POST /_sandbox/vercel/runtime_logs``  the runtime log lines / ``{deployment, lines: [...]}`` adds some
+                                            (vercel_logs.py)
 ``GET    /_sandbox/supabase/state``         the Supabase model (secrets in plain, restores, settings)
 ``GET|PATCH /_sandbox/supabase/project``    the project as the API shows it / ``{status}``
 ``PATCH  /_sandbox/supabase/services/NAME`` ``{status: ACTIVE_HEALTHY|COMING_UP|UNHEALTHY, error}``

@@ -2,9 +2,7 @@
 blocked address, 200 again once it is lifted), a rate limit answers 429 past its limit, attack mode challenges
 everyone; each change once, nothing in check mode, expired blocks lifted by a later run."""
 
-import http.client
 import time
-import urllib.parse
 
 from tests.conftest import assert_one_line_error, run_module
 
@@ -20,19 +18,11 @@ def conn(vercel, **extra):
 
 def app_get(vercel, path='/health', source=HOSTILE):
     """(status, x-vercel-mitigated) of a GET on production from the client address ``source``."""
-    url = urllib.parse.urlsplit(vercel.app_url)
-    client = http.client.HTTPConnection(url.hostname, url.port, timeout=10, source_address=(source, 0))
-    try:
-        client.request('GET', path)
-        resp = client.getresponse()
-        resp.read()
-        return resp.status, resp.getheader('x-vercel-mitigated')
-    finally:
-        client.close()
+    return vercel.app_from(source, path)
 
 
 def firewall(vercel):
-    return vercel.admin('GET', '/vercel/firewall')
+    return vercel.firewall()
 
 
 def writes(vercel):
