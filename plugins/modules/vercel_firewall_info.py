@@ -161,9 +161,8 @@ class FirewallInfo(VercelModule):
             result['events'] = [dict(start_time=a.get('startTime'), end_time=a.get('endTime'), active=a.get('isActive'),
                                      action=a.get('action_type'), host=a.get('host'), ip=a.get('public_ip'),
                                      count=a.get('count')) for a in actions]
-            result['event_counts'] = count_events(actions)
-            summary.append('%d firewall events from %d IPs' % (result['event_counts']['total'],
-                                                                len(result['event_counts']['by_ip'])))
+            counts = result['event_counts'] = count_events(actions)
+            summary.append('%d firewall events from %d IPs' % (counts['total'], len(counts['by_ip'])))
         summary.append('attack mode %s' % ('on' if result['attack_mode']['enabled'] else 'off'))
         result['msg'] = '; '.join(summary)
         return result
