@@ -89,3 +89,16 @@ def test_bad_input(vercel):
     ]
     for extra, fragments in cases:
         assert_one_line_error(run_module('vercel_logs_info', conn(vercel, **extra)), *fragments)
+
+
+def test_lines_written_while_reading_arrive_live(vercel):
+    """The stream follows the deployment: a request served while the module reads is one of its lines."""
+    import threading
+    timer = threading.Timer(1.0, lambda: vercel.app('/api/ai/chat'))
+    timer.start()
+    try:
+        result = run_module('vercel_logs_info', conn(vercel, since='1m', path='/api/ai/chat', limit=1, deadline=20))
+    finally:
+        timer.join()
+    assert result['stopped'] == 'limit' and [line['path'] for line in result['lines']] == ['/api/ai/chat']
+    assert result['lines'][0]['status'] == 200 and result['lines'][0]['level'] == 'info'
