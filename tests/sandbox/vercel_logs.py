@@ -45,6 +45,7 @@ LEVELS = ('error', 'warning', 'info')
 SOURCES = ('delimiter', 'edge-function', 'edge-middleware', 'serverless', 'request')
 MESSAGE_LIMIT = 4096
 STREAM_TICK_S = 0.1
+KEEP_LINES = 20000
 
 
 def _bad(message):
@@ -69,7 +70,7 @@ class VercelLogs(object):
     def add_runtime_line(self, dep_uid, domain, fields):
         """Append one line for deployment ``dep_uid`` (the model's lock is held by the caller or taken here)."""
         with self.model.lock:
-            seq = len(self.runtime_logs) + 1
+            seq = self.runtime_logs[-1]['seq'] + 1 if self.runtime_logs else 1
             message = str(fields.get('message', ''))
             line = {'level': fields.get('level', 'info'), 'message': message[:MESSAGE_LIMIT],
                     'rowId': hashlib.sha1(('%s:%d' % (dep_uid, seq)).encode()).hexdigest()[:24],
@@ -79,6 +80,7 @@ class VercelLogs(object):
                     'requestMethod': fields.get('requestMethod', 'GET'), 'requestPath': fields.get('requestPath', '/'),
                     'responseStatusCode': int(fields.get('responseStatusCode', 200))}
             self.runtime_logs.append({'seq': seq, 'deploymentId': dep_uid, 'line': line})
+            del self.runtime_logs[:-KEEP_LINES]  # a long sandbox session keeps the newest lines only
             return line
 
     def record_app_request(self, dep_uid, domain, method, path, status, detail=None):

@@ -442,6 +442,7 @@ class FirewallState(object):
 
     def record(self, action_type, req, at):
         self.events.append({'action_type': action_type, 'host': req['host'], 'public_ip': req['ip'], 'at': at})
+        del self.events[:-20000]  # a long sandbox session keeps the newest events only
 
     def actions(self, start=None, end=None, hosts=None):
         groups = {}
