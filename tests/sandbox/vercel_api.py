@@ -25,7 +25,8 @@ POST /v1|v9/projects/{projectId}/rollback/{deploymentId}   201 (empty body); 400
                                                            422 not READY, 409 already live,
                                                            402 Hobby beyond one step
 PATCH .../rollback/{deploymentId}/update-description       200
-GET  /v1|v9/projects/{id}/rollback/aliases, .../promote/aliases   ``failedOnly=true``
+GET  /v1|v9/projects/{id}/rollback/aliases, .../promote/aliases   ``failedOnly=true`` (promote: v9 in
+                                                           vercel_cli_routes.py)
 GET  /v6..v10/projects/{id}/env                            ``decrypt``, ``gitBranch``; ``{envs, pagination}``
 POST /v7..v10/projects/{id}/env (``upsert=true``)          object or array -> 201 ``{created, failed}``;
                                                            conflict: 400 ``ENV_CONFLICT``
@@ -90,6 +91,7 @@ import time
 
 from tests.sandbox.standin import (HttpProblem, ModelService, Response, Router, error_body, json_response, now_ms,
                                    route)
+from tests.sandbox.vercel_cli_routes import VercelCliRoutes
 
 TOKEN_RE = re.compile(r'^[A-Za-z0-9]{24}$')
 ENV_KEY_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
@@ -582,8 +584,8 @@ def validate_env_item(item, partial=False):
     return item
 
 
-class VercelService(ModelService):
-    """The HTTP face of :class:`VercelModel`."""
+class VercelService(VercelCliRoutes, ModelService):
+    """The HTTP face of :class:`VercelModel` (with the official CLI's extra calls: vercel_cli_routes.py)."""
 
     name = 'vercel'
     timing_names = tuple(DEFAULT_TIMINGS)
@@ -907,7 +909,7 @@ class VercelService(ModelService):
     def rollback_aliases(self, request, scope, projectId):
         return self._alias_listing(request, scope, projectId, 'rollback', flat=False)
 
-    @route('GET', '/{v:v1|v9|v10}/projects/{projectId}/promote/aliases')
+    @route('GET', '/{v:v1|v10}/projects/{projectId}/promote/aliases')  # /v9 (nested): vercel_cli_routes.py
     def promote_aliases(self, request, scope, projectId):
         return self._alias_listing(request, scope, projectId, 'promote', flat=True)
 
@@ -917,6 +919,11 @@ class VercelService(ModelService):
         model = self.model
         self._project(scope, idOrName)
         envs = list(model.env)
+        target = request.query.get('target')  # not in the spec, but `vercel env ls <target>` filters with it
+        if target:
+            envs = [e for e in envs if target in e['target']]
+        if request.query.get('customEnvironmentId') or request.query.get('customEnvironmentSlug'):
+            envs = []  # the sandbox project has no custom environment
         branch = request.query.get('gitBranch')
         if branch:
             envs = [e for e in envs if not e.get('gitBranch') or e.get('gitBranch') == branch]
