@@ -73,7 +73,17 @@ def find_cli(install=True):
             fcntl.flock(lock, fcntl.LOCK_EX)
             if installed_version() != VERSION:
                 _npm_install()
-    return [node, os.path.join(_package_dir(), 'dist', 'vc.js')]
+    command = [node, os.path.join(_package_dir(), 'dist', 'vc.js')]
+    try:  # this Node.js can run it (the package asks for node >= 18)
+        result = subprocess.run(command + ['--version'], capture_output=True, text=True, timeout=60, check=False,
+                                env={'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'NO_UPDATE_NOTIFIER': '1',
+                                     'VERCEL_TELEMETRY_DISABLED': '1', 'HOME': PREFIX})
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise CliMissing('%s %s does not start: %s' % (PACKAGE, VERSION, exc))
+    if result.returncode != 0 or VERSION not in result.stdout:
+        raise CliMissing('%s %s does not start with %s: %s' % (
+            PACKAGE, VERSION, node, (result.stderr.strip().splitlines() or ['exit %s' % result.returncode])[-1]))
+    return command
 
 
 def cli_env(token, org_id, project_id, ca_path, home):
@@ -113,7 +123,7 @@ def _main(argv):
             return 0
         command = find_cli()
         env = _sandbox_env_file()
-        home = os.path.join(ROOT, os.environ.get('POURTRAIT_SANDBOX_DIR') or '.sandbox', 'vercel-cli-home')
+        home = os.path.join(PREFIX, 'home')  # the CLI's own config.json and auth.json (no token: it is in the env)
         os.makedirs(home, exist_ok=True)
         run_env = cli_env(env['VERCEL_TOKEN'], env['VERCEL_TEAM_ID'], env['VERCEL_PROJECT_ID'],
                           env['VERCEL_CA_PATH'], home)
