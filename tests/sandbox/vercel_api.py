@@ -630,6 +630,8 @@ class VercelService(VercelCliRoutes, ModelService):
         """None for the personal account, else the team id; 403 for a team the user is not in."""
         team_id, slug = request.query.get('teamId'), request.query.get('slug')
         team = self.model.team
+        if team_id and team_id == self.model.user['id']:
+            return None  # the personal account's own id (the vercel CLI sends it for a project linked to a user)
         if team_id:
             if team_id != team['id']:
                 raise HttpProblem(403, 'forbidden', 'Not authorized: you are not a member of the team "%s".' % team_id)

@@ -33,11 +33,12 @@ class Cli(object):
     def run(self, *args, stdin=None, scope=True, timeout=60):
         vercel = self.vercel
         argv = self.command + ['--api', vercel.https_url, '--no-color']
-        if scope:
+        if scope and vercel.team_owned:
             argv += ['--scope', vercel.team_slug]
         argv += list(args)
         assert vercel.token not in ' '.join(argv)  # the token travels in the environment only
-        env = cli_env(vercel.token, vercel.team_id, vercel.project_id, vercel.ca_path, str(self.home))
+        org_id = vercel.team_id if vercel.team_owned else vercel.user_id
+        env = cli_env(vercel.token, org_id, vercel.project_id, vercel.ca_path, str(self.home))
         vercel.clear_requests()
         proc = subprocess.run(argv, input=stdin if stdin is not None else '', capture_output=True, text=True,
                               env=env, cwd=str(self.cwd), timeout=timeout, check=False)
@@ -60,9 +61,9 @@ def served(proc, *allowed):
         assert status is not None and status < 400, ('unserved call %s %s -> %s' % (method, path, status), proc.seen)
 
 
-def ok(proc):
+def ok(proc, *allowed):
     assert proc.returncode == 0, (proc.returncode, proc.seen)
-    served(proc)
+    served(proc, *allowed)
     return proc
 
 
@@ -76,6 +77,23 @@ def test_ls_lists_the_deployments_newest_first(cli, vercel):
     preview = vercel.seed_deployment(target='preview', created_offset_s=-5)
     proc = ok(cli.run('ls', '--environment', 'preview'))
     assert proc.stdout.split() == ['https://%s' % preview['url']]
+
+
+def test_a_personal_account_needs_no_scope(cli, vercel):
+    vercel.reset(owner='personal')
+    live = vercel.live()
+    # the CLI asks for the linked account as a team (GET /teams/<user id>: 404), carries on without its name
+    # ("Deployments for /pourtrait") and lists with teamId=<user id>: the personal scope
+    proc = ok(cli.run('ls'), ('GET', '/teams/', 404))
+    assert proc.stdout.split() == ['https://%s' % d['url'] for d in vercel.deployments()]
+    proc = ok(cli.run('inspect', live['url']))
+    assert live['uid'] in proc.seen and 'in oncall' in proc.seen
+
+
+def test_without_node_the_reason_is_clear(monkeypatch):
+    monkeypatch.setenv('PATH', '/nonexistent')
+    with pytest.raises(CliMissing, match='Node.js'):
+        find_cli(install=False)
 
 
 def test_inspect_shows_the_deployment_its_aliases_and_its_build(cli, vercel):
