@@ -132,6 +132,14 @@ def test_rollback_moves_production_and_status_reports_it(cli, vercel):
     assert 'pourtrait.app (%s)' % live['uid'] in proc.seen
     served(proc)
     assert vercel.live()['uid'] == previous['uid']
+    # the API's refusal reaches the user as its message: a Hobby plan rolls back one step only
+    vercel.set_plan('hobby')
+    oldest = vercel.deployments()[2]
+    proc = cli.run('rollback', oldest['uid'])
+    assert proc.returncode == 1 and 'Hobby plans can only roll back to the previous production deployment' \
+        in proc.seen, proc.seen
+    served(proc, ('POST', '/v9/projects/%s/rollback/' % vercel.project_id, 402))
+    assert vercel.live()['uid'] == previous['uid']
 
 
 def test_promote_moves_production_back_and_turns_auto_assignment_on(cli, vercel):
