@@ -14,7 +14,10 @@ BUILD_SCHEMA = {  # the CLI's Build type (internals/types of vercel 50.44.0): wh
         'readyState': {'enum': ['INITIALIZING', 'BUILDING', 'UPLOADING', 'DEPLOYING', 'READY', 'ARCHIVED', 'ERROR',
                                 'QUEUED', 'CANCELED']},
         'readyStateAt': {'type': 'integer'}, 'scheduledAt': {'type': 'integer'}, 'createdAt': {'type': 'integer'},
-        'deployedAt': {'type': 'integer'}, 'config': {'type': 'object'},
+        'deployedAt': {'type': 'integer'},
+        'config': {'type': 'object', 'additionalProperties': False,
+                   'properties': {'distDir': {'type': 'string'}, 'forceBuildIn': {'type': 'string'},
+                                  'reuseWorkPathFrom': {'type': 'string'}, 'zeroConfig': {'type': 'boolean'}}},
         'output': {'type': 'array', 'items': {
             'type': 'object', 'required': ['path', 'digest', 'mode'], 'additionalProperties': False,
             'properties': {'type': {'enum': ['lambda', 'file']}, 'path': {'type': 'string'},

@@ -48,9 +48,9 @@ def build_view(dep):
     state = dep['state']
     created = dep['created']
     out = {'id': 'bld_' + _digest('build', dep['uid'])[:20], 'deploymentId': dep['uid'],
-           'entrypoint': 'package.json', 'readyState': 'INITIALIZING' if state == 'QUEUED' else state,
+           'entrypoint': 'package.json', 'readyState': state,
            'createdAt': created, 'scheduledAt': created, 'createdIn': REGION, 'use': '@vercel/next',
-           'config': {'zeroConfig': True, 'framework': 'nextjs'}, 'output': []}
+           'config': {'zeroConfig': True}, 'output': []}
     if dep.get('ready'):
         out['readyStateAt'] = dep['ready']
     elif dep.get('buildingAt'):
