@@ -157,6 +157,12 @@ def test_promote_moves_production_back_and_turns_auto_assignment_on(cli, vercel)
     assert ('POST', '/v10/projects/%s/promote/%s' % (vercel.project_id, live['uid']), 201) in proc.calls
     proc = ok(cli.run('promote', 'status'))
     assert 'promoted to %s (%s)' % (live['url'], live['uid']) in proc.seen
+    # a preview cannot be promoted as is: with --yes the CLI builds it anew for production
+    preview = vercel.seed_deployment(target='preview', created_offset_s=-5)
+    proc = ok(cli.run('promote', preview['url'], '--yes'))
+    rebuilt = vercel.deployments()[0]
+    assert rebuilt['target'] == 'production' and rebuilt['meta']['originalDeploymentId'] == preview['uid']
+    assert 'Successfully created new deployment of pourtrait at %s' % rebuilt['inspectorUrl'] in proc.seen
 
 
 def test_env_ls_add_rm_change_the_project_variables(cli, vercel):
