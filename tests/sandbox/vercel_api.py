@@ -25,7 +25,8 @@ POST /v1|v9/projects/{projectId}/rollback/{deploymentId}   201 (empty body); 400
                                                            422 not READY, 409 already live,
                                                            402 Hobby beyond one step
 PATCH .../rollback/{deploymentId}/update-description       200
-GET  /v1|v9/projects/{id}/rollback/aliases, .../promote/aliases   ``failedOnly=true``
+GET  /v1|v9/projects/{id}/rollback/aliases, .../promote/aliases   ``failedOnly=true`` (promote: v9 in
+                                                           vercel_cli_routes.py)
 GET  /v6..v10/projects/{id}/env                            ``decrypt``, ``gitBranch``; ``{envs, pagination}``
 POST /v7..v10/projects/{id}/env (``upsert=true``)          object or array -> 201 ``{created, failed}``;
                                                            conflict: 400 ``ENV_CONFLICT``
@@ -93,6 +94,7 @@ import time
 
 from tests.sandbox.standin import (HttpProblem, ModelService, Response, Router, error_body, json_response, now_ms,
                                    route)
+from tests.sandbox.vercel_cli_routes import VercelCliRoutes
 from tests.sandbox.vercel_logs import VercelLogs
 from tests.sandbox.vercel_security import VercelSecurity
 
@@ -588,9 +590,9 @@ def validate_env_item(item, partial=False):
     return item
 
 
-class VercelService(VercelSecurity, VercelLogs, ModelService):
-    """The HTTP face of :class:`VercelModel`; the firewall (vercel_security.py) and the logs (vercel_logs.py)
-    are mixins."""
+class VercelService(VercelCliRoutes, VercelSecurity, VercelLogs, ModelService):
+    """The HTTP face of :class:`VercelModel`; mixins add the official CLI's extra calls (vercel_cli_routes.py),
+    the firewall (vercel_security.py) and the runtime logs and build events (vercel_logs.py)."""
 
     name = 'vercel'
     timing_names = tuple(DEFAULT_TIMINGS)
@@ -639,6 +641,8 @@ class VercelService(VercelSecurity, VercelLogs, ModelService):
         """None for the personal account, else the team id; 403 for a team the user is not in."""
         team_id, slug = request.query.get('teamId'), request.query.get('slug')
         team = self.model.team
+        if team_id and team_id == self.model.user['id']:
+            return None  # the personal account's own id (the vercel CLI sends it for a project linked to a user)
         if team_id:
             if team_id != team['id']:
                 raise HttpProblem(403, 'forbidden', 'Not authorized: you are not a member of the team "%s".' % team_id)
@@ -918,7 +922,7 @@ class VercelService(VercelSecurity, VercelLogs, ModelService):
     def rollback_aliases(self, request, scope, projectId):
         return self._alias_listing(request, scope, projectId, 'rollback', flat=False)
 
-    @route('GET', '/{v:v1|v9|v10}/projects/{projectId}/promote/aliases')
+    @route('GET', '/{v:v1|v10}/projects/{projectId}/promote/aliases')  # /v9 (nested): vercel_cli_routes.py
     def promote_aliases(self, request, scope, projectId):
         return self._alias_listing(request, scope, projectId, 'promote', flat=True)
 
@@ -928,6 +932,11 @@ class VercelService(VercelSecurity, VercelLogs, ModelService):
         model = self.model
         self._project(scope, idOrName)
         envs = list(model.env)
+        target = request.query.get('target')  # not in the spec, but `vercel env ls <target>` filters with it
+        if target:
+            envs = [e for e in envs if target in e['target']]
+        if request.query.get('customEnvironmentId') or request.query.get('customEnvironmentSlug'):
+            envs = []  # the sandbox project has no custom environment
         branch = request.query.get('gitBranch')
         if branch:
             envs = [e for e in envs if not e.get('gitBranch') or e.get('gitBranch') == branch]
