@@ -29,7 +29,8 @@ GET    /v1/projects/{ref}/api-keys/{id}?reveal=             200 one key; 404 ``{
 POST   /v1/projects/{ref}/api-keys?reveal=                  ``{type: publishable|secret, name, description?}``
                                                             -> 201 the key (masked unless reveal); a name not
                                                             matching ``^[a-z_][a-z0-9_]+$`` (4..64 characters),
-                                                            another type, or a name already used: 400
+                                                            another type, or a name that type already has:
+                                                            400
 DELETE /v1/projects/{ref}/api-keys/{id}?was_compromised=    200 the deleted key (masked); an id that is not a
        &reason=                                             UUID: 400 ``Validation failed (uuid is expected)``;
                                                             a legacy key: 400 (turn the pair off instead);
@@ -352,8 +353,8 @@ class SecurityRoutes(object):
         if description is not None and not isinstance(description, str):
             raise _message(400, 'description must be a string')
         state = self.security
-        if any(k['name'] == name and k['type'] != 'legacy' for k in state.keys):
-            raise _message(400, 'An API key with the name %s already exists' % name)
+        if any(k['name'] == name and k['type'] == kind for k in state.keys):
+            raise _message(400, 'A %s API key with the name %s already exists' % (kind, name))
         key = state._key(kind, name, state._new_value(kind), time.time(), description=description)
         state.keys.append(key)
         state.add_log('auth_logs', time.time(), json.dumps({'action': 'api_key_created', 'name': name, 'type': kind}))
