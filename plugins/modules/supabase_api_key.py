@@ -26,7 +26,7 @@ description:
     C(service_role) once the app uses a new secret key); C(true) turns them back on. A legacy key cannot be deleted
     or rotated alone.
   - Key values never appear in the result, the diff or an error, except the value of a key this run created when
-    O(return_key=true); run such a task with C(no_log: true).
+    O(return_key=true); run such a task with the task keyword C(no_log) set to C(true).
   - Without O(name), O(id) and O(legacy_enabled) it only lists the keys (without their values).
 author: Pourtrait engineering (@pourtrait)
 options:
@@ -72,7 +72,7 @@ options:
     type: bool
   return_key:
     description:
-      - Return the value of a key created by this run in RV(api_key). The task should then set C(no_log: true).
+      - Return the value of a key created by this run in RV(api_key). The task should then set the task keyword C(no_log) set to C(true).
       - Supabase shows a secret key's value only when it is asked for, so without this option the value is never
         fetched.
     type: bool

@@ -21,7 +21,7 @@ description:
   - Sessions already connected stay connected after the change; end them (M(pourtrait.ops.postgres_terminate)) once
     the app runs with the new password (update C(DATABASE_URL) with M(pourtrait.ops.vercel_env), redeploy, check).
   - The password never appears in the result, the diff, a message or an argument list, unless O(return_password=true)
-    (then run the task with C(no_log: true) and hand RV(password) to the next task only).
+    (then run the task with the task keyword C(no_log) set to C(true) and hand RV(password) to the next task only).
   - With O(app_database_url) (the C(DATABASE_URL) the app uses) it refuses to rotate when that URL points at
     another database than the one whose password it sets, since the app would then keep working on a credential
     this run does not know about.
@@ -46,7 +46,7 @@ options:
   return_password:
     description:
       - Return the password the role now has in RV(password) (also on a failed verification, so a run can be
-        finished by hand). Set C(no_log: true) on the task.
+        finished by hand). Set the task keyword C(no_log) set to C(true) on the task.
     type: bool
     default: false
   verify:

@@ -8,10 +8,16 @@ import time
 import psycopg2
 import pytest
 
-from tests.contract.test_supabase_contract import call, check, spec  # noqa: F401 (the spec fixture)
+from tests.contract.test_supabase_contract import SPEC_PATH, call, check
+from tests.contract.test_vercel_contract import load_spec
 from tests.db_roles import scratch_login_role
 from tests.fixtures_standins import SUPABASE_DATABASE
 from tests.sandbox.supabase_security import API_KEY, API_KEYS, LEGACY, LOGS, PASSWORD
+
+
+@pytest.fixture(scope='module')
+def spec():
+    return load_spec(SPEC_PATH)
 
 
 def iso(unix):

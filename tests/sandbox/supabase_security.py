@@ -140,7 +140,9 @@ def scram_verifier(password, salt=None, iterations=4096):
     client_key = hmac.new(salted, b'Client Key', hashlib.sha256).digest()
     stored_key = hashlib.sha256(client_key).digest()
     server_key = hmac.new(salted, b'Server Key', hashlib.sha256).digest()
-    b64 = lambda raw: base64.b64encode(raw).decode('ascii')  # noqa: E731
+
+    def b64(raw):
+        return base64.b64encode(raw).decode('ascii')
     return 'SCRAM-SHA-256$%d:%s$%s:%s' % (iterations, b64(salt), b64(stored_key), b64(server_key))
 
 
@@ -274,8 +276,8 @@ class SecurityState(object):
 
 def _sql_error(text):
     return {'error': {'code': 400, 'message': text, 'status': 'INVALID_ARGUMENT',
-                                      'errors': [{'domain': 'global', 'location': 'q', 'locationType': 'parameter',
-                                                  'message': text, 'reason': 'invalidQuery'}]}}
+                      'errors': [{'domain': 'global', 'location': 'q', 'locationType': 'parameter',
+                                  'message': text, 'reason': 'invalidQuery'}]}}
 
 
 def change_password(database_url, password):
