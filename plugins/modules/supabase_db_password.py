@@ -43,6 +43,13 @@ options:
       - The shortest O(password) accepted.
     type: int
     default: 16
+  strict:
+    description:
+      - Apply the O(min_length) and character rules to O(password). V(false) accepts any password of 4 characters
+        or more (the API's own minimum), e.g. to put a previous password back in a C(rescue) after a failed
+        rotation.
+    type: bool
+    default: true
   return_password:
     description:
       - Return the password the role now has in RV(password) (also on a failed verification, so a run can be
@@ -169,6 +176,7 @@ class DbPassword(SupabaseModule):
         password=dict(type='str', no_log=True),
         length=dict(type='int', default=32),
         min_length=dict(type='int', default=16),
+        strict=dict(type='bool', default=True),
         return_password=dict(type='bool', default=False),
         verify=dict(type='bool', default=True),
         verify_timeout=dict(type='float', default=30.0),
@@ -189,7 +197,11 @@ class DbPassword(SupabaseModule):
         check_range('verify_timeout', params['verify_timeout'], minimum=0)
         check_range('connect_timeout', params['connect_timeout'], minimum=1)
         if params['password'] is not None:
-            check_password(params['password'], params['min_length'])
+            if params['strict']:
+                check_password(params['password'], params['min_length'])
+            elif len(params['password']) < 4:
+                raise SupabaseError('the new database password is %d characters long; Supabase needs at least 4'
+                                    % len(params['password']))
 
     # -- connecting --------------------------------------------------------
     def _target(self):

@@ -81,3 +81,17 @@ def test_bad_input(supabase):
     clash = api_key(supabase, name='default', type='secret')
     assert clash['changed'] is False  # the default secret key exists
     assert changes(supabase) == []
+
+
+def test_lost_answers_change_nothing_twice(supabase):
+    # the POST is done, its answer replaced by a 502: settled by listing the keys, never a second POST
+    supabase.set_faults(rate=1.0, kinds=['502'], when='after', methods=['POST'], max_faults=1)
+    made = api_key(supabase, name='after_fault', return_key=True)
+    assert not made.get('failed') and made['changed'] is True and made['api_key'].startswith('sb_secret_'), made
+    assert len([k for k in admin_keys(supabase)['keys'] if k['name'] == 'after_fault']) == 1
+    assert len(supabase.requests(method='POST')) == 1
+    # the DELETE is done, its answer lost: the retry's 404 counts as done
+    supabase.set_faults(rate=1.0, kinds=['503'], when='after', methods=['DELETE'], max_faults=1)
+    gone = api_key(supabase, name='after_fault', state='absent', reason='fault test')
+    assert not gone.get('failed') and gone['changed'] is True, gone
+    assert [d['name'] for d in admin_keys(supabase)['deleted']] == ['after_fault']

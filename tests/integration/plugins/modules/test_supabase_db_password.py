@@ -113,3 +113,19 @@ def test_a_password_that_does_not_connect_is_reported(supabase, role):
     result = rotate(supabase, role, db_port=1, return_password=True, verify_timeout=0)
     assert_one_line_error(result, 'was changed but connecting with it failed', 'rerun with the same password')
     assert result['changed'] is True and connects(role, result['password'])
+
+
+def test_a_lost_answer_is_retried_with_the_same_password(supabase, role):
+    # the PATCH is done, its answer replaced by a 502: sending the same password again is the same state
+    supabase.set_faults(rate=1.0, kinds=['502'], when='after', methods=['PATCH'], max_faults=1)
+    result = rotate(supabase, role, return_password=True)
+    assert not result.get('failed') and result['changed'] is True and result['verified'] is True, result
+    assert connects(role, result['password']) and len(patches(supabase)) == 2
+
+
+def test_a_previous_password_can_be_put_back_with_strict_false(supabase, role):
+    """The rescue of a failed rotation: the old password (here 'p@ss:w/rd!', which strict rules refuse)."""
+    assert_one_line_error(rotate(supabase, role, password='p@ss:w/rd!'), 'use at least 16')
+    back = rotate(supabase, role, password='p@ss:w/rd!', strict=False)
+    assert not back.get('failed') and back['changed'] is True and connects(role, 'p@ss:w/rd!'), back
+    assert_one_line_error(rotate(supabase, role, password='abc', strict=False), 'Supabase needs at least 4')
