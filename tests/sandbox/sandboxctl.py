@@ -7,7 +7,9 @@ whose pid is recorded),
 then writes ``.sandbox/env`` (shell-sourceable KEY=value lines, read by
 ``inventory/local``) and ``.sandbox/state.json`` (what ``down`` needs to stop
 them). Running ``up`` twice keeps the running sandbox (and starts whatever
-part of it is not running).
+part of it is not running); after a database password rotation through the
+Supabase stand-in (``PATCH .../database/password``) it writes the new password
+into ``.sandbox/env``.
 
 Variables for the HTTP stand-ins: ``VERCEL_API_URL``, ``VERCEL_API_URL_HTTPS``,
 ``VERCEL_CA_PATH`` (the CA that signed the HTTPS certificate), ``VERCEL_TOKEN``,
@@ -64,13 +66,33 @@ def _write_env(env):
 
 
 def _pg_alive(state):
+    """Through the server's socket (trust), so a password changed through the Supabase stand-in does not make a
+    running server look dead."""
     import psycopg2
     try:
-        psycopg2.connect(host='127.0.0.1', port=state['pg']['port'], user=state['pg']['user'],
-                         password=state['pg']['password'], dbname='postgres', connect_timeout=3).close()
+        psycopg2.connect(host=state['pg']['base_dir'], port=state['pg']['port'], user=state['pg']['user'],
+                         dbname='postgres', connect_timeout=3).close()
         return True
     except psycopg2.Error:
         return False
+
+
+def _sync_password(state):
+    """True when the database password was changed through the Supabase stand-in (PATCH .../database/password):
+    the state then holds the new one (what the stand-in's own database URL carries)."""
+    from urllib.parse import unquote, urlsplit
+    try:
+        with urllib.request.urlopen(state['standins']['admin_url'] + '/supabase/database', timeout=3) as resp:
+            url = json.load(resp).get('url') or ''
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+    parts = urlsplit(url)
+    password = unquote(parts.password or '')
+    if parts.username != state['pg']['user'] or parts.port != state['pg']['port'] or not password \
+            or password == state['pg']['password']:
+        return False
+    state['pg']['password'] = password
+    return True
 
 
 def _standins_alive(state):
@@ -171,6 +193,14 @@ def up():
     if state and _pg_alive(state):
         # a sandbox started before the Supabase stand-in existed is restarted too
         if _standins_alive(state) and all(k in state['standins'] for k in ('supabase_api_url', 'webhook_url')):
+            if _sync_password(state):
+                _save_state(state)
+                env = _pg_from_state(state['pg']).env()
+                env.update(_standins_env(state['standins']))
+                _write_env(env)
+                print('sandbox already running; the database password was changed through the Supabase API: '
+                      'environment in %s updated' % os.path.relpath(ENV_FILE, ROOT))
+                return 0
             print('sandbox already running; environment in %s' % os.path.relpath(ENV_FILE, ROOT))
             return 0
         _stop_standins(state.get('standins') or {})

@@ -70,6 +70,11 @@ Admin API (JSON in and out; ``SANDBOX_ADMIN_URL`` = ``<api_url>/_sandbox``):
 ``POST   /_sandbox/supabase/next_restore``  ``{fail: true}``: the next restore ends RESTORE_FAILED
 ``GET|PUT /_sandbox/supabase/database``     ``{url}``: where ``/database/query`` runs (null: default)
 ``PUT    /_sandbox/supabase/rate_limit``    ``{limit: 120, window_s: 60}``
+``GET    /_sandbox/supabase/api_keys``      API keys with plain values, deleted ones (``was_compromised``,
+                                            ``reason``), ``legacy_enabled`` (see supabase_security.py)
+``GET|POST|DELETE /_sandbox/supabase/logs`` the rows logs.all queries: read / add ``[{source, timestamp,
+                                            event_message, metadata}]`` / remove all
+``GET    /_sandbox/supabase/database_password``  ``{changes: [{role, at}]}`` (never a value)
 ``GET|DELETE /_sandbox/webhook/messages``   ``{messages: [{seq, text, payload, time}]}`` received by the
                                             webhook receiver / empty the list
 ==========================================  ===============================================================
