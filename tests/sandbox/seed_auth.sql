@@ -122,14 +122,16 @@ JOIN (VALUES ('user1@example.com', 'Authenticator', 'totp', 'verified'),
   ON f.email = u.email
 WHERE NOT EXISTS (SELECT 1 FROM auth.mfa_factors);
 
--- The audit trail. GoTrue writes ip_address '' for most actions (login, logout, token_refreshed, recovery);
+-- The audit trail: users 1-10 sign in, refresh and sign out every seven hours, each at its own time (never
+-- two sign-ins within ten minutes). GoTrue writes ip_address '' for most actions (login, logout, token_refreshed, recovery);
 -- MFA actions carry the client's address.
 INSERT INTO auth.audit_log_entries (instance_id, id, payload, created_at, ip_address)
 SELECT '00000000-0000-0000-0000-000000000000', extensions.gen_random_uuid(),
        json_build_object('actor_id', u.id, 'actor_via_sso', false, 'actor_username', u.email, 'action', a.action,
                          'log_type', a.log_type, 'traits', a.traits),
-       now() - ((d * 7 + a.shift) || ' hours')::interval, ''
-FROM (SELECT id, email FROM auth.users WHERE substring(email FROM 'user(\d+)@')::int <= 10) u
+       now() - ((d * 7 + a.shift) || ' hours')::interval - u.n * interval '37 minutes', ''
+FROM (SELECT id, email, substring(email FROM 'user(\d+)@')::int AS n FROM auth.users
+      WHERE substring(email FROM 'user(\d+)@')::int <= 10) u
 CROSS JOIN generate_series(0, 20) AS d
 JOIN (VALUES ('login', 'account', '{"provider": "email"}'::json, 0),
              ('token_refreshed', 'token', NULL, 1),
