@@ -19,7 +19,7 @@ description:
   - Every user is looked up before anything changes; an unknown user fails the task and changes nothing.
   - Idempotent - a user already banned until at least now + O(ban_duration) is not banned again; a user with no
     session is not signed out again; no factor, nothing to remove; a recovery requested within
-    O(password_reset_min_interval) is not requested again.
+    O(recovery_min_interval) is not requested again.
   - Signing out revokes refresh tokens only. Access tokens (JWTs) already issued stay valid until they expire
     (O(jwt_expiry) after they were issued); the result says until when. A banned user cannot refresh.
 author: Pourtrait engineering (@pourtrait)
@@ -64,7 +64,7 @@ options:
         user use "forgot password".
     type: bool
     default: false
-  password_reset_min_interval:
+  recovery_min_interval:
     description:
       - A recovery requested for the user within this many seconds counts as done (no new link, which would
         replace the one already given). V(0) always generates a new one.
@@ -167,8 +167,8 @@ class AuthUser(AuthModule):
         sign_out=dict(type='bool', default=False),
         jwt_expiry=dict(type='int', default=3600),
         remove_mfa=dict(type='bool', default=False),
-        password_reset=dict(type='bool', default=False),
-        password_reset_min_interval=dict(type='int', default=3600),
+        password_reset=dict(type='bool', default=False, no_log=False),
+        recovery_min_interval=dict(type='int', default=3600),
         redirect_to=dict(type='str'),
         return_recovery_link=dict(type='bool', default=False),
     )
@@ -187,8 +187,8 @@ class AuthUser(AuthModule):
         if params['ban_duration'] is not None and params['banned'] is not True:
             raise AuthError('ban_duration is set but banned is not true; add banned: true (or drop ban_duration)')
         self.ban_seconds = parse_duration(params['ban_duration'] or BAN_FOREVER, 'ban_duration')
-        if params['jwt_expiry'] < 1 or params['password_reset_min_interval'] < 0:
-            raise AuthError('jwt_expiry must be 1 or more and password_reset_min_interval 0 or more (seconds)')
+        if params['jwt_expiry'] < 1 or params['recovery_min_interval'] < 0:
+            raise AuthError('jwt_expiry must be 1 or more and recovery_min_interval 0 or more (seconds)')
         if params['sign_out'] and not self.has_database():
             raise AuthError('sign_out needs the project database (GoTrue has no admin sign-out endpoint): set '
                             'database_url or the DATABASE_URL environment variable (or login_host and the other '
@@ -243,7 +243,7 @@ class AuthUser(AuthModule):
             entry['factors_removed'] = [dict(id=f['id'], factor_type=f.get('factor_type'),
                                              friendly_name=f.get('friendly_name')) for f in factors]
             entry['actions'].append('remove %d MFA factor(s)' % len(factors))
-        interval = params['password_reset_min_interval']
+        interval = params['recovery_min_interval']
         if params['password_reset'] and (sent is None or interval == 0 or sent < now - interval):
             steps.append('password_reset')
             entry['recovery_requested'] = True
