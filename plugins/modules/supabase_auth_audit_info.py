@@ -198,10 +198,13 @@ class AuthAuditInfo(PostgresModule):
                                                  hours=round((self.until - self.since) / 3600.0, 2)),
                       sessions_by_ip=sessions, login_bursts=bursts, suspicious=found, notes=list(auth_audit.NOTES))
         result.update(trail)
-        result['msg'] = '%d audit entries %s .. %s; %s' % (
-            trail['total'], result['window']['since'], result['window']['until'],
-            '%d suspicious: %s' % (len(found), found[0]['reason'] + (' (%s)' % found[0]['ip'] if found[0]['ip'] else ''))
-            if found else 'nothing suspicious (failed sign-ins are not audited: see auth_logs)')
+        if found:
+            first = found[0]['reason'] + (' (%s)' % found[0]['ip'] if found[0]['ip'] else '')
+            summary = '%d suspicious: %s' % (len(found), first)
+        else:
+            summary = 'nothing suspicious (failed sign-ins are not audited: see auth_logs)'
+        result['msg'] = '%d audit entries %s .. %s; %s' % (trail['total'], result['window']['since'],
+                                                          result['window']['until'], summary)
         return result
 
 

@@ -175,8 +175,8 @@ def up():
     state = _load_state()
     if state and _pg_alive(state):
         # a sandbox started before the Supabase stand-in existed is restarted too
-        if _standins_alive(state) and all(k in state['standins'] for k in ('supabase_api_url', 'webhook_url',
-                                                                                'supabase_url')):
+        wanted = ('supabase_api_url', 'webhook_url', 'supabase_url')
+        if _standins_alive(state) and all(k in state['standins'] for k in wanted):
             print('sandbox already running; environment in %s' % os.path.relpath(ENV_FILE, ROOT))
             return 0
         _stop_standins(state.get('standins') or {})

@@ -79,8 +79,8 @@ def test_go_durations_parse_as_go_does():
 
 
 def test_a_recovery_link_is_generated_recorded_and_audited_for_the_user(supabase_auth):
-    status, body, _h = supabase_auth.api('POST', '/admin/generate_link',
-                                         {'type': 'recovery', 'email': EMAIL, 'redirect_to': 'https://app.example/reset'})
+    status, body, _h = supabase_auth.api('POST', '/admin/generate_link', {
+        'type': 'recovery', 'email': EMAIL, 'redirect_to': 'https://app.example/reset'})
     assert status == 200 and body['email'] == EMAIL and body['verification_type'] == 'recovery'
     assert body['action_link'].startswith(supabase_auth.url + '/auth/v1/verify?token=' + body['hashed_token'])
     assert 'redirect_to=https%3A%2F%2Fapp.example%2Freset' in body['action_link']
@@ -88,7 +88,8 @@ def test_a_recovery_link_is_generated_recorded_and_audited_for_the_user(supabase
     assert supabase_auth.db.scalar('SELECT recovery_token FROM auth.users WHERE email = %s', (EMAIL,)) == \
         body['hashed_token']
     assert [a[1] for a in supabase_auth.audit('user_recovery_requested')] == [EMAIL]
-    status, body, _h = supabase_auth.api('POST', '/admin/generate_link', {'type': 'recovery', 'email': 'no@example.com'})
+    status, body, _h = supabase_auth.api('POST', '/admin/generate_link',
+                                         {'type': 'recovery', 'email': 'no@example.com'})
     assert body == {'code': 404, 'error_code': 'user_not_found', 'msg': 'User with this email not found'}
 
 
