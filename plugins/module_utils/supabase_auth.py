@@ -236,6 +236,19 @@ class AuthClient(object):
 
 # -- sign-out in SQL -------------------------------------------------------------------------------
 
+def check_project_database(cur, user_ids):
+    """A one-line error unless the database holds GoTrue's tables and every one of ``user_ids`` (the database and
+    the Auth API are the same project's)."""
+    cur.execute("SELECT to_regclass('auth.sessions') IS NOT NULL AND to_regclass('auth.refresh_tokens') IS NOT NULL")
+    if not cur.fetchone()[0]:
+        raise AuthError('the database has no auth.sessions table; point database_url (DATABASE_URL) at the Supabase '
+                        "project's database (Project Settings > Database)")
+    cur.execute('SELECT count(*) FROM auth.users WHERE id = ANY(%s::uuid[])', (list(user_ids),))
+    if cur.fetchone()[0] != len(set(user_ids)):
+        raise AuthError('the database does not hold the users the Auth API returned: database_url (DATABASE_URL) '
+                        'points at another project than supabase_url (SUPABASE_URL); nothing was changed')
+
+
 def session_counts(cur, user_ids):
     """{user id: (sessions, refresh tokens not revoked)} for ``user_ids``."""
     cur.execute('SELECT u.id::text, count(DISTINCT s.id), count(t.id) FILTER (WHERE NOT coalesce(t.revoked, false)) '

@@ -152,7 +152,7 @@ msg: {description: One-line summary., returned: always, type: str}
 import time
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.supabase_auth import (
-    BAN_FOREVER, UUID_RE, AuthError, AuthModule, go_duration, iso, parse_api_time, parse_duration, session_counts,
+    BAN_FOREVER, UUID_RE, AuthError, AuthModule, check_project_database, go_duration, iso, parse_api_time, parse_duration, session_counts,
     sign_out,
 )
 
@@ -206,6 +206,9 @@ class AuthUser(AuthModule):
         for item in self.wanted:
             user = self.client.user(item) if UUID_RE.match(item) else self.client.user_by_email(item)
             (found if user else missing).append(user or item)
+        if self.params['password_reset']:
+            missing += ['%s (no e-mail address: a recovery link needs one)' % u['id'] for u in found
+                        if isinstance(u, dict) and not u.get('email')]
         if missing:
             raise AuthError('no such user in the project at %s: %s; check the id or e-mail (nothing was changed)'
                             % (self.client.base_url, ', '.join(missing)))
@@ -283,6 +286,7 @@ class AuthUser(AuthModule):
             if conn is not None:
                 with conn:
                     with conn.cursor() as cur:
+                        check_project_database(cur, [u['id'] for u in users])
                         counts = session_counts(cur, [u['id'] for u in users])
             plans = [(user,) + self.plan(user, counts, now) for user in users]
             before, after, links = {}, {}, {}

@@ -3,7 +3,7 @@ sign-out everywhere, MFA removal, recovery links; the state asserted in SQL."""
 
 import datetime
 
-from tests.conftest import assert_one_line_error, run_module
+from tests.conftest import assert_one_line_error, fresh_database, run_module
 
 EMAIL = 'user12@example.com'      # one session, two refresh tokens (one revoked)
 MFA_EMAIL = 'user3@example.com'   # two MFA factors, two sessions
@@ -130,6 +130,18 @@ def test_bad_options_fail_before_any_call(supabase_auth):
                                                   service_role_key=supabase_auth.service_role_key))
     assert_one_line_error(no_db, 'sign_out needs the project database')
     assert supabase_auth.audit() == []
+
+
+def test_a_database_of_another_project_is_refused_before_any_change(supabase_auth, pg_server):
+    keys = dict(users=[EMAIL], banned=True, sign_out=True, supabase_url=supabase_auth.url,
+                service_role_key=supabase_auth.service_role_key)
+    with fresh_database(pg_server) as other:
+        other.query('DELETE FROM auth.users WHERE email = %s', (EMAIL,))  # another project: not this user
+        result = run_module('supabase_auth_user', dict(other.conn_args(), **keys))
+    assert_one_line_error(result, 'database_url (DATABASE_URL) points at another project than supabase_url')
+    result = run_module('supabase_auth_user', dict(supabase_auth.db.conn_args(), login_db='postgres', **keys))
+    assert_one_line_error(result, "the database has no auth.sessions table; point database_url (DATABASE_URL) at")
+    assert supabase_auth.banned_until(EMAIL) is None and supabase_auth.sessions(EMAIL) == 1
 
 
 def test_a_key_of_another_project_is_rejected_in_one_line(supabase_auth):
