@@ -293,12 +293,13 @@ class AuthUser(AuthModule):
             for user, entry, steps in plans:
                 sessions, tokens = counts.get(user['id'], (0, 0))
                 factors = len(entry['factors_removed'])
-                before[entry['email']] = self.state(dict(entry, banned_until=entry['banned_until_before']),
+                key = entry['email'] or entry['id']
+                before[key] = self.state(dict(entry, banned_until=entry['banned_until_before']),
                                                     sessions, tokens, factors)
                 if steps and not self.check_mode:
                     self.apply(user, entry, steps, conn, links)
                 gone = 'sign_out' in steps
-                after[entry['email']] = self.state(entry, 0 if gone else sessions, 0 if gone else tokens,
+                after[key] = self.state(entry, 0 if gone else sessions, 0 if gone else tokens,
                                                    0 if 'remove_mfa' in steps else factors)
         finally:
             if conn is not None:
@@ -314,7 +315,7 @@ class AuthUser(AuthModule):
             result['access_tokens_valid_until'] = iso(now + self.params['jwt_expiry'])
         if links:
             result['recovery_links'] = links
-        done = ['%s: %s' % (e['email'], ', '.join(e['actions'])) for e in entries if e['actions']]
+        done = ['%s: %s' % (e['email'] or e['id'], ', '.join(e['actions'])) for e in entries if e['actions']]
         if not done:
             result['msg'] = 'nothing to change for %d user(s)' % len(entries)
         else:
