@@ -133,3 +133,19 @@ def test_audit_writing_can_be_turned_off(supabase_auth):
     uid = supabase_auth.user_id(EMAIL)
     supabase_auth.api('PUT', '/admin/users/%s' % uid, {'ban_duration': '1h'})
     assert supabase_auth.audit() == [] and supabase_auth.banned_until(EMAIL) is not None
+
+
+def test_sandbox_env_gives_what_an_app_is_configured_with(supabase_auth, standins):
+    from tests.fixtures_standins import http_json
+    from tests.sandbox.sandboxctl import _standins_env
+    env = _standins_env(standins.info)
+    assert env['SUPABASE_URL'] == supabase_auth.url and env['SUPABASE_URL_HTTPS'] == supabase_auth.https_url
+    key = env['SUPABASE_SERVICE_ROLE_KEY']
+    status, body, _h = http_json('GET', env['SUPABASE_URL'] + '/auth/v1/admin/users?per_page=1',
+                                 headers={'apikey': key, 'Authorization': 'Bearer ' + key})
+    assert status == 200 and len(body['users']) == 1
+    status, _body, _h = http_json('GET', env['SUPABASE_URL'] + '/auth/v1/admin/users',
+                                  headers={'apikey': env['SUPABASE_ANON_KEY']})
+    assert status == 401
+    health = standins.admin('GET', '/health')
+    assert 'supabase_auth' in health['services'] and key not in str(health['info'])
