@@ -203,8 +203,8 @@ class AuthAuditInfo(PostgresModule):
             summary = '%d suspicious: %s' % (len(found), first)
         else:
             summary = 'nothing suspicious (failed sign-ins are not audited: see auth_logs)'
-        result['msg'] = '%d audit entries %s .. %s; %s' % (trail['total'], result['window']['since'],
-                                                          result['window']['until'], summary)
+        window = result['window']
+        result['msg'] = '%d audit entries %s .. %s; %s' % (trail['total'], window['since'], window['until'], summary)
         return result
 
 

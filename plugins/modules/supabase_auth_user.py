@@ -130,14 +130,14 @@ users:
     id: {description: User id., type: str}
     email: {description: E-mail address., type: str}
     banned_until_before: {description: Ban end before the run (null - not banned)., type: str}
-    banned_until: {description: Ban end after the run (in check mode, what it would be)., type: str}
-    sessions_revoked: {description: Sessions deleted (in check mode, that would be)., type: int}
+    banned_until: {description: 'Ban end after the run (in check mode: what it would be).', type: str}
+    sessions_revoked: {description: 'Sessions deleted (in check mode: that would be).', type: int}
     refresh_tokens_revoked: {description: Refresh tokens not yet revoked that went with them., type: int}
-    factors_removed: {description: "MFA factors removed: [{id, factor_type, friendly_name}]", type: list}
+    factors_removed: {description: "MFA factors removed: [{id, factor_type, friendly_name}]", type: list, elements: dict}
     recovery_requested: {description: Whether a recovery link was (or would be) generated., type: bool}
     recovery_sent_at: {description: When the last recovery was requested., type: str}
-    actions: {description: What was (or would be) done, in words., type: list}
-changed: {description: Whether anything changed (in check mode, would change)., returned: always, type: bool}
+    actions: {description: 'What was (or would be) done, in words.', type: list, elements: str}
+changed: {description: 'Whether anything changed (in check mode: would change).', returned: always, type: bool}
 access_tokens_valid_until:
   description: After a sign-out, the time until which access tokens issued before it stay valid (now + jwt_expiry).
   returned: when sessions were (or would be) revoked
@@ -295,12 +295,12 @@ class AuthUser(AuthModule):
                 factors = len(entry['factors_removed'])
                 key = entry['email'] or entry['id']
                 before[key] = self.state(dict(entry, banned_until=entry['banned_until_before']),
-                                                    sessions, tokens, factors)
+                                         sessions, tokens, factors)
                 if steps and not self.check_mode:
                     self.apply(user, entry, steps, conn, links)
                 gone = 'sign_out' in steps
                 after[key] = self.state(entry, 0 if gone else sessions, 0 if gone else tokens,
-                                                   0 if 'remove_mfa' in steps else factors)
+                                        0 if 'remove_mfa' in steps else factors)
         finally:
             if conn is not None:
                 conn.close()
