@@ -209,6 +209,8 @@ def up():
     print('            Vercel API %s (HTTPS %s), app %s' % (info['api_url'], info['https_url'], info['app_url']))
     print('            Supabase API %s (HTTPS %s), project %s'
           % (info['supabase_api_url'], info['supabase_https_url'], info['supabase_project_ref']))
+    print('            Supabase project API (SUPABASE_URL, /auth/v1) %s (HTTPS %s)'
+          % (info['supabase_url'], info['supabase_url_https']))
     print('environment: %s  (set -a; . .sandbox/env; set +a)' % os.path.relpath(ENV_FILE, ROOT))
     return 0
 
