@@ -41,7 +41,7 @@ class Row(object):
         self.ident = ident
         self.module = module
         self.args = args
-        self.kind = kind            # pg (connection options added), vercel, supabase (env), none
+        self.kind = kind            # pg (connection options added), vercel, supabase, auth (env), none
         self.fragments = fragments
         self.bug = bug              # reason of a strict xfail
         self.setup = setup          # callable(ctx) run before, e.g. turning PITR off
@@ -55,6 +55,11 @@ class Row(object):
 def pitr_off(ctx):
     ctx.sandbox.admin('PUT', '/supabase/backups', {'pitr_enabled': False, 'walg_enabled': True, 'backups': None,
                                                    'earliest_unix': None, 'latest_unix': None})
+
+
+def auth_on_row_db(ctx):
+    """The Auth stand-in (and the Management API's SQL) on the rows' database, so a lookup finds its users."""
+    ctx.sandbox.admin('PUT', '/supabase/database', {'url': ctx.pg.url(ctx.dbname)})
 
 
 def one_hour_ago():
@@ -315,6 +320,25 @@ MODULE_ROWS = [
         {'app_database_url': 'postgresql://postgres:pw@db.otherprojectxxxxxxxx.supabase.co:5432/postgres'},
         'supabase', ["the app's DATABASE_URL points at db.otherprojectxxxxxxxx.supabase.co:5432 database postgres",
                      'fix DATABASE_URL']),
+    # -- supabase_auth_user / supabase_auth_audit_info
+    Row('auth-unknown-user', 'supabase_auth_user',
+        {'users': ['user12@example.com', 'ghost@example.com'], 'banned': True, 'sign_out': True, 'remove_mfa': True},
+        'auth', ['no such user in the project at', ': ghost@example.com', 'nothing was changed'], setup=auth_on_row_db),
+    Row('auth-bad-ban-duration', 'supabase_auth_user', {'users': ['user12@example.com'], 'banned': True,
+                                                        'ban_duration': 'a while'},
+        'auth', ["ban_duration='a while' is not a duration", 'such as 30m, 24h, 7d or 1h30m'], setup=auth_on_row_db),
+    Row('auth-anon-key', 'supabase_auth_user', {'users': ['user12@example.com'], 'banned': True,
+                                                'service_role_key': '@ANON_KEY'},
+        'auth', ['holds the anon key; the Auth admin API needs the service_role key']),
+    Row('auth-link-without-no-log', 'supabase_auth_user',
+        {'users': ['user12@example.com'], 'password_reset': True, 'return_recovery_link': True},
+        'auth', ['return_recovery_link returns credentials: add no_log: true to the task'], setup=auth_on_row_db),
+    Row('auth-audit-backwards-window', 'supabase_auth_audit_info', {'since': '1h', 'until': '3h'},
+        'pg', ['the window is backwards or empty: since', 'swap them']),
+    Row('auth-audit-window-too-long', 'supabase_auth_audit_info', {'since': '2026-01-01T00:00:00Z'},
+        'pg', ['longer than max_window 7d', 'narrow since/until or raise max_window']),
+    Row('auth-audit-bad-ip', 'supabase_auth_audit_info', {'ips': ['10.0.0.300']},
+        'pg', ["ips: '10.0.0.300' is not an IP address"]),
     # -- app_health / deployment_verify
     Row('health-unreachable', 'app_health', {'url': 'http://127.0.0.1:9/health', 'wait_timeout': 0},
         'none', ['connecting to 127.0.0.1:9 failed (Connection refused)', 'check the URL']),
@@ -383,6 +407,9 @@ class Context(object):
             env = dict(self.sandbox.env)
             env.pop('VERCEL_CA_PATH', None)
             return env
+        if kind == 'auth':
+            return {'SUPABASE_URL': info['supabase_url'], 'SUPABASE_SERVICE_ROLE_KEY': info['supabase_service_role_key'],
+                    'DATABASE_URL': self.pg.url(self.dbname)}
         if kind == 'supabase':
             return {'SUPABASE_API_URL': info['supabase_api_url'], 'SUPABASE_ACCESS_TOKEN': info['supabase_token'],
                     'SUPABASE_PROJECT_REF': self.supabase_ref}
@@ -397,6 +424,8 @@ class Context(object):
             return value
         if value == '@HOUR_AGO':
             return one_hour_ago()
+        if value == '@ANON_KEY':
+            return self.sandbox.standins.info['supabase_anon_key']
         return (value.replace('@TMP', self.tmp).replace('@DB', self.dbname).replace('@REF', self.supabase_ref or '')
                 .replace('@APP', self.sandbox.app_url))
 
@@ -406,7 +435,8 @@ class Context(object):
         try:
             with conn.cursor() as cur:
                 cur.execute("SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                            "WHERE c.relkind IN ('r', 'p') AND n.nspname IN ('public', 'supabase_migrations') ORDER BY 1")
+                            "WHERE c.relkind IN ('r', 'p') AND n.nspname IN ('public', 'supabase_migrations', 'auth') "
+                            "ORDER BY 1")
                 tables = [r[0] for r in cur.fetchall()]
                 counts = []
                 for table in tables:

@@ -16,7 +16,9 @@ Variables for the HTTP stand-ins: ``VERCEL_API_URL``, ``VERCEL_API_URL_HTTPS``,
 ``VERCEL_PROJECT`` (name), ``VERCEL_PROJECT_ID``, ``VERCEL_TEAM_ID``,
 ``APP_URL`` (production of the app) and ``SANDBOX_ADMIN_URL`` (see serve.py);
 ``SUPABASE_API_URL``, ``SUPABASE_API_URL_HTTPS``, ``SUPABASE_CA_PATH`` (the same CA
-file as ``VERCEL_CA_PATH``), ``SUPABASE_ACCESS_TOKEN`` and ``SUPABASE_PROJECT_REF``.
+file as ``VERCEL_CA_PATH``), ``SUPABASE_ACCESS_TOKEN`` and ``SUPABASE_PROJECT_REF``; what an app itself
+is configured with: ``SUPABASE_URL`` (the project's API base, ``/auth/v1`` beneath it; ``SUPABASE_URL_HTTPS``
+over TLS), ``SUPABASE_ANON_KEY`` and ``SUPABASE_SERVICE_ROLE_KEY``.
 """
 
 import json
@@ -172,7 +174,10 @@ def _standins_env(info):
             'VERCEL_TEAM_ID': info['team_id'], 'APP_URL': info['app_url'], 'SANDBOX_ADMIN_URL': info['admin_url'],
             'SUPABASE_API_URL': info['supabase_api_url'], 'SUPABASE_API_URL_HTTPS': info['supabase_https_url'],
             'SUPABASE_CA_PATH': info['ca_path'], 'SUPABASE_ACCESS_TOKEN': info['supabase_token'],
-            'SUPABASE_PROJECT_REF': info['supabase_project_ref'], 'SLACK_WEBHOOK_URL': info['webhook_url']}
+            'SUPABASE_PROJECT_REF': info['supabase_project_ref'], 'SLACK_WEBHOOK_URL': info['webhook_url'],
+            'SUPABASE_URL': info['supabase_url'], 'SUPABASE_URL_HTTPS': info['supabase_url_https'],
+            'SUPABASE_ANON_KEY': info['supabase_anon_key'],
+            'SUPABASE_SERVICE_ROLE_KEY': info['supabase_service_role_key']}
 
 
 def _save_state(state):
@@ -192,7 +197,8 @@ def up():
     state = _load_state()
     if state and _pg_alive(state):
         # a sandbox started before the Supabase stand-in existed is restarted too
-        if _standins_alive(state) and all(k in state['standins'] for k in ('supabase_api_url', 'webhook_url')):
+        wanted = ('supabase_api_url', 'webhook_url', 'supabase_url')
+        if _standins_alive(state) and all(k in state['standins'] for k in wanted):
             if _sync_password(state):
                 _save_state(state)
                 env = _pg_from_state(state['pg']).env()
@@ -233,6 +239,8 @@ def up():
     print('            Vercel API %s (HTTPS %s), app %s' % (info['api_url'], info['https_url'], info['app_url']))
     print('            Supabase API %s (HTTPS %s), project %s'
           % (info['supabase_api_url'], info['supabase_https_url'], info['supabase_project_ref']))
+    print('            Supabase project API (SUPABASE_URL, /auth/v1) %s (HTTPS %s)'
+          % (info['supabase_url'], info['supabase_url_https']))
     print('environment: %s  (set -a; . .sandbox/env; set +a)' % os.path.relpath(ENV_FILE, ROOT))
     return 0
 

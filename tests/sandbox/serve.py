@@ -12,6 +12,9 @@ Serves, on loopback ports (0 = a free one):
   and HTTPS (``--supabase-https-port``, same CA), see tests/sandbox/supabase_api.py;
   its ``/database/query`` runs on ``--database-url`` (default: the
   ``SANDBOX_DATABASE_URL`` environment variable, which keeps the password out of argv);
+* the Supabase Auth (GoTrue) admin API of that project over plain HTTP (``--auth-port``) and HTTPS
+  (``--auth-https-port``), see tests/sandbox/supabase_auth.py: ``supabase_url`` is the project's API
+  base (``/auth/v1`` beneath it), keys signed with ``SANDBOX_SUPABASE_JWT_SECRET`` (random when unset);
 * a Slack-style incoming-webhook receiver (``--webhook-port``), see
   ``WebhookService`` in tests/sandbox/standin.py: POST ``{"text": ...}`` to
   ``webhook_url`` -> 200 ``ok``;
@@ -23,8 +26,8 @@ Faults can also be set at start with ``--faults '<JSON as for POST /_sandbox/fau
 When every port listens it writes ``--ready-file`` (JSON: ``pid, api_url,
 https_url, ca_path, app_url, admin_url, token, team_id, team_slug, project_id,
 project_name, user_id, supabase_api_url, supabase_https_url, supabase_token,
-supabase_project_ref, webhook_url``; ``GET /_sandbox/health`` shows the same ``info``
-without the two tokens). SIGTERM/SIGINT stop it. State lives in memory only.
+supabase_project_ref, supabase_url, supabase_url_https, supabase_anon_key, supabase_service_role_key,
+webhook_url``; ``GET /_sandbox/health`` shows the same ``info`` without the tokens and keys). SIGTERM/SIGINT stop it. State lives in memory only.
 
 Admin API (JSON in and out; ``SANDBOX_ADMIN_URL`` = ``<api_url>/_sandbox``):
 
@@ -75,6 +78,8 @@ Admin API (JSON in and out; ``SANDBOX_ADMIN_URL`` = ``<api_url>/_sandbox``):
 ``GET|POST|DELETE /_sandbox/supabase/logs`` the rows logs.all queries: read / add ``[{source, timestamp,
                                             event_message, metadata}]`` / remove all
 ``GET    /_sandbox/supabase/database_password``  ``{changes: [{role, at}]}`` (never a value)
+``GET    /_sandbox/supabase_auth/state``  ``{ref, database_url, audit_enabled, jwt_secret}``
+``POST   /_sandbox/supabase_auth/audit``  ``{enabled: false}``: the Auth stand-in stops writing audit entries
 ``GET|DELETE /_sandbox/webhook/messages``   ``{messages: [{seq, text, payload, time}]}`` received by the
                                             webhook receiver / empty the list
 ==========================================  ===============================================================
@@ -98,6 +103,7 @@ if ROOT not in sys.path:
 from tests.sandbox.app import AppService  # noqa: E402
 from tests.sandbox.standin import Hub, WebhookService, generate_tls, serve, server_ssl_context  # noqa: E402
 from tests.sandbox.supabase_api import DEFAULT_TIMINGS as SUPABASE_TIMINGS, SupabaseService  # noqa: E402
+from tests.sandbox.supabase_auth import AuthService  # noqa: E402
 from tests.sandbox.vercel_api import DEFAULT_TIMINGS, VercelService  # noqa: E402
 
 
@@ -112,6 +118,7 @@ def build_hub(token, timings=None, seed=None, slow_s=0.6, supabase_token=None, s
     hub.add_service(AppService(vercel, slow_s=slow_s))
     hub.add_service(SupabaseService(supabase_token or random_pat(), supabase_timings, seed=seed,
                                     database_url=database_url))
+    hub.add_service(AuthService(hub.services['supabase'], os.environ.get('SANDBOX_SUPABASE_JWT_SECRET')))
     hub.add_service(WebhookService())
     return hub, vercel
 
@@ -129,6 +136,8 @@ def main(argv=None):
     parser.add_argument('--app-port', type=int, default=0)
     parser.add_argument('--supabase-port', type=int, default=0)
     parser.add_argument('--supabase-https-port', type=int, default=0)
+    parser.add_argument('--auth-port', type=int, default=0)
+    parser.add_argument('--auth-https-port', type=int, default=0)
     parser.add_argument('--webhook-port', type=int, default=0)
     parser.add_argument('--state-dir', default=None, help='where ca.pem and the server key go')
     parser.add_argument('--ready-file', default=None)
@@ -161,9 +170,14 @@ def main(argv=None):
                serve(hub, 'supabase', args.host, args.supabase_port),
                serve(hub, 'supabase', args.host, args.supabase_https_port,
                      ssl_context=server_ssl_context(cert_path, key_path)),
-               serve(hub, 'webhook', args.host, args.webhook_port)]
-    api_port, https_port, app_port, supabase_port, supabase_https_port, webhook_port = (
+               serve(hub, 'webhook', args.host, args.webhook_port),
+               serve(hub, 'supabase_auth', args.host, args.auth_port),
+               serve(hub, 'supabase_auth', args.host, args.auth_https_port,
+                     ssl_context=server_ssl_context(cert_path, key_path))]
+    api_port, https_port, app_port, supabase_port, supabase_https_port, webhook_port, auth_port, auth_https_port = (
         s.server_address[1] for s in servers)
+    auth = hub.services['supabase_auth']
+    auth.base_url = 'http://%s:%d' % (args.host, auth_port)
     app_url = 'http://%s:%d' % (args.host, app_port)
     vercel.set_app_url(app_url)
     vercel.reset()
@@ -178,8 +192,11 @@ def main(argv=None):
             'supabase_api_url': 'http://%s:%d' % (args.host, supabase_port),
             'supabase_https_url': 'https://%s:%d' % (args.host, supabase_https_port),
             'supabase_token': supabase_token, 'supabase_project_ref': supabase.ref,
-            'webhook_url': 'http://%s:%d%s' % (args.host, webhook_port, hub.services['webhook'].path)}
-    hub.info = dict((k, v) for k, v in info.items() if k not in ('token', 'supabase_token'))
+            'webhook_url': 'http://%s:%d%s' % (args.host, webhook_port, hub.services['webhook'].path),
+            'supabase_url': auth.base_url, 'supabase_url_https': 'https://%s:%d' % (args.host, auth_https_port),
+            'supabase_anon_key': auth.anon_key, 'supabase_service_role_key': auth.service_role_key}
+    secret = ('token', 'supabase_token', 'supabase_anon_key', 'supabase_service_role_key')
+    hub.info = dict((k, v) for k, v in info.items() if k not in secret)
 
     done = threading.Event()
 
