@@ -311,14 +311,17 @@ def audit(pg_server, standin_pool, tmp_path_factory):
 
 PLAYBOOKS = sorted(os.path.splitext(n)[0] for n in os.listdir(os.path.join(ROOT, 'playbooks'))
                    if n.endswith('.yml') and not n.startswith('demo'))
-LABELS = PLAYBOOKS + ['cli backup']
+# the security runbooks are audited by test_security_runbooks_never_print_secrets (their own stand-ins, database and
+# Auth API), not by the audit fixture
+SECURITY_PLAYBOOKS = ('block_ip', 'contain_account', 'rotate_db_password', 'security_incident')
+LABELS = [p for p in PLAYBOOKS if p not in SECURITY_PLAYBOOKS] + ['cli backup']
 
 
 def test_every_runbook_is_audited():
     """A new playbook must join the audit (vercel_runs / database_runs above)."""
     assert set(PLAYBOOKS) == {'backup', 'db_maintenance', 'deploy', 'dr_test', 'health_check', 'hotfix', 'incident',
                               'maintenance_window', 'migrate', 'performance_triage', 'restore', 'rollback',
-                              'rotate_secret'}
+                              'rotate_secret'} | set(SECURITY_PLAYBOOKS)
 
 
 @pytest.mark.parametrize('label', LABELS)
@@ -460,3 +463,80 @@ def test_security_modules_never_print_new_secrets(supabase, pg_server, tmp_path)
     assert len(generated) == 32 and 'key %d password 32' % len(new_key['api_key']) in output
     leaked = sorted(name for name, value in canaries.items() if value in output)
     assert not leaked, leaked
+
+
+SECURITY_FAST = {'security_incident_poll_interval': 0.1, 'security_incident_health_interval': 0.2,
+                 'security_incident_verify_interval': 0.2, 'security_incident_verify_count': 1,
+                 'security_incident_health_wait_timeout': 5, 'security_incident_logs_deadline': 2}
+
+
+def test_security_runbooks_never_print_secrets(vercel, supabase_auth, pg_server, tmp_path):
+    """block_ip, contain_account (with a password reset), security_incident (contain, a Supabase key rotation,
+    investigate) and rotate_db_password (a generated password) at -vvvv --diff: no database password (old or new),
+    API key (old, new, the service_role key), recovery link token nor API token appears in their output, their run
+    reports or any process's argv."""
+    from tests.db_roles import scratch_login_role
+    from tests.fixtures_standins import SUPABASE_DATABASE
+    supabase = supabase_auth.supabase
+    status, old_key, _headers = supabase.api('POST', '/v1/projects/{ref}/api-keys', {'type': 'secret', 'name': 'app_server'},
+                                             params={'reveal': 'true'})
+    assert status == 201, old_key
+    vercel.api('POST', '/v10/projects/%s/env' % vercel.project_id, body={
+        'key': 'SUPABASE_SERVICE_ROLE_KEY', 'value': old_key['api_key'], 'type': 'encrypted', 'target': ['production']})
+    vercel.seed_deployment(live=True, created_offset_s=-120)
+    reports = str(tmp_path / 'reports')
+    env = playbook_env(vercel.env, supabase.env, supabase_auth.env, {'POURTRAIT_REPORTS_DIR': reports})
+    outputs = {}
+
+    def run(name, variables, extra_env=None):
+        argv = playbook_argv(name, '-vvvv', '--diff', '-e', vars_file(tmp_path, name, dict(SECURITY_FAST, **variables)))
+        proc = subprocess.run(argv, cwd=ROOT, env=dict(env, **(extra_env or {})), capture_output=True, text=True,
+                              timeout=300, check=False)
+        outputs[name] = proc.stdout + proc.stderr
+        assert proc.returncode == 0, outputs[name][-3000:]
+
+    sampler = ArgvSampler().start()
+    try:
+        run('block_ip', {'security_incident_block_ips': ['127.0.0.2'], 'security_incident_reason': 'audit'})
+        run('contain_account', {'security_incident_users': ['user12@example.com'],
+                                'security_incident_users_password_reset': True})
+        run('security_incident', {'security_incident_phases': ['contain', 'rotate', 'investigate'],
+                                  'security_incident_users': ['user3@example.com'],
+                                  'security_incident_users_password_reset': True,
+                                  'security_incident_api_key_name': 'app_server_audit',
+                                  'security_incident_api_key_revoke': 'app_server'})
+        with scratch_login_role(pg_server, SUPABASE_DATABASE, prefix='audit_app_') as (role, old_password, url):
+            supabase.set_database(url)
+            try:
+                for entry in vercel.env_vars():
+                    if entry['key'] == 'DATABASE_URL':
+                        vercel.api('DELETE', '/v9/projects/%s/env/%s' % (vercel.project_id, entry['id']))
+                vercel.api('POST', '/v10/projects/%s/env' % vercel.project_id, body={
+                    'key': 'DATABASE_URL', 'value': url, 'type': 'encrypted', 'target': ['production']})
+                run('rotate_db_password', {'security_incident_db_user': role, 'security_incident_db_name': SUPABASE_DATABASE,
+                                           'security_incident_db_sslmode': 'disable'},
+                    {'SUPABASE_DB_HOST': '127.0.0.1', 'SUPABASE_DB_PORT': str(pg_server.port)})
+                new_url = vercel.env_value('DATABASE_URL')
+            finally:
+                supabase.set_database(supabase_auth.db.url)
+    finally:
+        sampler.stop()
+    new_password = new_url.split('://', 1)[1].split('@', 1)[0].split(':', 1)[1]
+    new_key = [k for k in supabase.admin('GET', '/supabase/api_keys')['keys'] if k['name'] == 'app_server_audit'][0]
+    tokens = supabase_auth.db.query("SELECT email, recovery_token FROM auth.users WHERE email IN "
+                                    "('user12@example.com', 'user3@example.com') AND recovery_token <> ''")
+    assert len(tokens) == 2, tokens
+    canaries = {'old database password': old_password, 'new database password': new_password,
+                'old secret key': old_key['api_key'], 'new secret key': new_key['api_key'],
+                'service_role key': supabase_auth.service_role_key, 'vercel token': vercel.token,
+                'supabase token': supabase.token}
+    canaries.update(('recovery token of %s' % email, token) for email, token in tokens)
+    assert len(new_password) == 32 and new_password != old_password
+    written = ''
+    for entry in sorted(os.listdir(reports)):
+        with open(os.path.join(reports, entry)) as handle:
+            written += handle.read()
+    assert written
+    for label, text in list(outputs.items()) + [('run reports', written)] + [('argv', '\n'.join(sampler.seen))]:
+        leaked = sorted(name for name, value in canaries.items() if value in text)
+        assert not leaked, '%s: %s' % (label, leaked)
