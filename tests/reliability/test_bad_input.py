@@ -384,6 +384,14 @@ ROLE_ROWS = [
      'value of maintenance_window_action must be one of: run, open, close, got: explode'),
     ('rotate-without-key', 'rotate_secret', {'security_incident_new_value': 'sk_live_whatever_0123456789'},
      'Set security_incident_key to the name of the Vercel env var holding the leaked key'),
+    ('incident-unknown-phase', 'security_incident', {'security_incident_phases': ['contain', 'explode']},
+     'security_incident_phases must be one or more of: contain, rotate, investigate, recover'),
+    ('block-ip-nothing-asked', 'block_ip', {}, 'Nothing to do in the phases contain: set security_incident_block_ips'),
+    ('block-ip-range-too-wide', 'block_ip', {'security_incident_block_ips': ['10.0.0.0/8']},
+     'ip=10.0.0.0/8 covers 16777216 addresses (wider than /16)'),
+    ('block-ip-not-an-ip', 'block_ip', {'security_incident_block_ips': ['203.0.113.999']}, '203.0.113.999'),
+    ('db-password-app-on-another-database', 'rotate_db_password', {},
+     "the app's DATABASE_URL points at db.example.invalid:5432 database postgres"),
 ]
 
 
