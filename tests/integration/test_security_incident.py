@@ -21,7 +21,7 @@ MFA_EMAIL = 'user3@example.com'   # two sessions
 MARKER = 'POURTRAIT_SECRET_ROTATED_AT'
 NEW_DB_PASSWORD = 'NEWDBCANARY-4f7a9c1e2b3d5a6f'
 FAST = {'security_incident_poll_interval': 0.1, 'security_incident_health_interval': 0.2,
-        'security_incident_verify_interval': 0.2, 'security_incident_verify_count': 2,
+        'security_incident_verify_interval': 0.2, 'security_incident_verify_count': 1,
         'security_incident_health_wait_timeout': 5, 'security_incident_rollback_poll_interval': 0.1,
         'security_incident_logs_deadline': 2}
 
@@ -41,7 +41,8 @@ def playbook(name, env, variables, *args):
 def assert_no_secret(secrets, *texts):
     for text in texts:
         for secret in secrets:
-            assert secret not in text, 'a secret leaked: %s' % text[max(0, text.find(secret) - 300):text.find(secret) + 80]
+            at = text.find(secret)
+            assert at < 0, 'a secret leaked: %s' % text[max(0, at - 300):at + 80]
 
 
 def fatal_line(output):
@@ -108,22 +109,6 @@ def test_contain_investigate_then_recover(vercel, supabase_auth, pg_server):
     assert supabase_auth.banned_until(EMAIL) is None and supabase_auth.banned_until(MFA_EMAIL) is not None
 
 
-def test_block_ip_and_contain_account_playbooks(vercel, supabase_auth):
-    env = [vercel.env, supabase_auth.supabase.env, supabase_auth.env]
-    rc, out, _report = playbook('block_ip', env, {'security_incident_block_ips': [HOSTILE]})
-    assert rc == 0, out
-    assert vercel.app_from(HOSTILE)[0] == 403
-    rc, out, _report = playbook('contain_account', env, {'security_incident_users': [EMAIL],
-                                                         'security_incident_users_ban': False,
-                                                         'security_incident_users_password_reset': True})
-    assert rc == 0, out
-    assert supabase_auth.banned_until(EMAIL) is None and supabase_auth.sessions(EMAIL) == 0
-    token = supabase_auth.db.scalar('SELECT recovery_token FROM auth.users WHERE email = %s', (EMAIL,))
-    assert token and token not in out
-    rc, out, _report = playbook('block_ip', env, {})
-    assert rc != 0 and 'Nothing to do in the phases contain' in fatal_line(out), out
-
-
 # -- rotate: the database password and a Supabase key -----------------------------------------------------------
 
 def replace_env(vercel, key, value, kind='encrypted', target=('production', 'preview')):
@@ -166,8 +151,8 @@ def app_database(vercel, supabase, pg_server):
 
 
 def test_rotate_db_password_and_supabase_key(vercel, supabase, pg_server):
-    status, old_key, _headers = supabase.api('POST', '/v1/projects/{ref}/api-keys', {'type': 'secret', 'name': 'app_server'},
-                                             params={'reveal': 'true'})
+    status, old_key, _headers = supabase.api('POST', '/v1/projects/{ref}/api-keys',
+                                             {'type': 'secret', 'name': 'app_server'}, params={'reveal': 'true'})
     assert status == 201, old_key
     replace_env(vercel, 'SUPABASE_SERVICE_ROLE_KEY', old_key['api_key'])
     with app_database(vercel, supabase, pg_server) as app:
@@ -175,7 +160,8 @@ def test_rotate_db_password_and_supabase_key(vercel, supabase, pg_server):
         count = len(vercel.deployments())
         env = [vercel.env, supabase.env, app['env'], {'DATABASE_URL': pg_server.url(SUPABASE_DATABASE)}]
         variables = dict(app['vars'], security_incident_phases=['rotate'], security_incident_rotate_db_password=True,
-                         security_incident_db_password=NEW_DB_PASSWORD, security_incident_api_key_name='app_server_inc11',
+                         security_incident_db_password=NEW_DB_PASSWORD,
+                         security_incident_api_key_name='app_server_inc11',
                          security_incident_api_key_revoke='app_server', security_incident_reason='INC-11 leak')
         secrets = [NEW_DB_PASSWORD, app['password'], old_key['api_key']]
         with idle_in_transaction(app['url']) as old_session:
@@ -183,7 +169,8 @@ def test_rotate_db_password_and_supabase_key(vercel, supabase, pg_server):
             assert rc == 0, out
             assert connects(app['port'], app['role'], app['password'])
             assert vercel.env_value('DATABASE_URL') == app['url'] and len(vercel.deployments()) == count
-            assert [k['name'] for k in api_keys(supabase)['keys'] if k['name'].startswith('app_server')] == ['app_server']
+            names = [k['name'] for k in api_keys(supabase)['keys'] if k['name'].startswith('app_server')]
+            assert names == ['app_server']
             assert_no_secret(secrets, out, report)
 
             rc, out, report = playbook('security_incident', env, variables)
@@ -191,7 +178,8 @@ def test_rotate_db_password_and_supabase_key(vercel, supabase, pg_server):
             # the password changed, for real
             assert connects(app['port'], app['role'], NEW_DB_PASSWORD)
             assert not connects(app['port'], app['role'], app['password'])
-            new_url = app['url'].replace(':%s@' % urllib.parse.quote(app['password'], safe=''), ':%s@' % NEW_DB_PASSWORD)
+            old_part = ':%s@' % urllib.parse.quote(app['password'], safe='')
+            new_url = app['url'].replace(old_part, ':%s@' % NEW_DB_PASSWORD)
             assert vercel.env_value('DATABASE_URL') == new_url
             # the old session of the role was ended once production ran with the new password
             assert supabase.admin('GET', '/supabase/database_password')['changes']
@@ -258,7 +246,8 @@ def test_db_rotation_whose_new_password_does_not_connect(vercel, supabase, pg_se
         assert rc != 0, out
         line = fatal_line(out)
         assert 'connecting with it failed' in line, out[-5000:]
-        assert 'The old password was put back but could not be verified by connecting, DATABASE_URL was not touched' in line
+        assert ('The old password was put back but could not be verified by connecting, DATABASE_URL was not touched'
+                in line)
         assert 'then rerun ansible-playbook playbooks/rotate_db_password.yml' in line
         assert connects(app['port'], app['role'], app['password'])
         assert not connects(app['port'], app['role'], NEW_DB_PASSWORD)

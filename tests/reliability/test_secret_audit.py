@@ -478,8 +478,8 @@ def test_security_runbooks_never_print_secrets(vercel, supabase_auth, pg_server,
     from tests.db_roles import scratch_login_role
     from tests.fixtures_standins import SUPABASE_DATABASE
     supabase = supabase_auth.supabase
-    status, old_key, _headers = supabase.api('POST', '/v1/projects/{ref}/api-keys', {'type': 'secret', 'name': 'app_server'},
-                                             params={'reveal': 'true'})
+    status, old_key, _headers = supabase.api('POST', '/v1/projects/{ref}/api-keys',
+                                             {'type': 'secret', 'name': 'app_server'}, params={'reveal': 'true'})
     assert status == 201, old_key
     vercel.api('POST', '/v10/projects/%s/env' % vercel.project_id, body={
         'key': 'SUPABASE_SERVICE_ROLE_KEY', 'value': old_key['api_key'], 'type': 'encrypted', 'target': ['production']})
@@ -498,8 +498,11 @@ def test_security_runbooks_never_print_secrets(vercel, supabase_auth, pg_server,
     sampler = ArgvSampler().start()
     try:
         run('block_ip', {'security_incident_block_ips': ['127.0.0.2'], 'security_incident_reason': 'audit'})
+        assert vercel.app_from('127.0.0.2')[0] == 403 and vercel.app('/health')[0] == 200
         run('contain_account', {'security_incident_users': ['user12@example.com'],
                                 'security_incident_users_password_reset': True})
+        assert supabase_auth.banned_until('user12@example.com') is not None
+        assert supabase_auth.sessions('user12@example.com') == 0
         run('security_incident', {'security_incident_phases': ['contain', 'rotate', 'investigate'],
                                   'security_incident_users': ['user3@example.com'],
                                   'security_incident_users_password_reset': True,

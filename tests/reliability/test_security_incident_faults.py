@@ -156,7 +156,6 @@ def test_most_security_incident_runs_completed(si_outcomes):
     both APIs were faulted."""
     done = [o for o in si_outcomes.values() if o.rc == 0]
     assert len(done) >= RUNS // 2, 'only %d of %d runs completed' % (len(done), RUNS)
-    faulted = set(e['path'].split('/')[1] + ('/' + e['path'].split('/')[2] if e['path'].startswith('/v1/') else '')
-                  for o in si_outcomes.values() for e in o.log if e['faulted'])
-    assert any(p.startswith('v1/projects') for p in faulted) and any(not p.startswith('v1/projects') for p in faulted), \
-        faulted
+    services = collections.Counter(e.get('service') or e['path'].split('/')[1] for o in si_outcomes.values()
+                                   for e in o.log if e['faulted'])
+    assert len(services) >= 2, services
