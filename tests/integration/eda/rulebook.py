@@ -57,6 +57,9 @@ class Rulebook(object):
                     # ansible-rulebook's private data dirs (eda*): in the test's tmp_path
                     'TMPDIR': str(tmp_path / 'tmp')}
         self.env = playbook_env(*(list(env) + [settings]), reports_dir=str(self.reports))
+        # as `pourtrait-ops watch` and an EDA controller run it: no PYTHONPATH, so the event sources' imports of
+        # ansible_collections.pourtrait.ops.plugins.module_utils must resolve through the collections path
+        self.env.pop('PYTHONPATH', None)
         (tmp_path / 'tmp').mkdir(exist_ok=True)
         self.argv = [ANSIBLE_RULEBOOK, '-r', RULEBOOK, '-i', str(inventory), '--vars', str(vars_path), '-v']
         self.output = ''
