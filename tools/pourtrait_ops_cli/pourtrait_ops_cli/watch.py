@@ -68,15 +68,29 @@ def rulebook_env(root):
     return env
 
 
+def yaml_problem(exc):
+    """One line of a YAML error: where and what (PyYAML's own text spans several lines)."""
+    mark = getattr(exc, 'problem_mark', None)
+    problem = getattr(exc, 'problem', None) or str(exc)
+    where = 'line %d, column %d: ' % (mark.line + 1, mark.column + 1) if mark is not None else ''
+    return ' '.join(('%s%s' % (where, problem)).split())
+
+
 def merged_vars(root, files, dry_run):
     with open(os.path.join(root, DEFAULT_VARS), encoding='utf-8') as handle:
         variables = yaml.safe_load(handle) or {}
     for path in files:
         try:
             with open(path, encoding='utf-8') as handle:
-                variables.update(yaml.safe_load(handle) or {})
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError('cannot read the rulebook variables %s: %s' % (path, exc))
+                loaded = yaml.safe_load(handle)
+        except OSError as exc:
+            raise ConfigError('cannot read the rulebook variables %s: %s' % (path, exc.strerror or exc))
+        except yaml.YAMLError as exc:
+            raise ConfigError('the rulebook variables %s are not YAML (%s); fix the file' % (path, yaml_problem(exc)))
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError('the rulebook variables %s are not a mapping of names to values (a %s); write them '
+                              'as "monitor_interval: 30" lines' % (path, type(loaded).__name__))
+        variables.update(loaded or {})
     if dry_run:
         variables['dry_run'] = True
     return variables
