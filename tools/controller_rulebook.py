@@ -112,7 +112,8 @@ def generate():
         rulebook = yaml.safe_load(handle)
     with open(SOURCE_VARS, encoding='utf-8') as handle:
         variables = yaml.safe_load(handle)
-    return {TARGET: HEADER + dump(controller_rulebook(rulebook)), TARGET_VARS: VARS_HEADER + dump(controller_vars(variables))}
+    return {TARGET: HEADER + dump(controller_rulebook(rulebook)),
+            TARGET_VARS: VARS_HEADER + dump(controller_vars(variables))}
 
 
 def main(argv=None):

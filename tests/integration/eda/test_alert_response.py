@@ -154,7 +154,8 @@ def test_pourtrait_ops_watch_prints_progress_and_stops_on_ctrl_c(vercel, supabas
     assert rollback_posts(vercel) == []
     leftover = subprocess.run(['pgrep', '-f', str(tmp_path)], capture_output=True, text=True,
                               check=False).stdout.split()
-    assert leftover == [], leftover
+    assert leftover == [], subprocess.run(['ps', '-o', 'pid,ppid,etime,args', '-p', ','.join(leftover)],
+                                          capture_output=True, text=True, check=False).stdout
 
 
 def test_a_flapping_signal_rolls_back_once(rulebook, vercel):

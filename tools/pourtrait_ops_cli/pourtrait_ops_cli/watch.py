@@ -10,9 +10,11 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 import yaml
 
+from pourtrait_ops_cli.execute import descendants, signal_all
 from pourtrait_ops_cli.project import ConfigError, find_root, resolve_inventory
 
 RULEBOOK = os.path.join('extensions', 'eda', 'rulebooks', 'alert_response.yml')
@@ -97,10 +99,14 @@ def merged_vars(root, files, dry_run):
 
 
 def stop(proc, out):
-    """Ctrl-C for ansible-rulebook and its playbook (SIGINT to the process group), then SIGKILL after 20 s."""
+    """Ctrl-C for ansible-rulebook and its playbook: SIGINT to its process group and to every process below it
+    (ansible-runner starts ansible-playbook in a session of its own, which the group signal misses), then SIGTERM
+    and SIGKILL for what is still there after a grace time."""
     if proc.poll() is not None:
         return
     out('pourtrait-ops: stopping the rulebook (a playbook it runs is interrupted too)...')
+    below = descendants(proc.pid)
+    signal_all(below, signal.SIGINT)
     try:
         os.killpg(proc.pid, signal.SIGINT)
         proc.wait(20)
@@ -109,6 +115,13 @@ def stop(proc, out):
         proc.wait(10)
     except ProcessLookupError:
         pass
+    for signum, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 3.0)):
+        deadline = time.monotonic() + grace
+        alive = signal_all(below, 0)
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.1)
+            alive = signal_all(alive, 0)
+        signal_all(alive, signum)
 
 
 def cmd_watch(args, out, err):
