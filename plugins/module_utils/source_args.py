@@ -17,6 +17,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import math
 import os
 
 from ansible_collections.pourtrait.ops.plugins.module_utils._module import OpsError, check_range
@@ -43,7 +44,7 @@ def _convert(kind, value):
         if isinstance(value, bool):
             raise ValueError(value)
         number = float(str(value).strip())
-        if number != number or number in (float('inf'), float('-inf')):
+        if math.isnan(number) or math.isinf(number):
             raise ValueError(value)
         if kind is int:
             if number != int(number):
