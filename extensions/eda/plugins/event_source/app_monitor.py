@@ -142,7 +142,10 @@ def read_deployment(conf, vercel, now):
             result['created'] = int(created)
             result['age_s'] = round(max(0.0, now - created / 1000.0), 1)
             result['recent'] = result['age_s'] < conf['recent_window_s']
-            result['rollback_candidate'] = bool(rollback_candidates(vercel, project, limit=10))
+            # a target vercel_rollback would pick that is not what is live already (right after a rollback the
+            # rollback base is the release rolled back from, so the live build itself would be counted)
+            result['rollback_candidate'] = any((d.get('uid') or d.get('id')) != result['id']
+                                               for d in rollback_candidates(vercel, project, limit=10))
     except OpsError as exc:
         LOG.warning('app_monitor: reading the live Vercel deployment failed: %s', exc)
     return result
