@@ -14,7 +14,10 @@ Variables for the HTTP stand-ins: ``VERCEL_API_URL``, ``VERCEL_API_URL_HTTPS``,
 ``VERCEL_PROJECT`` (name), ``VERCEL_PROJECT_ID``, ``VERCEL_TEAM_ID``,
 ``APP_URL`` (production of the app) and ``SANDBOX_ADMIN_URL`` (see serve.py);
 ``SUPABASE_API_URL``, ``SUPABASE_API_URL_HTTPS``, ``SUPABASE_CA_PATH`` (the same CA
-file as ``VERCEL_CA_PATH``), ``SUPABASE_ACCESS_TOKEN`` and ``SUPABASE_PROJECT_REF``.
+file as ``VERCEL_CA_PATH``), ``SUPABASE_ACCESS_TOKEN`` and ``SUPABASE_PROJECT_REF``; for the S3 stand-in the names AWS tools read:
+``AWS_ENDPOINT_URL_S3`` (HTTPS), ``AWS_CA_BUNDLE`` (the same CA), ``AWS_ACCESS_KEY_ID``,
+``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``, plus ``AWS_ENDPOINT_URL_S3_HTTP`` (plain HTTP) and
+``POURTRAIT_BACKUP_BUCKET`` (versioning and Object Lock on).
 """
 
 import json
@@ -150,7 +153,11 @@ def _standins_env(info):
             'VERCEL_TEAM_ID': info['team_id'], 'APP_URL': info['app_url'], 'SANDBOX_ADMIN_URL': info['admin_url'],
             'SUPABASE_API_URL': info['supabase_api_url'], 'SUPABASE_API_URL_HTTPS': info['supabase_https_url'],
             'SUPABASE_CA_PATH': info['ca_path'], 'SUPABASE_ACCESS_TOKEN': info['supabase_token'],
-            'SUPABASE_PROJECT_REF': info['supabase_project_ref'], 'SLACK_WEBHOOK_URL': info['webhook_url']}
+            'SUPABASE_PROJECT_REF': info['supabase_project_ref'], 'SLACK_WEBHOOK_URL': info['webhook_url'],
+            'AWS_ENDPOINT_URL_S3': info['s3_https_url'], 'AWS_ENDPOINT_URL_S3_HTTP': info['s3_url'],
+            'AWS_CA_BUNDLE': info['ca_path'], 'AWS_ACCESS_KEY_ID': info['s3_access_key_id'],
+            'AWS_SECRET_ACCESS_KEY': info['s3_secret_access_key'], 'AWS_REGION': info['s3_region'],
+            'POURTRAIT_BACKUP_BUCKET': info['s3_bucket']}
 
 
 def _save_state(state):
@@ -170,7 +177,7 @@ def up():
     state = _load_state()
     if state and _pg_alive(state):
         # a sandbox started before the Supabase stand-in existed is restarted too
-        if _standins_alive(state) and all(k in state['standins'] for k in ('supabase_api_url', 'webhook_url')):
+        if _standins_alive(state) and all(k in state['standins'] for k in ('supabase_api_url', 'webhook_url', 's3_url')):
             print('sandbox already running; environment in %s' % os.path.relpath(ENV_FILE, ROOT))
             return 0
         _stop_standins(state.get('standins') or {})
@@ -203,6 +210,7 @@ def up():
     print('            Vercel API %s (HTTPS %s), app %s' % (info['api_url'], info['https_url'], info['app_url']))
     print('            Supabase API %s (HTTPS %s), project %s'
           % (info['supabase_api_url'], info['supabase_https_url'], info['supabase_project_ref']))
+    print('            S3 %s (HTTP %s), bucket %s' % (info['s3_https_url'], info['s3_url'], info['s3_bucket']))
     print('environment: %s  (set -a; . .sandbox/env; set +a)' % os.path.relpath(ENV_FILE, ROOT))
     return 0
 

@@ -12,6 +12,9 @@ Serves, on loopback ports (0 = a free one):
   and HTTPS (``--supabase-https-port``, same CA), see tests/sandbox/supabase_api.py;
   its ``/database/query`` runs on ``--database-url`` (default: the
   ``SANDBOX_DATABASE_URL`` environment variable, which keeps the password out of argv);
+* the S3-compatible object storage stand-in (moto's S3 behind the hub, see tests/sandbox/s3.py) over
+  plain HTTP (``--s3-port``) and HTTPS (``--s3-https-port``, same CA); its access key comes from the
+  process (random) and is in the ready file only;
 * a Slack-style incoming-webhook receiver (``--webhook-port``), see
   ``WebhookService`` in tests/sandbox/standin.py: POST ``{"text": ...}`` to
   ``webhook_url`` -> 200 ``ok``;
@@ -23,8 +26,9 @@ Faults can also be set at start with ``--faults '<JSON as for POST /_sandbox/fau
 When every port listens it writes ``--ready-file`` (JSON: ``pid, api_url,
 https_url, ca_path, app_url, admin_url, token, team_id, team_slug, project_id,
 project_name, user_id, supabase_api_url, supabase_https_url, supabase_token,
-supabase_project_ref, webhook_url``; ``GET /_sandbox/health`` shows the same ``info``
-without the two tokens). SIGTERM/SIGINT stop it. State lives in memory only.
+supabase_project_ref, webhook_url, s3_url, s3_https_url, s3_bucket, s3_region,
+s3_access_key_id, s3_secret_access_key``; ``GET /_sandbox/health`` shows the same ``info``
+without the tokens and the S3 secret key). SIGTERM/SIGINT stop it. State lives in memory only.
 
 Admin API (JSON in and out; ``SANDBOX_ADMIN_URL`` = ``<api_url>/_sandbox``):
 
@@ -40,7 +44,7 @@ Admin API (JSON in and out; ``SANDBOX_ADMIN_URL`` = ``<api_url>/_sandbox``):
                                             subset)
 ``POST   /_sandbox/faults``                 ``{rate, kinds: [429,500,502,503,reset,hang], seed,
                                             latency_ms, when: before|after, services:
-                                            [vercel|app|supabase],
+                                            [vercel|app|supabase|s3],
                                             methods, paths (prefixes), max_faults, hang_s,
                                             retry_after}``; replaces the settings, restarts the seed
 ``GET|DELETE /_sandbox/faults``             read (with ``injected`` count) / clear
@@ -65,6 +69,9 @@ Admin API (JSON in and out; ``SANDBOX_ADMIN_URL`` = ``<api_url>/_sandbox``):
 ``POST   /_sandbox/supabase/next_restore``  ``{fail: true}``: the next restore ends RESTORE_FAILED
 ``GET|PUT /_sandbox/supabase/database``     ``{url}``: where ``/database/query`` runs (null: default)
 ``PUT    /_sandbox/supabase/rate_limit``    ``{limit: 120, window_s: 60}``
+``GET    /_sandbox/s3/state``             the buckets: objects (metadata, checksum, encryption, lock,
+                                            tags), version count, open multipart uploads
+``POST   /_sandbox/s3/bucket``            ``{name, versioning, object_lock}``: one more bucket
 ``GET|DELETE /_sandbox/webhook/messages``   ``{messages: [{seq, text, payload, time}]}`` received by the
                                             webhook receiver / empty the list
 ==========================================  ===============================================================
@@ -86,6 +93,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from tests.sandbox.app import AppService  # noqa: E402
+from tests.sandbox.s3 import S3Service  # noqa: E402
 from tests.sandbox.standin import Hub, WebhookService, generate_tls, serve, server_ssl_context  # noqa: E402
 from tests.sandbox.supabase_api import DEFAULT_TIMINGS as SUPABASE_TIMINGS, SupabaseService  # noqa: E402
 from tests.sandbox.vercel_api import DEFAULT_TIMINGS, VercelService  # noqa: E402
@@ -103,6 +111,7 @@ def build_hub(token, timings=None, seed=None, slow_s=0.6, supabase_token=None, s
     hub.add_service(SupabaseService(supabase_token or random_pat(), supabase_timings, seed=seed,
                                     database_url=database_url))
     hub.add_service(WebhookService())
+    hub.add_service(S3Service()).reset()
     return hub, vercel
 
 
@@ -120,6 +129,8 @@ def main(argv=None):
     parser.add_argument('--supabase-port', type=int, default=0)
     parser.add_argument('--supabase-https-port', type=int, default=0)
     parser.add_argument('--webhook-port', type=int, default=0)
+    parser.add_argument('--s3-port', type=int, default=0)
+    parser.add_argument('--s3-https-port', type=int, default=0)
     parser.add_argument('--state-dir', default=None, help='where ca.pem and the server key go')
     parser.add_argument('--ready-file', default=None)
     parser.add_argument('--seed', type=int, default=None, help='ids are derived from it (stable across resets)')
@@ -151,8 +162,10 @@ def main(argv=None):
                serve(hub, 'supabase', args.host, args.supabase_port),
                serve(hub, 'supabase', args.host, args.supabase_https_port,
                      ssl_context=server_ssl_context(cert_path, key_path)),
-               serve(hub, 'webhook', args.host, args.webhook_port)]
-    api_port, https_port, app_port, supabase_port, supabase_https_port, webhook_port = (
+               serve(hub, 'webhook', args.host, args.webhook_port),
+               serve(hub, 's3', args.host, args.s3_port),
+               serve(hub, 's3', args.host, args.s3_https_port, ssl_context=server_ssl_context(cert_path, key_path))]
+    api_port, https_port, app_port, supabase_port, supabase_https_port, webhook_port, s3_port, s3_https_port = (
         s.server_address[1] for s in servers)
     app_url = 'http://%s:%d' % (args.host, app_port)
     vercel.set_app_url(app_url)
@@ -169,7 +182,12 @@ def main(argv=None):
             'supabase_https_url': 'https://%s:%d' % (args.host, supabase_https_port),
             'supabase_token': supabase_token, 'supabase_project_ref': supabase.ref,
             'webhook_url': 'http://%s:%d%s' % (args.host, webhook_port, hub.services['webhook'].path)}
-    hub.info = dict((k, v) for k, v in info.items() if k not in ('token', 'supabase_token'))
+    s3 = hub.services['s3']
+    info.update({'s3_url': 'http://%s:%d' % (args.host, s3_port),
+                 's3_https_url': 'https://%s:%d' % (args.host, s3_https_port),
+                 's3_bucket': s3.bucket, 's3_region': s3.region, 's3_access_key_id': s3.access_key_id,
+                 's3_secret_access_key': s3.secret_access_key})
+    hub.info = dict((k, v) for k, v in info.items() if k not in ('token', 'supabase_token', 's3_secret_access_key'))
 
     done = threading.Event()
 

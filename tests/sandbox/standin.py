@@ -502,8 +502,7 @@ def make_handler(hub, service_name):
 
         def _serve(self):
             started = time.time()
-            length = int(self.headers.get('Content-Length') or 0)
-            body = self.rfile.read(length) if length else b''
+            body = self._read_body()
             request = Request(self.command, self.path, self.headers, body, service_name)
             request.client = self.client_address[0] if self.client_address else None
             request.generation = hub.log.generation
@@ -520,13 +519,32 @@ def make_handler(hub, service_name):
             self.send_response(response.status)
             if response.body is not None:
                 self.send_header('Content-Type', response.content_type)
+            length = str(len(payload))
             for key, value in response.headers.items():
+                if key.lower() == 'content-length':  # a HEAD's answer names the size of what a GET would send
+                    length = value if self.command == 'HEAD' else length
+                    continue
                 self.send_header(key, value)
-            self.send_header('Content-Length', str(len(payload)))
+            self.send_header('Content-Length', length)
             self.end_headers()
             if payload:
                 self.wfile.write(payload)
             hub.log.add(request, response.status, fault, started)
+
+        def _read_body(self):
+            """The request body: ``Content-Length`` bytes, or the chunks of ``Transfer-Encoding: chunked``."""
+            if 'chunked' in (self.headers.get('Transfer-Encoding') or '').lower():
+                chunks = []
+                while True:
+                    size = int(self.rfile.readline().split(b';', 1)[0].strip() or b'0', 16)
+                    if not size:
+                        while self.rfile.readline() not in (b'\r\n', b'\n', b''):
+                            pass  # trailers
+                        return b''.join(chunks)
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+            length = int(self.headers.get('Content-Length') or 0)
+            return self.rfile.read(length) if length else b''
 
         def _drop(self):
             """Close the connection without an answer (a TCP reset)."""
