@@ -1,0 +1,62 @@
+"""Off-site uploads under S3 faults: with 30% of the S3 stand-in's requests answered 503 SlowDown, 500
+InternalError or a dropped connection, every backup_upload run completes or fails with one line; afterwards
+(faults off, the failed ones run again) every recovery point in the bucket matches its manifest and no
+multipart upload is left open."""
+
+import hashlib
+import json
+import uuid
+
+import pytest
+
+from tests.conftest import run_module
+
+RUNS = 6
+
+
+@pytest.fixture(scope='module')
+def dump(pg_server, tmp_path_factory):
+    name = 'flt_' + uuid.uuid4().hex[:8]
+    pg_server.create_database(name, template='pourtrait_template')
+    conn = dict(login_host='127.0.0.1', login_port=pg_server.port, login_user=pg_server.user,
+                login_password=pg_server.password, login_db=name)
+    result = run_module('postgres_dump', dict(conn, backup_dir=str(tmp_path_factory.mktemp('fault-dumps')),
+                                              format='directory', name='nightly'))
+    pg_server.drop_database(name)
+    assert not result.get('failed'), result
+    return result
+
+
+def upload(s3, dump, name):
+    return run_module('backup_upload', dict(path=dump['path'], name=name, multipart_threshold_mb=0.001,
+                                            part_size_mb=5, parallel_files=3), env=s3.env(https=False))
+
+
+def test_uploads_under_30_percent_faults_complete_or_fail_cleanly(s3, dump):
+    s3.set_faults(rate=0.3, kinds=('500', '503', 'reset'), seed=7)
+    outcomes = {}
+    for i in range(RUNS):
+        result = upload(s3, dump, 'run-%d' % i)
+        if result.get('failed'):
+            assert '\n' not in result['msg'] and 'Traceback' not in result.stdout + result.stderr, result['msg']
+        outcomes['run-%d' % i] = result
+    assert s3.faults()['injected'] > RUNS, 'faults were injected'
+    s3.clear_faults()
+    for name, result in outcomes.items():
+        if result.get('failed'):   # the next run finishes it (and aborts what the failed one left)
+            again = upload(s3, dump, name)
+            assert not again.get('failed') and again['changed'], again
+    client = s3.client()
+    objects = s3.objects()
+    manifest = dump['manifest']
+    for i in range(RUNS):
+        prefix = 'pourtrait/%s/run-%d/' % (manifest['database'], i)
+        record = json.loads(client.get_object(Bucket=s3.bucket, Key=prefix + 'recovery-point.json')['Body'].read())
+        assert record['dump']['sha256'] == manifest['sha256']
+        for rel, digest in manifest['files'].items():
+            key = prefix + 'dump/run-%d/%s' % (i, rel)
+            body = client.get_object(Bucket=s3.bucket, Key=key)['Body'].read()
+            assert hashlib.sha256(body).hexdigest() == digest == objects[key]['metadata']['sha256'], key
+    assert s3.state()['multipart_uploads'] == []
+    # a second pass changes nothing
+    assert all(upload(s3, dump, 'run-%d' % i)['changed'] is False for i in range(RUNS))
