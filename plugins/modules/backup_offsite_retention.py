@@ -165,8 +165,8 @@ class BackupOffsiteRetention(S3Module):
             raise OpsError(str(exc))
         cutoff = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=p['incomplete_after_hours'])
         stale = [i for i in incomplete if i['created'] < cutoff]
-        self.diff({'recovery_points': [c['name'] for c in sorted(complete, key=lambda c: c['created'],
-                                                                     reverse=True)]},
+        newest_first = sorted(complete, key=lambda c: c['created'], reverse=True)
+        self.diff({'recovery_points': [c['name'] for c in newest_first]},
                   {'recovery_points': [k['name'] for k in kept]})
         items = self.doomed(deleted + stale)
         refused = []

@@ -107,8 +107,8 @@ def describe_s3_error(exc, bucket=None, endpoint=None, key=None):
                 '(AWS_REGION)' % (where, what))
     if code:
         message = _s3_message(exc)
-        return 'S3 error %s%s for %s at %s%s' % (code, ' (%s)' % status if status else '', what, where,
-                                                   ': ' + message if message else '')
+        status_text = ' (%s)' % status if status else ''
+        return 'S3 error %s%s for %s at %s%s' % (code, status_text, what, where, ': ' + message if message else '')
     return 'S3 request to %s failed: %s' % (where, _short(exc))
 
 
@@ -299,8 +299,8 @@ class S3Client(object):
         """Open multipart uploads under ``prefix``: ``[{key, upload_id, initiated (datetime)}]``."""
         found = []
         try:
-            for page in self.client.get_paginator('list_multipart_uploads').paginate(Bucket=self.bucket,
-                                                                                    Prefix=prefix):
+            pages = self.client.get_paginator('list_multipart_uploads').paginate(Bucket=self.bucket, Prefix=prefix)
+            for page in pages:
                 for item in page.get('Uploads') or []:
                     found.append({'key': item['Key'], 'upload_id': item['UploadId'], 'initiated': item.get('Initiated')})
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
