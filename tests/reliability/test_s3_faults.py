@@ -1,7 +1,7 @@
 """Off-site uploads under S3 faults: with 30% of the S3 stand-in's requests answered 503 SlowDown, 500
-InternalError or a dropped connection, every backup_upload run completes or fails with one line; afterwards
-(faults off, the failed ones run again) every recovery point in the bucket matches its manifest and no
-multipart upload is left open."""
+InternalError, a dropped connection, or a connection cut half-way through an upload's body, every
+backup_upload run completes or fails with one line; afterwards (faults off, the failed ones run again)
+every recovery point in the bucket matches its manifest and no multipart upload is left open."""
 
 import hashlib
 import json
@@ -33,7 +33,7 @@ def upload(s3, dump, name):
 
 
 def test_uploads_under_30_percent_faults_complete_or_fail_cleanly(s3, dump):
-    s3.set_faults(rate=0.3, kinds=('500', '503', 'reset'), seed=7)
+    s3.set_faults(rate=0.3, kinds=('500', '503', 'reset', 'cut'), seed=7)
     outcomes = {}
     for i in range(RUNS):
         result = upload(s3, dump, 'run-%d' % i)
@@ -41,6 +41,8 @@ def test_uploads_under_30_percent_faults_complete_or_fail_cleanly(s3, dump):
             assert '\n' not in result['msg'] and 'Traceback' not in result.stdout + result.stderr, result['msg']
         outcomes['run-%d' % i] = result
     assert s3.faults()['injected'] > RUNS, 'faults were injected'
+    cut = [r for r in s3.requests('PUT') if r['faulted'] == 'cut']
+    assert cut, 'some uploads were cut off half-way'
     s3.clear_faults()
     for name, result in outcomes.items():
         if result.get('failed'):   # the next run finishes it (and aborts what the failed one left)

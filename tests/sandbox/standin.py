@@ -40,7 +40,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 ADMIN_PREFIX = '/_sandbox'
-FAULT_KINDS = ('429', '500', '502', '503', 'reset', 'hang')
+FAULT_KINDS = ('429', '500', '502', '503', 'reset', 'hang', 'cut')
 FAULT_WHEN = ('before', 'after')
 
 
@@ -244,7 +244,7 @@ class FaultInjector(object):
 
     Settings (``configure``): ``rate`` (0..1, share of matching requests that
     get a fault), ``kinds`` (drawn from '429', '500', '502', '503', 'reset',
-    'hang'), ``seed``, ``latency_ms`` (added to every matching request),
+    'hang', 'cut': the connection dropped half-way through the request body, an upload cut off), ``seed``, ``latency_ms`` (added to every matching request),
     ``when`` ('before': the request is not processed, so it changes nothing;
     'after': it is processed, then its response is replaced or lost),
     ``services`` (default all but admin), ``methods`` and ``paths`` (path
@@ -406,11 +406,14 @@ class Hub(object):
             service.reset(options.get(name))
 
     # -- one request ---------------------------------------------------------------------------
-    def dispatch(self, request):
-        """Answer a request: a Response, or a fault kind ('reset'/'hang') that drops the connection."""
+    def dispatch(self, request, decision=None):
+        """Answer a request: a Response, or a fault kind ('reset'/'hang'/'cut') that drops the connection.
+        ``decision``: the fault injector's ``decide()`` already made for it (before its body was read)."""
         if request.path == ADMIN_PREFIX or request.path.startswith(ADMIN_PREFIX + '/'):
             return self._admin(request), None
-        latency, kind, when = self.faults.decide(request)
+        latency, kind, when = decision or self.faults.decide(request)
+        if kind == 'cut':  # a request without a body to cut: the connection is dropped all the same
+            return None, 'reset'
         if latency:
             self.stopping.wait(latency)
         if kind and when == 'before':
@@ -502,12 +505,21 @@ def make_handler(hub, service_name):
 
         def _serve(self):
             started = time.time()
-            body = self._read_body()
-            request = Request(self.command, self.path, self.headers, body, service_name)
+            request = Request(self.command, self.path, self.headers, b'', service_name)
             request.client = self.client_address[0] if self.client_address else None
             request.generation = hub.log.generation
-            response, fault = hub.dispatch(request)
-            if fault in ('reset', 'hang'):
+            decision = None
+            if not (request.path == ADMIN_PREFIX or request.path.startswith(ADMIN_PREFIX + '/')):
+                decision = hub.faults.decide(request)
+                length = int(self.headers.get('Content-Length') or 0)
+                if decision[1] == 'cut' and length > 1:
+                    self.rfile.read(length // 2)  # half of the upload arrived, then the line went dead
+                    hub.log.add(request, None, 'cut', started)
+                    self._drop()
+                    return
+            request.body = self._read_body()
+            response, fault = hub.dispatch(request, decision)
+            if fault in ('reset', 'hang', 'cut'):
                 if fault == 'hang':
                     hub.stopping.wait(hub.faults.settings.get('hang_s', 30.0))
                 hub.log.add(request, None, fault, started)
