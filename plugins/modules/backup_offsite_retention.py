@@ -92,18 +92,11 @@ refused:
 '''
 
 import datetime
-import json
 
 from ansible_collections.pourtrait.ops.plugins.module_utils._module import OpsError, check_range
 from ansible_collections.pourtrait.ops.plugins.module_utils.s3 import layout, retention
 from ansible_collections.pourtrait.ops.plugins.module_utils.s3.client import S3Module
-
-
-def parse_time(text):
-    try:
-        return datetime.datetime.strptime(text, '%Y-%m-%dT%H:%M:%SZ').replace(tzinfo=datetime.timezone.utc)
-    except (TypeError, ValueError):
-        return None
+from ansible_collections.pourtrait.ops.plugins.module_utils.s3.points import list_points
 
 
 class BackupOffsiteRetention(S3Module):
@@ -125,31 +118,11 @@ class BackupOffsiteRetention(S3Module):
             raise OpsError(str(exc))
         check_range('incomplete_after_hours', self.params['incomplete_after_hours'], above=0)
 
-    def points(self):
-        """(complete points ``[{name, created, verified, keys}]``, incomplete ``[{name, created, keys}]``)."""
-        objects = self.s3.list_objects(self.db_prefix)
-        modified = dict((o['key'], o['last_modified']) for o in objects)
-        complete, incomplete = [], []
-        for name, keys in sorted(layout.split_point_keys(self.db_prefix, modified).items()):
-            record_key = self.db_prefix + name + '/' + layout.RECORD_NAME
-            newest = max(modified[k] for k in keys)
-            if record_key not in modified:
-                incomplete.append({'name': name, 'created': newest, 'keys': keys})
-                continue
-            try:
-                record = json.loads(self.s3.get_bytes(record_key).decode('utf-8'))
-            except (ValueError, UnicodeDecodeError):
-                record = {}
-            complete.append({'name': name, 'created': parse_time(record.get('created')) or newest,
-                             'verified': bool(record.get('verified')),
-                             'keys': [record_key] + sorted(k for k in keys if k != record_key)})
-        return complete, incomplete
-
     def doomed(self, points):
         items = []
         for point in points:
             if self.params['purge_versions']:
-                versions = self.s3.list_versions(self.db_prefix + point['name'] + '/')
+                versions = self.s3.list_versions(point['prefix'])
                 record = [v for v in versions if v['key'].endswith('/' + layout.RECORD_NAME)]
                 items.extend(record + [v for v in versions if v not in record])
             else:
@@ -159,14 +132,13 @@ class BackupOffsiteRetention(S3Module):
     def run(self):
         p = self.params
         try:
-            complete, incomplete = self.points()
+            complete, incomplete = list_points(self.s3, self.params['prefix'], self.params['database'])
             kept, deleted = retention.select(complete, keep=p.get('keep'), max_age_days=p.get('max_age_days'))
         except retention.RetentionError as exc:
             raise OpsError(str(exc))
         cutoff = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=p['incomplete_after_hours'])
         stale = [i for i in incomplete if i['created'] < cutoff]
-        newest_first = sorted(complete, key=lambda c: c['created'], reverse=True)
-        self.diff({'recovery_points': [c['name'] for c in newest_first]},
+        self.diff({'recovery_points': [c['name'] for c in complete]},
                   {'recovery_points': [k['name'] for k in kept]})
         items = self.doomed(deleted + stale)
         refused = []

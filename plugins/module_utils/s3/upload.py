@@ -17,7 +17,6 @@ __metaclass__ = type
 import base64
 import datetime
 import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -25,6 +24,7 @@ import time
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.s3 import crypto, layout
 from ansible_collections.pourtrait.ops.plugins.module_utils.s3.client import S3Error
+from ansible_collections.pourtrait.ops.plugins.module_utils.s3.points import read_record, write_record
 
 try:
     from urllib.parse import urlencode
@@ -42,16 +42,6 @@ def sha256_file(path):
         for block in iter(lambda: handle.read(1024 * 1024), b''):
             digest.update(block)
     return digest.hexdigest()
-
-
-def read_record(s3, key):
-    """The recovery point record at ``key`` (dict) or None when absent."""
-    if s3.head(key) is None:
-        return None
-    try:
-        return json.loads(s3.get_bytes(key).decode('utf-8'))
-    except (ValueError, UnicodeDecodeError):
-        raise S3Error('s3://%s/%s is not a recovery point record (not JSON); remove it' % (s3.bucket, key))
 
 
 class UploadJob(object):
@@ -212,10 +202,5 @@ class UploadJob(object):
                          'encrypted': item['key'].endswith(layout.ENCRYPTED_SUFFIX)}
             objects[item['rel']] = entry
         record = self.record(objects)
-        extra = {'ContentType': 'application/json'}
-        if self.opts.get('sse'):
-            extra['ServerSideEncryption'] = self.opts['sse']
-            if self.opts['sse'] == 'aws:kms' and self.opts.get('kms_key_id'):
-                extra['SSEKMSKeyId'] = self.opts['kms_key_id']
-        self.s3.put_bytes(self.record_key, json.dumps(record, indent=1, sort_keys=True).encode('utf-8'), extra)
+        write_record(self.s3, self.record_key, record, self.opts.get('sse'), self.opts.get('kms_key_id'))
         return aborted, [d['key'] for d in done], record
