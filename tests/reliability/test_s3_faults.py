@@ -5,6 +5,10 @@ every recovery point in the bucket matches its manifest and no multipart upload 
 
 import hashlib
 import json
+import os
+import signal
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -62,3 +66,37 @@ def test_uploads_under_30_percent_faults_complete_or_fail_cleanly(s3, dump):
     assert s3.state()['multipart_uploads'] == []
     # a second pass changes nothing
     assert all(upload(s3, dump, 'run-%d' % i)['changed'] is False for i in range(RUNS))
+
+
+def test_upload_killed_midway_then_rerun_uploads_each_object_once(s3, dump, tmp_path):
+    """SIGKILL while the objects go up (a slow link: 150 ms per request), then a rerun: the killed run left no
+    record, the rerun aborts what it left open and uploads only what is missing, and every object ends up
+    stored exactly once (one version each)."""
+    from tests.conftest import MODULES, clean_env, ensure_collection_link
+    from tests.waiting import poll
+    ensure_collection_link()
+    args = tmp_path / 'args.json'
+    args.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': dict(
+        path=dump['path'], name='killed', multipart_threshold_mb=0.001, part_size_mb=5, parallel_files=1,
+        _ansible_check_mode=False, _ansible_diff=False)}))
+    s3.set_faults(rate=0, latency_ms=150)
+    proc = subprocess.Popen([sys.executable, os.path.join(MODULES, 'backup_upload.py'), str(args)],
+                            env=clean_env(s3.env(https=False)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        poll(lambda: len([r for r in s3.requests('PUT') if 'partNumber' in r['query'] and r['status'] == 200]) >= 3,
+             60, 0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    s3.clear_faults()
+    prefix = 'pourtrait/%s/killed/' % dump['manifest']['database']
+    left = s3.state()
+    assert prefix + 'recovery-point.json' not in [o['key'] for o in left['objects']]
+    result = upload(s3, dump, 'killed')
+    assert result['changed'] and not result.get('failed'), result
+    state = s3.state()
+    assert state['multipart_uploads'] == []
+    assert len(result['uploaded']) < len(result['keys']), 'the rerun skipped what the killed run had finished'
+    assert sorted(o['key'] for o in state['objects']) == sorted(result['keys'])
+    assert state['versions'] == len(result['keys']), 'each object stored once'

@@ -198,3 +198,16 @@ def test_tampered_dump_is_not_uploaded(s3, dumps, tmp_path):
     result = upload(s3, copy)
     assert_one_line_error(result, 'does not match its manifest')
     assert s3.state()['objects'] == []
+
+
+def test_keys_never_in_the_result(s3, dumps):
+    env = s3.env()
+    secret, key_id = env.pop('AWS_SECRET_ACCESS_KEY'), env.pop('AWS_ACCESS_KEY_ID')
+    result = run_module('backup_upload', dict(path=dumps['custom']['path'], access_key=key_id, secret_key=secret),
+                        env=env)
+    assert result['changed'] and not result.get('failed'), result
+    assert secret not in result.stdout + result.stderr and key_id not in result.stdout + result.stderr
+    bad = run_module('backup_upload', dict(path=dumps['custom']['path'], access_key=key_id, secret_key=secret[::-1]),
+                     env=env)
+    assert_one_line_error(bad, 'SignatureDoesNotMatch')
+    assert secret[::-1] not in bad.stdout + bad.stderr
