@@ -58,7 +58,7 @@ def load_public_key(value):
     except (ValueError, TypeError) as exc:
         raise CryptoError('the encryption public key does not parse as a PEM public key (%s); give an RSA (2048 '
                           'bits or more) or X25519 public key in PEM ("-----BEGIN PUBLIC KEY-----")'
-                          % str(exc).split('\n')[0][:120])
+                          % str(exc).split('\n', maxsplit=1)[0][:120])
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < 2048:
             raise CryptoError('the RSA public key has %d bits; use 2048 bits or more' % key.key_size)
@@ -143,7 +143,7 @@ def load_private_key(value, passphrase=None):
     try:
         return serialization.load_pem_private_key(text, passphrase.encode('utf-8') if passphrase else None)
     except (ValueError, TypeError) as exc:
-        raise CryptoError('the decryption private key does not parse (%s)' % str(exc).split('\n')[0][:120])
+        raise CryptoError('the decryption private key does not parse (%s)' % str(exc).split('\n', maxsplit=1)[0][:120])
 
 
 def _unwrap(private_key, header):

@@ -76,5 +76,8 @@ def list_points(s3, prefix, database, read_records=True):
                          'created': parse_time((record or {}).get('created')) or newest,
                          'verified': bool((record or {}).get('verified')),
                          'keys': [record_key] + sorted(k for k in keys if k != record_key)})
-    order = (lambda p: (p['created'], p['name']))
-    return sorted(complete, key=order, reverse=True), sorted(incomplete, key=order, reverse=True)
+    return sorted(complete, key=_newest, reverse=True), sorted(incomplete, key=_newest, reverse=True)
+
+
+def _newest(point):
+    return point['created'], point['name']
