@@ -211,3 +211,12 @@ def test_keys_never_in_the_result(s3, dumps):
                      env=env)
     assert_one_line_error(bad, 'SignatureDoesNotMatch')
     assert secret[::-1] not in bad.stdout + bad.stderr
+
+
+def test_kms_server_side_encryption(s3, dumps):
+    result = upload(s3, dumps['custom']['path'], server_side_encryption='aws:kms', kms_key_id='alias/pourtrait-backups')
+    assert result['changed'] and not result.get('failed'), result
+    obj = s3.objects()['pourtrait/%s/pourtrait-custom.dump/dump/pourtrait-custom.dump' % dumps['database']]
+    assert obj['encryption'] == 'aws:kms' and 'pourtrait-backups' in obj['kms_key_id']
+    assert_one_line_error(upload(s3, dumps['custom']['path'], kms_key_id='alias/x'),
+                          'kms_key_id needs server_side_encryption=aws:kms')
