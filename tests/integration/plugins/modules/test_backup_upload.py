@@ -220,3 +220,35 @@ def test_kms_server_side_encryption(s3, dumps):
     assert obj['encryption'] == 'aws:kms' and 'pourtrait-backups' in obj['kms_key_id']
     assert_one_line_error(upload(s3, dumps['custom']['path'], kms_key_id='alias/x'),
                           'kms_key_id needs server_side_encryption=aws:kms')
+
+
+def test_downloaded_dump_folder_restores_with_postgres_restore(s3, dumps, tmp_path, pg_server):
+    """The layout's promise: ``<rp>/dump/`` downloaded into a folder is what postgres_dump wrote, which
+    postgres_restore reads (checksums checked) - through the client the restore-from-bucket side will use."""
+    from ansible_collections.pourtrait.ops.plugins.module_utils.s3.client import S3Client
+    from ansible_collections.pourtrait.ops.plugins.module_utils.s3.points import list_points
+    assert upload(s3, dumps['directory']['path'])['changed']
+    env = s3.env(https=True)
+    params = dict(bucket=env['POURTRAIT_BACKUP_BUCKET'], endpoint_url=env['AWS_ENDPOINT_URL_S3'],
+                  region=env['AWS_REGION'], access_key=env['AWS_ACCESS_KEY_ID'],
+                  secret_key=env['AWS_SECRET_ACCESS_KEY'], ca_path=env['AWS_CA_BUNDLE'])
+    client = S3Client(params)
+    client.check_bucket()
+    complete, incomplete = list_points(client, 'pourtrait', dumps['database'])
+    assert [p['name'] for p in complete] == ['pourtrait-directory.dir'] and incomplete == []
+    point = complete[0]
+    assert point['verified'] and point['record']['dump']['sha256'] == dumps['directory']['sha256']
+    folder = tmp_path / 'restore'
+    for key in point['keys'][1:]:
+        rel = key[len(point['prefix'] + 'dump/'):]
+        os.makedirs(os.path.dirname(str(folder / rel)), exist_ok=True)
+        client.download_file(key, str(folder / rel))
+    target = 'dl_' + uuid.uuid4().hex[:8]
+    try:
+        result = run_module('postgres_restore', dict(login_host='127.0.0.1', login_port=pg_server.port,
+                                                     login_user=pg_server.user, login_password=pg_server.password,
+                                                     login_db='postgres', path=str(folder / 'pourtrait-directory.dir'),
+                                                     target_db=target, create=True))
+        assert result['changed'] and result['checksum_ok'] is True, result
+    finally:
+        pg_server.drop_database(target)
