@@ -35,6 +35,7 @@ $(COLLECTION_LINK):
 
 setup: $(STAMP) $(COLLECTION_LINK)
 	@$(BIN)/python tests/sandbox/pg.py --check
+	@$(BIN)/python tests/sandbox/vercel_cli.py --check
 
 sandbox-up: setup
 	@$(BIN)/python tests/sandbox/sandboxctl.py up
@@ -77,4 +78,4 @@ bench: sandbox-up
 	@$(BIN)/python bench/run.py
 
 clean: sandbox-down
-	rm -rf .collections tests/output reports .pytest_cache .pg17
+	rm -rf .collections tests/output reports .pytest_cache .pg17 .vercel-cli

@@ -278,4 +278,4 @@ def db(pg_server):
         yield database
 
 
-pytest_plugins = ['tests.fixtures_standins']
+pytest_plugins = ['tests.fixtures_standins', 'tests.fixtures_auth']

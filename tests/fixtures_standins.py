@@ -281,6 +281,28 @@ class VercelSandbox(_SandboxView):
         """(status, JSON body, headers) of a GET on the app (production unless ``base`` is given)."""
         return http_json('GET', (base or self.app_url) + path)
 
+    def app_from(self, source, path='/health'):
+        """(status, x-vercel-mitigated header) of a GET on production from the client address ``source`` (another
+        loopback address such as 127.0.0.2): how the Vercel Firewall stand-in sees a hostile client."""
+        import http.client
+        url = urllib.parse.urlsplit(self.app_url)
+        client = http.client.HTTPConnection(url.hostname, url.port, timeout=10, source_address=(source, 0))
+        try:
+            client.request('GET', path)
+            resp = client.getresponse()
+            resp.read()
+            return resp.status, resp.getheader('x-vercel-mitigated')
+        finally:
+            client.close()
+
+    def firewall(self):
+        """The firewall stand-in: ``{config, attack: {..., active}, events, actions}``."""
+        return self.admin('GET', '/vercel/firewall')
+
+    def add_runtime_logs(self, deployment, lines):
+        """Add runtime log lines (``{level, message, requestPath, responseStatusCode, offset_s, ...}``)."""
+        return self.admin('POST', '/vercel/runtime_logs', {'deployment': deployment, 'lines': lines})['lines']
+
 
 class SupabaseSandbox(_SandboxView):
     """The Supabase Management API stand-in as one test sees it (state reset for it)."""

@@ -42,7 +42,7 @@ class Row(object):
         self.ident = ident
         self.module = module
         self.args = args
-        self.kind = kind            # pg (connection options added), vercel, supabase (env), none
+        self.kind = kind            # pg (connection options added), vercel, supabase, auth (env), none
         self.fragments = fragments
         self.bug = bug              # reason of a strict xfail
         self.setup = setup          # callable(ctx) run before, e.g. turning PITR off
@@ -56,6 +56,11 @@ class Row(object):
 def pitr_off(ctx):
     ctx.sandbox.admin('PUT', '/supabase/backups', {'pitr_enabled': False, 'walg_enabled': True, 'backups': None,
                                                    'earliest_unix': None, 'latest_unix': None})
+
+
+def auth_on_row_db(ctx):
+    """The Auth stand-in (and the Management API's SQL) on the rows' database, so a lookup finds its users."""
+    ctx.sandbox.admin('PUT', '/supabase/database', {'url': ctx.pg.url(ctx.dbname)})
 
 
 def one_hour_ago():
@@ -228,6 +233,30 @@ MODULE_ROWS = [
         'vercel', ['`gitBranch` can only be used with target "preview"']),
     Row('vercel-api-url-not-http', 'vercel_rollback', {'api_url': 'ftp://example.com'},
         'vercel', ['api_url']),
+    Row('firewall-ip-not-an-ip', 'vercel_firewall', {'ip': ['203.0.113.999']},
+        'vercel', ["ip='203.0.113.999' is not an IP address or CIDR range", 'use e.g. 203.0.113.7']),
+    Row('firewall-cidr-too-wide', 'vercel_firewall', {'ip': ['10.0.0.0/8'], 'reason': 'INC-1'},
+        'vercel', ['ip=10.0.0.0/8 covers 16777216 addresses (wider than /16)', 'set force: true']),
+    Row('firewall-ipv6-too-wide', 'vercel_firewall', {'ip': ['2001:db8::/32']},
+        'vercel', ['ip=2001:db8::/32 covers', 'wider than /48', 'set force: true']),
+    Row('firewall-bad-duration', 'vercel_firewall', {'ip': ['203.0.113.7'], 'expires_in': '2 hours'},
+        'vercel', ["expires_in='2 hours' is not a duration", 'such as 30m, 2h or 1d']),
+    Row('firewall-expiry-in-past', 'vercel_firewall', {'ip': ['203.0.113.7'], 'expires_at': '2020-01-01T00:00:00Z'},
+        'vercel', ['expires_at=2020-01-01T00:00:00.000Z is in the past']),
+    Row('firewall-nothing-to-do', 'vercel_firewall', {},
+        'vercel', ['nothing to do: set ip, rate_limit or attack_mode (or state: enforce_expiry)']),
+    Row('firewall-info-bad-version', 'vercel_firewall_info', {'config_version': 'latest'},
+        'vercel', ["config_version='latest' is not a version; use active or a version number"]),
+    Row('firewall-info-window-backwards', 'vercel_firewall_info', {'since': '1h', 'until': '3h'},
+        'vercel', ['the window is backwards: since', 'swap them']),
+    Row('vercel-logs-window-backwards', 'vercel_logs_info', {'since': '2026-01-02T00:00:00Z', 'until': '2026-01-01T00:00:00Z'},
+        'vercel', ['the window is backwards: since (2026-01-02T00:00:00.000Z) is after until', 'swap them']),
+    Row('vercel-logs-window-too-long', 'vercel_logs_info', {'since': '7d'},
+        'vercel', ['is longer than 3 days (the longest Vercel keeps runtime logs); narrow since/until']),
+    Row('logs-bad-status-code', 'vercel_logs_info', {'status_code': ['5x']},
+        'vercel', ["status_code='5x' is not a status code; use a code such as 500 or a class such as 5xx or 4xx"]),
+    Row('logs-bad-deadline', 'vercel_logs_info', {'deadline': 3600},
+        'vercel', ['deadline must be 1 or more and 300 or less (got 3600)']),
     # -- Supabase
     Row('supabase-token-malformed', 'supabase_project_info', {'access_token': 'sbp_short'},
         'supabase', ['the Supabase access token is malformed (9 characters', 'check access_token / SUPABASE_ACCESS_TOKEN']),
@@ -267,13 +296,57 @@ MODULE_ROWS = [
         'supabase', ["'not-an-ip' is not an IPv4 address"]),
     Row('supabase-api-url-not-http', 'supabase_project_info', {'api_url': 'ftp://example.com'},
         'supabase', ['api_url']),
+    # -- supabase_api_key / supabase_logs_info / supabase_db_password (security incident)
+    Row('api-key-unknown-id', 'supabase_api_key', {'id': '22222222-2222-4222-8222-222222222222', 'state': 'absent'},
+        'supabase', ['404: no API key with id 22222222-2222-4222-8222-222222222222', 'use an id from there']),
+    Row('api-key-id-not-a-uuid', 'supabase_api_key', {'id': 'sb_secret_abc', 'state': 'absent'},
+        'supabase', ["id 'sb_secret_abc' is not an API key id (a UUID", 'list the keys']),
+    Row('api-key-legacy-delete', 'supabase_api_key', {'id': 'anon', 'state': 'absent'},
+        'supabase', ['the legacy anon key cannot be deleted alone', 'legacy_enabled=false']),
+    Row('api-key-bad-name', 'supabase_api_key', {'name': 'App Key!'},
+        'supabase', ["API key name 'App Key!' is not valid", 'lowercase letters, digits and _']),
+    Row('supabase-logs-window-backwards', 'supabase_logs_info',
+        {'sql': 'select 1', 'start': '2026-03-02T00:00:00Z', 'end': '2026-03-01T00:00:00Z'},
+        'supabase', ['the log window ends (2026-03-01T00:00:00.000Z) before it starts', 'swap start and end']),
+    Row('supabase-logs-window-too-long', 'supabase_logs_info',
+        {'sql': 'select 1', 'start': '2026-03-01T00:00:00Z', 'end': '2026-03-09T00:00:00Z'},
+        'supabase', ['the log window is 192.0 hours long, over max_window_hours (168)', 'narrow start/end']),
+    Row('logs-window-bad-time', 'supabase_logs_info', {'sql': 'select 1', 'end': 'tomorrow-ish'},
+        'supabase', ["end='tomorrow-ish' is not a time"]),
+    Row('db-password-too-short', 'supabase_db_password', {'password': 'hunter2'},
+        'supabase', ['the new database password is 7 characters long; use at least 16']),
+    Row('db-password-bad-characters', 'supabase_db_password', {'password': 'p@ss word/with:url#chars'},
+        'supabase', ['characters other than letters, digits and - . _ ~', 'need percent-encoding in DATABASE_URL']),
+    Row('db-password-app-on-another-database', 'supabase_db_password',
+        {'app_database_url': 'postgresql://postgres:pw@db.otherprojectxxxxxxxx.supabase.co:5432/postgres'},
+        'supabase', ["the app's DATABASE_URL points at db.otherprojectxxxxxxxx.supabase.co:5432 database postgres",
+                     'fix DATABASE_URL']),
+    # -- supabase_auth_user / supabase_auth_audit_info
+    Row('auth-unknown-user', 'supabase_auth_user',
+        {'users': ['user12@example.com', 'ghost@example.com'], 'banned': True, 'sign_out': True, 'remove_mfa': True},
+        'auth', ['no such user in the project at', ': ghost@example.com', 'nothing was changed'], setup=auth_on_row_db),
+    Row('auth-bad-ban-duration', 'supabase_auth_user', {'users': ['user12@example.com'], 'banned': True,
+                                                        'ban_duration': 'a while'},
+        'auth', ["ban_duration='a while' is not a duration", 'such as 30m, 24h, 7d or 1h30m'], setup=auth_on_row_db),
+    Row('auth-anon-key', 'supabase_auth_user', {'users': ['user12@example.com'], 'banned': True,
+                                                'service_role_key': '@ANON_KEY'},
+        'auth', ['holds the anon key; the Auth admin API needs the service_role key']),
+    Row('auth-link-without-no-log', 'supabase_auth_user',
+        {'users': ['user12@example.com'], 'password_reset': True, 'return_recovery_link': True},
+        'auth', ['return_recovery_link returns credentials: add no_log: true to the task'], setup=auth_on_row_db),
+    Row('auth-audit-backwards-window', 'supabase_auth_audit_info', {'since': '1h', 'until': '3h'},
+        'pg', ['the window is backwards or empty: since', 'swap them']),
+    Row('auth-audit-window-too-long', 'supabase_auth_audit_info', {'since': '2026-01-01T00:00:00Z'},
+        'pg', ['longer than max_window 7d', 'narrow since/until or raise max_window']),
+    Row('auth-audit-bad-ip', 'supabase_auth_audit_info', {'ips': ['10.0.0.300']},
+        'pg', ["ips: '10.0.0.300' is not an IP address"]),
     # -- app_health / deployment_verify
     Row('health-unreachable', 'app_health', {'url': 'http://127.0.0.1:9/health', 'wait_timeout': 0},
         'none', ['connecting to 127.0.0.1:9 failed (Connection refused)', 'check the URL']),
     Row('health-not-a-url', 'app_health', {'url': 'not a url', 'wait_timeout': 0},
         'none', ["'not a url' is not an http(s) URL", 'use e.g. https://pourtrait.app/health']),
-    Row('health-not-a-url-is-retried', 'app_health', {'url': 'ftp://example.com/health', 'wait_timeout': 3, 'interval': 1},
-        'none', ['is not an http(s) URL'], slow_below=1.0),
+    Row('health-not-a-url-is-retried', 'app_health', {'url': 'ftp://example.com/health', 'wait_timeout': 60, 'interval': 1},
+        'none', ['is not an http(s) URL'], slow_below=20.0),
     Row('health-bad-expect', 'app_health', {'url': '@APP/health', 'expect': 'json'},
         'none', ['value of expect must be one of: health, ok, got: json']),
     Row('verify-latency-without-threshold', 'deployment_verify',
@@ -354,6 +427,9 @@ class Context(object):
             env = dict(self.sandbox.env)
             env.pop('VERCEL_CA_PATH', None)
             return env
+        if kind == 'auth':
+            return {'SUPABASE_URL': info['supabase_url'], 'SUPABASE_SERVICE_ROLE_KEY': info['supabase_service_role_key'],
+                    'DATABASE_URL': self.pg.url(self.dbname)}
         if kind == 'supabase':
             return {'SUPABASE_API_URL': info['supabase_api_url'], 'SUPABASE_ACCESS_TOKEN': info['supabase_token'],
                     'SUPABASE_PROJECT_REF': self.supabase_ref}
@@ -372,6 +448,8 @@ class Context(object):
             return value
         if value == '@HOUR_AGO':
             return one_hour_ago()
+        if value == '@ANON_KEY':
+            return self.sandbox.standins.info['supabase_anon_key']
         return (value.replace('@TMP', self.tmp).replace('@DB', self.dbname).replace('@REF', self.supabase_ref or '')
                 .replace('@APP', self.sandbox.app_url))
 
@@ -381,7 +459,8 @@ class Context(object):
         try:
             with conn.cursor() as cur:
                 cur.execute("SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                            "WHERE c.relkind IN ('r', 'p') AND n.nspname IN ('public', 'supabase_migrations') ORDER BY 1")
+                            "WHERE c.relkind IN ('r', 'p') AND n.nspname IN ('public', 'supabase_migrations', 'auth') "
+                            "ORDER BY 1")
                 tables = [r[0] for r in cur.fetchall()]
                 counts = []
                 for table in tables:

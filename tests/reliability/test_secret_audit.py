@@ -397,3 +397,66 @@ def test_no_canary_in_any_argv(audit):
         assert program in programs, 'never saw %s running (seen: %s)' % (program, sorted(programs)[:80])
     leaks = ['%s in: %s' % (audit.leaks(argv), argv[:300]) for argv in sampler.seen if audit.leaks(argv)]
     assert not leaks, leaks
+
+
+SECURITY_PLAY = '''
+- name: Security incident modules (secret audit)
+  hosts: localhost
+  gather_facts: false
+  vars:
+    db: &db {db_host: 127.0.0.1, db_port: %(port)d, db_user: %(role)s, db_name: %(dbname)s, db_sslmode: disable}
+  tasks:
+    - name: A new secret key, its value kept for the next task only
+      pourtrait.ops.supabase_api_key: {name: audit_server, type: secret, return_key: true}
+      register: new_key
+      no_log: true
+    - name: Rotate the database password (generated)
+      pourtrait.ops.supabase_db_password: {<<: *db, return_password: true}
+      register: rotated
+      no_log: true
+    - name: Keep the generated password where the caller asked (0600)
+      ansible.builtin.copy: {content: "{{ rotated.password }}", dest: "%(keep)s", mode: "0600"}
+      no_log: true
+    - name: Use both (their lengths only)
+      ansible.builtin.debug:
+        msg: "key {{ new_key.api_key | length }} password {{ rotated.password | length }}"
+    - name: Rotate again to a given password (no_log on the option, not on the task)
+      pourtrait.ops.supabase_db_password: {<<: *db, password: "{{ audit_given_password }}"}
+    - name: Delete the old secret key as compromised
+      pourtrait.ops.supabase_api_key: {name: default, state: absent, reason: secret audit}
+    - name: Legacy keys off
+      pourtrait.ops.supabase_api_key: {legacy_enabled: false}
+    - name: Logs of the last hour
+      pourtrait.ops.supabase_logs_info: {sql: "select id, timestamp, event_message from auth_logs"}
+'''
+
+
+def test_security_modules_never_print_new_secrets(supabase, pg_server, tmp_path):
+    """supabase_api_key / supabase_db_password / supabase_logs_info at -vvvv --diff: neither a created key, nor
+    the deleted one, nor a generated or given database password appears in the output."""
+    from tests.db_roles import scratch_login_role
+    from tests.fixtures_standins import SUPABASE_DATABASE
+    old_secret = [k for k in supabase.admin('GET', '/supabase/api_keys')['keys'] if k['type'] == 'secret'][0]
+    given = 'givenCanary' + secrets.token_hex(12)
+    keep = str(tmp_path / 'new-password')
+    with scratch_login_role(pg_server, SUPABASE_DATABASE) as (role, old_password, url):
+        supabase.set_database(url)
+        try:
+            play = tmp_path / 'security.yml'
+            play.write_text(SECURITY_PLAY % dict(port=pg_server.port, role=role, dbname=SUPABASE_DATABASE, keep=keep))
+            env = playbook_env(supabase.env)
+            argv = playbook_argv(str(play), '-vvvv', '--diff', '-e',
+                                 vars_file(tmp_path, 'security', {'audit_given_password': given}))
+            proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+        finally:
+            supabase.set_database(None)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-3000:]
+    with open(keep) as handle:
+        generated = handle.read()
+    new_key = [k for k in supabase.admin('GET', '/supabase/api_keys')['keys'] if k['name'] == 'audit_server'][0]
+    canaries = {'new secret key': new_key['api_key'], 'deleted secret key': old_secret['api_key'],
+                'generated password': generated, 'given password': given, 'old password': old_password}
+    assert len(generated) == 32 and 'key %d password 32' % len(new_key['api_key']) in output
+    leaked = sorted(name for name, value in canaries.items() if value in output)
+    assert not leaked, leaked

@@ -12,6 +12,11 @@ URL mapping (no DNS in the sandbox, so hostnames become path prefixes):
   answers 404 with ``x-vercel-error: DEPLOYMENT_NOT_FOUND`` (unknown) or
   ``DEPLOYMENT_NOT_READY``.
 
+The Vercel Firewall applies before any of this (vercel_security.py): the client IP is the connection's
+source address (bind the client socket to 127.0.0.2 to be another client), a denied IP gets 403, a
+challenge (or Attack Challenge Mode) 429 with the Security Checkpoint page, a rate limit 429; each
+with ``x-vercel-mitigated``. Answers the app gives are runtime log lines (vercel_logs.py).
+
 Endpoints (relative to either base): ``GET /health``, ``GET /api/monitoring/errors``,
 ``GET /api/monitoring/performance``, ``GET /api/wines``, ``POST|GET /api/ai/chat``
 and ``GET /`` (a page). Every answer carries ``x-vercel-id`` and
@@ -49,6 +54,7 @@ import hashlib
 import threading
 
 from tests.sandbox.standin import Response, Service
+from tests.sandbox.vercel_security import screen_app_request
 
 PROFILES = {
     'healthy': {'status': 'healthy', 'code': 200, 'services': ('healthy', 'healthy', 'healthy'), 'rt': 45,
@@ -114,6 +120,25 @@ class AppService(Service):
             return dict(dep), rest, None
 
     def handle(self, request):
+        """The Vercel Firewall first (see vercel_security.py: a blocked client IP gets 403, a challenge 429),
+        then the deployment; each answer the app gives becomes a runtime log line (vercel_logs.py)."""
+        vercel = self.vercel
+        if request.path.startswith('/_d/'):
+            host, _sep, rest = request.path[4:].partition('/')
+            rest = '/' + rest
+        else:
+            host, rest = vercel.model.project['domains'][0], request.path
+        blocked = screen_app_request(vercel, request, host, rest)
+        if blocked is not None:
+            return blocked
+        response = self._serve(request)
+        uid = response.headers.get('x-sandbox-deployment')
+        if uid:
+            detail = response.body.get('message') if isinstance(response.body, dict) else None
+            vercel.record_app_request(uid, host, request.method, rest.rstrip('/') or '/', response.status, detail)
+        return response
+
+    def _serve(self, request):
         dep, rest, reason = self._resolve(request.path)
         vercel_id = 'iad1::' + hashlib.sha1(('%s%s' % (request.path, id(request))).encode()).hexdigest()[:20]
         if dep is None:

@@ -27,6 +27,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 SEED_SQL = os.path.join(HERE, 'seed.sql')
+# GoTrue's sessions, refresh tokens, MFA factors and audit trail (after seed.sql's auth.users)
+SEED_AUTH_SQL = os.path.join(HERE, 'seed_auth.sql')
 PG_MAJOR = '15'
 # The server versions the tests run against; 15 from Debian, 17 from npm.
 PG_VERSIONS = ('15', '17')
@@ -277,9 +279,10 @@ class PgServer(object):
             conn.close()
 
     def seed(self, dbname=None):
-        """Load seed.sql into a database (roles are cluster-wide and made once)."""
-        with open(SEED_SQL) as handle:
-            self.execute(handle.read(), dbname=dbname)
+        """Load seed.sql, then seed_auth.sql, into a database (roles are cluster-wide and made once)."""
+        for path in (SEED_SQL, SEED_AUTH_SQL):
+            with open(path) as handle:
+                self.execute(handle.read(), dbname=dbname)
 
     def create_database(self, name, template=None):
         from psycopg2 import sql

@@ -7,14 +7,18 @@ whose pid is recorded),
 then writes ``.sandbox/env`` (shell-sourceable KEY=value lines, read by
 ``inventory/local``) and ``.sandbox/state.json`` (what ``down`` needs to stop
 them). Running ``up`` twice keeps the running sandbox (and starts whatever
-part of it is not running).
+part of it is not running); after a database password rotation through the
+Supabase stand-in (``PATCH .../database/password``) it writes the new password
+into ``.sandbox/env``.
 
 Variables for the HTTP stand-ins: ``VERCEL_API_URL``, ``VERCEL_API_URL_HTTPS``,
 ``VERCEL_CA_PATH`` (the CA that signed the HTTPS certificate), ``VERCEL_TOKEN``,
 ``VERCEL_PROJECT`` (name), ``VERCEL_PROJECT_ID``, ``VERCEL_TEAM_ID``,
 ``APP_URL`` (production of the app) and ``SANDBOX_ADMIN_URL`` (see serve.py);
 ``SUPABASE_API_URL``, ``SUPABASE_API_URL_HTTPS``, ``SUPABASE_CA_PATH`` (the same CA
-file as ``VERCEL_CA_PATH``), ``SUPABASE_ACCESS_TOKEN`` and ``SUPABASE_PROJECT_REF``; for the S3 stand-in the names AWS tools read:
+file as ``VERCEL_CA_PATH``), ``SUPABASE_ACCESS_TOKEN`` and ``SUPABASE_PROJECT_REF``; what an app itself
+is configured with: ``SUPABASE_URL`` (the project's API base, ``/auth/v1`` beneath it; ``SUPABASE_URL_HTTPS``
+over TLS), ``SUPABASE_ANON_KEY`` and ``SUPABASE_SERVICE_ROLE_KEY``; for the S3 stand-in the names AWS tools read:
 ``AWS_ENDPOINT_URL_S3`` (HTTPS), ``AWS_CA_BUNDLE`` (the same CA), ``AWS_ACCESS_KEY_ID``,
 ``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``, plus ``AWS_ENDPOINT_URL_S3_HTTP`` (plain HTTP) and
 ``POURTRAIT_BACKUP_BUCKET`` (versioning and Object Lock on).
@@ -67,13 +71,33 @@ def _write_env(env):
 
 
 def _pg_alive(state):
+    """Through the server's socket (trust), so a password changed through the Supabase stand-in does not make a
+    running server look dead."""
     import psycopg2
     try:
-        psycopg2.connect(host='127.0.0.1', port=state['pg']['port'], user=state['pg']['user'],
-                         password=state['pg']['password'], dbname='postgres', connect_timeout=3).close()
+        psycopg2.connect(host=state['pg']['base_dir'], port=state['pg']['port'], user=state['pg']['user'],
+                         dbname='postgres', connect_timeout=3).close()
         return True
     except psycopg2.Error:
         return False
+
+
+def _sync_password(state):
+    """True when the database password was changed through the Supabase stand-in (PATCH .../database/password):
+    the state then holds the new one (what the stand-in's own database URL carries)."""
+    from urllib.parse import unquote, urlsplit
+    try:
+        with urllib.request.urlopen(state['standins']['admin_url'] + '/supabase/database', timeout=3) as resp:
+            url = json.load(resp).get('url') or ''
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+    parts = urlsplit(url)
+    password = unquote(parts.password or '')
+    if parts.username != state['pg']['user'] or parts.port != state['pg']['port'] or not password \
+            or password == state['pg']['password']:
+        return False
+    state['pg']['password'] = password
+    return True
 
 
 def _standins_alive(state):
@@ -154,6 +178,9 @@ def _standins_env(info):
             'SUPABASE_API_URL': info['supabase_api_url'], 'SUPABASE_API_URL_HTTPS': info['supabase_https_url'],
             'SUPABASE_CA_PATH': info['ca_path'], 'SUPABASE_ACCESS_TOKEN': info['supabase_token'],
             'SUPABASE_PROJECT_REF': info['supabase_project_ref'], 'SLACK_WEBHOOK_URL': info['webhook_url'],
+            'SUPABASE_URL': info['supabase_url'], 'SUPABASE_URL_HTTPS': info['supabase_url_https'],
+            'SUPABASE_ANON_KEY': info['supabase_anon_key'],
+            'SUPABASE_SERVICE_ROLE_KEY': info['supabase_service_role_key'],
             'AWS_ENDPOINT_URL_S3': info['s3_https_url'], 'AWS_ENDPOINT_URL_S3_HTTP': info['s3_url'],
             'AWS_CA_BUNDLE': info['ca_path'], 'AWS_ACCESS_KEY_ID': info['s3_access_key_id'],
             'AWS_SECRET_ACCESS_KEY': info['s3_secret_access_key'], 'AWS_REGION': info['s3_region'],
@@ -177,7 +204,16 @@ def up():
     state = _load_state()
     if state and _pg_alive(state):
         # a sandbox started before the Supabase stand-in existed is restarted too
-        if _standins_alive(state) and all(k in state['standins'] for k in ('supabase_api_url', 'webhook_url', 's3_url')):
+        wanted = ('supabase_api_url', 'webhook_url', 'supabase_url', 's3_url')
+        if _standins_alive(state) and all(k in state['standins'] for k in wanted):
+            if _sync_password(state):
+                _save_state(state)
+                env = _pg_from_state(state['pg']).env()
+                env.update(_standins_env(state['standins']))
+                _write_env(env)
+                print('sandbox already running; the database password was changed through the Supabase API: '
+                      'environment in %s updated' % os.path.relpath(ENV_FILE, ROOT))
+                return 0
             print('sandbox already running; environment in %s' % os.path.relpath(ENV_FILE, ROOT))
             return 0
         _stop_standins(state.get('standins') or {})
@@ -210,6 +246,8 @@ def up():
     print('            Vercel API %s (HTTPS %s), app %s' % (info['api_url'], info['https_url'], info['app_url']))
     print('            Supabase API %s (HTTPS %s), project %s'
           % (info['supabase_api_url'], info['supabase_https_url'], info['supabase_project_ref']))
+    print('            Supabase project API (SUPABASE_URL, /auth/v1) %s (HTTPS %s)'
+          % (info['supabase_url'], info['supabase_url_https']))
     print('            S3 %s (HTTP %s), bucket %s' % (info['s3_https_url'], info['s3_url'], info['s3_bucket']))
     print('environment: %s  (set -a; . .sandbox/env; set +a)' % os.path.relpath(ENV_FILE, ROOT))
     return 0

@@ -29,13 +29,48 @@ CREATE EXTENSION IF NOT EXISTS pg_stat_statements WITH SCHEMA extensions;
 CREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA extensions;
 GRANT USAGE ON SCHEMA public, extensions TO anon, authenticated, service_role;
 
+-- auth.users with GoTrue's columns (supabase/auth migrations); ids and created_at default here for tests
+-- that insert bare rows (GoTrue itself sets both).
 CREATE TABLE IF NOT EXISTS auth.users (
-  id uuid PRIMARY KEY DEFAULT extensions.gen_random_uuid(),
-  email text UNIQUE,
-  encrypted_password text,
-  created_at timestamptz NOT NULL DEFAULT now(),
-  last_sign_in_at timestamptz
+  instance_id uuid,
+  id uuid NOT NULL DEFAULT extensions.gen_random_uuid() CONSTRAINT users_pkey PRIMARY KEY,
+  aud varchar(255),
+  role varchar(255),
+  email varchar(255),
+  encrypted_password varchar(255),
+  email_confirmed_at timestamptz,
+  invited_at timestamptz,
+  confirmation_token varchar(255),
+  confirmation_sent_at timestamptz,
+  recovery_token varchar(255),
+  recovery_sent_at timestamptz,
+  email_change_token_new varchar(255),
+  email_change varchar(255),
+  email_change_sent_at timestamptz,
+  last_sign_in_at timestamptz,
+  raw_app_meta_data jsonb,
+  raw_user_meta_data jsonb,
+  is_super_admin boolean,
+  created_at timestamptz DEFAULT now(),
+  updated_at timestamptz,
+  phone text UNIQUE DEFAULT NULL,
+  phone_confirmed_at timestamptz,
+  phone_change text DEFAULT '',
+  phone_change_token varchar(255) DEFAULT '',
+  phone_change_sent_at timestamptz,
+  confirmed_at timestamptz GENERATED ALWAYS AS (LEAST(email_confirmed_at, phone_confirmed_at)) STORED,
+  email_change_token_current varchar(255) DEFAULT '',
+  email_change_confirm_status smallint DEFAULT 0
+    CHECK (email_change_confirm_status >= 0 AND email_change_confirm_status <= 2),
+  banned_until timestamptz,
+  reauthentication_token varchar(255) DEFAULT '',
+  reauthentication_sent_at timestamptz,
+  is_sso_user boolean NOT NULL DEFAULT false,
+  deleted_at timestamptz,
+  is_anonymous boolean NOT NULL DEFAULT false
 );
+CREATE UNIQUE INDEX IF NOT EXISTS users_email_partial_key ON auth.users (email) WHERE (is_sso_user = false);
+CREATE INDEX IF NOT EXISTS users_instance_id_idx ON auth.users (instance_id);
 
 CREATE TABLE IF NOT EXISTS storage.buckets (
   id text PRIMARY KEY,
@@ -142,8 +177,12 @@ END
 $$;
 
 -- Seed data (only into empty tables, so reseeding is harmless) --------------
-INSERT INTO auth.users (email, created_at)
-SELECT 'user' || g || '@example.com', now() - (g || ' days')::interval
+INSERT INTO auth.users (instance_id, aud, role, email, encrypted_password, email_confirmed_at, raw_app_meta_data,
+                        raw_user_meta_data, created_at, updated_at, last_sign_in_at)
+SELECT '00000000-0000-0000-0000-000000000000', 'authenticated', 'authenticated', 'user' || g || '@example.com',
+       '$2a$10$' || md5('user' || g), now() - (g || ' days')::interval,
+       '{"provider": "email", "providers": ["email"]}', '{}', now() - (g || ' days')::interval,
+       now() - (g || ' days')::interval, now() - (g || ' hours')::interval
 FROM generate_series(1, 50) AS g
 WHERE NOT EXISTS (SELECT 1 FROM auth.users);
 

@@ -12,6 +12,9 @@ Serves, on loopback ports (0 = a free one):
   and HTTPS (``--supabase-https-port``, same CA), see tests/sandbox/supabase_api.py;
   its ``/database/query`` runs on ``--database-url`` (default: the
   ``SANDBOX_DATABASE_URL`` environment variable, which keeps the password out of argv);
+* the Supabase Auth (GoTrue) admin API of that project over plain HTTP (``--auth-port``) and HTTPS
+  (``--auth-https-port``), see tests/sandbox/supabase_auth.py: ``supabase_url`` is the project's API
+  base (``/auth/v1`` beneath it), keys signed with ``SANDBOX_SUPABASE_JWT_SECRET`` (random when unset);
 * the S3-compatible object storage stand-in (moto's S3 behind the hub, see tests/sandbox/s3.py) over
   plain HTTP (``--s3-port``) and HTTPS (``--s3-https-port``, same CA); its access key comes from the
   process (random) and is in the ready file only;
@@ -26,9 +29,10 @@ Faults can also be set at start with ``--faults '<JSON as for POST /_sandbox/fau
 When every port listens it writes ``--ready-file`` (JSON: ``pid, api_url,
 https_url, ca_path, app_url, admin_url, token, team_id, team_slug, project_id,
 project_name, user_id, supabase_api_url, supabase_https_url, supabase_token,
-supabase_project_ref, webhook_url, s3_url, s3_https_url, s3_bucket, s3_region,
-s3_access_key_id, s3_secret_access_key``; ``GET /_sandbox/health`` shows the same ``info``
-without the tokens and the S3 secret key). SIGTERM/SIGINT stop it. State lives in memory only.
+supabase_project_ref, supabase_url, supabase_url_https, supabase_anon_key, supabase_service_role_key,
+webhook_url, s3_url, s3_https_url, s3_bucket, s3_region, s3_access_key_id, s3_secret_access_key``;
+``GET /_sandbox/health`` shows the same ``info`` without the tokens and keys). SIGTERM/SIGINT stop it.
+State lives in memory only.
 
 Admin API (JSON in and out; ``SANDBOX_ADMIN_URL`` = ``<api_url>/_sandbox``):
 
@@ -40,8 +44,8 @@ Admin API (JSON in and out; ``SANDBOX_ADMIN_URL`` = ``<api_url>/_sandbox``):
                                             default timings; returns the state
 ``GET    /_sandbox/state``                  ``{vercel: {...}, app: {...}, supabase: {...}, faults, info}``
 ``POST   /_sandbox/timings``                ``{queued_s, building_s, job_pending_s, job_running_s,
-                                            app_slow_s, restoring_s, coming_up_s}`` (seconds, any
-                                            subset)
+                                            runtime_logs_open_s, app_slow_s, restoring_s, coming_up_s}``
+                                            (seconds, any subset)
 ``POST   /_sandbox/faults``                 ``{rate, kinds: [429,500,502,503,reset,hang], seed,
                                             latency_ms, when: before|after, services:
                                             [vercel|app|supabase|s3],
@@ -58,6 +62,11 @@ Admin API (JSON in and out; ``SANDBOX_ADMIN_URL`` = ``<api_url>/_sandbox``):
 ``PATCH  /_sandbox/vercel/deployments/ID``  ``{health}``
 ``POST   /_sandbox/vercel/next_builds``     ``{fail, health, count}`` for builds created via the API
 ``POST   /_sandbox/vercel/next_jobs``       ``{fail, count}`` for the next rollback/promote jobs
+``GET    /_sandbox/vercel/firewall``        the firewall: ``{config, attack, events, actions}`` (vercel_security.py)
+``PUT    /_sandbox/vercel/firewall/anomalies`` ``[anomaly]`` that attack-status lists
+``POST   /_sandbox/vercel/firewall/events`` ``{action_type, host, public_ip, count, at_ms}`` seeds an event
+``GET|POST /_sandbox/vercel/runtime_logs``  the runtime log lines / ``{deployment, lines: [...]}`` adds some
+                                            (vercel_logs.py)
 ``GET    /_sandbox/supabase/state``         the Supabase model (secrets in plain, restores, settings)
 ``GET|PATCH /_sandbox/supabase/project``    the project as the API shows it / ``{status}``
 ``PATCH  /_sandbox/supabase/services/NAME`` ``{status: ACTIVE_HEALTHY|COMING_UP|UNHEALTHY, error}``
@@ -72,6 +81,13 @@ Admin API (JSON in and out; ``SANDBOX_ADMIN_URL`` = ``<api_url>/_sandbox``):
 ``GET    /_sandbox/s3/state``             the buckets: objects (metadata, checksum, encryption, lock,
                                             tags), version count, open multipart uploads
 ``POST   /_sandbox/s3/bucket``            ``{name, versioning, object_lock}``: one more bucket
+``GET    /_sandbox/supabase/api_keys``      API keys with plain values, deleted ones (``was_compromised``,
+                                            ``reason``), ``legacy_enabled`` (see supabase_security.py)
+``GET|POST|DELETE /_sandbox/supabase/logs`` the rows logs.all queries: read / add ``[{source, timestamp,
+                                            event_message, metadata}]`` / remove all
+``GET    /_sandbox/supabase/database_password``  ``{changes: [{role, at}]}`` (never a value)
+``GET    /_sandbox/supabase_auth/state``  ``{ref, database_url, audit_enabled, jwt_secret}``
+``POST   /_sandbox/supabase_auth/audit``  ``{enabled: false}``: the Auth stand-in stops writing audit entries
 ``GET|DELETE /_sandbox/webhook/messages``   ``{messages: [{seq, text, payload, time}]}`` received by the
                                             webhook receiver / empty the list
 ==========================================  ===============================================================
@@ -96,6 +112,7 @@ from tests.sandbox.app import AppService  # noqa: E402
 from tests.sandbox.s3 import S3Service  # noqa: E402
 from tests.sandbox.standin import Hub, WebhookService, generate_tls, serve, server_ssl_context  # noqa: E402
 from tests.sandbox.supabase_api import DEFAULT_TIMINGS as SUPABASE_TIMINGS, SupabaseService  # noqa: E402
+from tests.sandbox.supabase_auth import AuthService  # noqa: E402
 from tests.sandbox.vercel_api import DEFAULT_TIMINGS, VercelService  # noqa: E402
 
 
@@ -110,6 +127,7 @@ def build_hub(token, timings=None, seed=None, slow_s=0.6, supabase_token=None, s
     hub.add_service(AppService(vercel, slow_s=slow_s))
     hub.add_service(SupabaseService(supabase_token or random_pat(), supabase_timings, seed=seed,
                                     database_url=database_url))
+    hub.add_service(AuthService(hub.services['supabase'], os.environ.get('SANDBOX_SUPABASE_JWT_SECRET')))
     hub.add_service(WebhookService())
     hub.add_service(S3Service()).reset()
     return hub, vercel
@@ -128,6 +146,8 @@ def main(argv=None):
     parser.add_argument('--app-port', type=int, default=0)
     parser.add_argument('--supabase-port', type=int, default=0)
     parser.add_argument('--supabase-https-port', type=int, default=0)
+    parser.add_argument('--auth-port', type=int, default=0)
+    parser.add_argument('--auth-https-port', type=int, default=0)
     parser.add_argument('--webhook-port', type=int, default=0)
     parser.add_argument('--s3-port', type=int, default=0)
     parser.add_argument('--s3-https-port', type=int, default=0)
@@ -163,10 +183,16 @@ def main(argv=None):
                serve(hub, 'supabase', args.host, args.supabase_https_port,
                      ssl_context=server_ssl_context(cert_path, key_path)),
                serve(hub, 'webhook', args.host, args.webhook_port),
+               serve(hub, 'supabase_auth', args.host, args.auth_port),
+               serve(hub, 'supabase_auth', args.host, args.auth_https_port,
+                     ssl_context=server_ssl_context(cert_path, key_path)),
                serve(hub, 's3', args.host, args.s3_port),
                serve(hub, 's3', args.host, args.s3_https_port, ssl_context=server_ssl_context(cert_path, key_path))]
-    api_port, https_port, app_port, supabase_port, supabase_https_port, webhook_port, s3_port, s3_https_port = (
+    (api_port, https_port, app_port, supabase_port, supabase_https_port, webhook_port, auth_port, auth_https_port,
+     s3_port, s3_https_port) = (
         s.server_address[1] for s in servers)
+    auth = hub.services['supabase_auth']
+    auth.base_url = 'http://%s:%d' % (args.host, auth_port)
     app_url = 'http://%s:%d' % (args.host, app_port)
     vercel.set_app_url(app_url)
     vercel.reset()
@@ -181,13 +207,16 @@ def main(argv=None):
             'supabase_api_url': 'http://%s:%d' % (args.host, supabase_port),
             'supabase_https_url': 'https://%s:%d' % (args.host, supabase_https_port),
             'supabase_token': supabase_token, 'supabase_project_ref': supabase.ref,
-            'webhook_url': 'http://%s:%d%s' % (args.host, webhook_port, hub.services['webhook'].path)}
+            'webhook_url': 'http://%s:%d%s' % (args.host, webhook_port, hub.services['webhook'].path),
+            'supabase_url': auth.base_url, 'supabase_url_https': 'https://%s:%d' % (args.host, auth_https_port),
+            'supabase_anon_key': auth.anon_key, 'supabase_service_role_key': auth.service_role_key}
     s3 = hub.services['s3']
     info.update({'s3_url': 'http://%s:%d' % (args.host, s3_port),
                  's3_https_url': 'https://%s:%d' % (args.host, s3_https_port),
                  's3_bucket': s3.bucket, 's3_region': s3.region, 's3_access_key_id': s3.access_key_id,
                  's3_secret_access_key': s3.secret_access_key})
-    hub.info = dict((k, v) for k, v in info.items() if k not in ('token', 'supabase_token', 's3_secret_access_key'))
+    secret = ('token', 'supabase_token', 'supabase_anon_key', 'supabase_service_role_key', 's3_secret_access_key')
+    hub.info = dict((k, v) for k, v in info.items() if k not in secret)
 
     done = threading.Event()
 

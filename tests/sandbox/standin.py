@@ -85,12 +85,15 @@ class Response(object):
     """What a handler returns: status, a JSON-able body (or bytes/str/None), headers."""
 
     def __init__(self, status=200, body=None, headers=None, content_type='application/json; charset=utf-8',
-                 delay=0.0):
+                 delay=0.0, stream=None):
         self.status = status
         self.body = body
         self.headers = dict(headers or {})
         self.content_type = content_type
         self.delay = delay
+        # an iterable of bytes sent as chunks (Transfer-Encoding: chunked) after the headers; a None item is an
+        # idle tick (the handler checks whether the client went away); the stream ends when the iterable does
+        self.stream = stream
 
     def payload(self):
         if self.body is None:
@@ -244,7 +247,8 @@ class FaultInjector(object):
 
     Settings (``configure``): ``rate`` (0..1, share of matching requests that
     get a fault), ``kinds`` (drawn from '429', '500', '502', '503', 'reset',
-    'hang', 'cut': the connection dropped half-way through the request body, an upload cut off), ``seed``, ``latency_ms`` (added to every matching request),
+    'hang', 'cut': the connection dropped half-way through the request
+    body, an upload cut off), ``seed``, ``latency_ms`` (added to every matching request),
     ``when`` ('before': the request is not processed, so it changes nothing;
     'after': it is processed, then its response is replaced or lost),
     ``services`` (default all but admin), ``methods`` and ``paths`` (path
@@ -527,6 +531,10 @@ def make_handler(hub, service_name):
                 return
             if response.delay:
                 hub.stopping.wait(response.delay)
+            if response.stream is not None and self.command != 'HEAD':
+                self._stream(response)
+                hub.log.add(request, response.status, fault, started)
+                return
             payload = response.payload() if self.command != 'HEAD' else b''
             self.send_response(response.status)
             if response.body is not None:
@@ -557,6 +565,45 @@ def make_handler(hub, service_name):
                     self.rfile.readline()
             length = int(self.headers.get('Content-Length') or 0)
             return self.rfile.read(length) if length else b''
+
+        def _stream(self, response):
+            """Send the headers, then each chunk as it comes; stop when the client goes away."""
+            self.send_response(response.status)
+            self.send_header('Content-Type', response.content_type)
+            for key, value in response.headers.items():
+                self.send_header(key, value)
+            self.send_header('Transfer-Encoding', 'chunked')
+            self.end_headers()
+            self.close_connection = True
+            try:
+                self.wfile.flush()
+                for chunk in response.stream:
+                    if hub.stopping.is_set() or self._peer_gone():
+                        return
+                    if chunk:
+                        self.wfile.write(b'%x\r\n%s\r\n' % (len(chunk), chunk))
+                        self.wfile.flush()
+                self.wfile.write(b'0\r\n\r\n')
+                self.wfile.flush()
+            except (OSError, ValueError):
+                return
+            finally:
+                close = getattr(response.stream, 'close', None)
+                if close is not None:
+                    close()
+
+        def _peer_gone(self):
+            """True when the client closed its end (readable with nothing to read)."""
+            import select
+            if isinstance(self.connection, ssl.SSLSocket):
+                return False  # no peeking through TLS: a write to a closed connection ends the stream instead
+            try:
+                readable, _w, _x = select.select([self.connection], [], [], 0)
+                if not readable:
+                    return False
+                return self.connection.recv(1, socket.MSG_PEEK) == b''
+            except (OSError, ValueError):
+                return True
 
         def _drop(self):
             """Close the connection without an answer (a TCP reset)."""

@@ -34,6 +34,9 @@ POST   /v1/projects/{ref}/database/query                    ``{query, parameters
                                                             rows of the last statement (``[{column: value}]``)
 ==========================================================  ==================================================
 
+The database password, the API keys (new model) and ``analytics/endpoints/logs.all`` are served by the
+``SecurityRoutes`` mixin: see supabase_security.py.
+
 Errors: 401 ``{"message": "Unauthorized"}`` for a missing or wrong token; 404 ``{"message":
 "Project not found"}`` for any other ref; an unknown path or method answers 404 ``Cannot <METHOD>
 <path>`` (as the real API's framework does); bad bodies 400.
@@ -99,6 +102,7 @@ import time
 import uuid
 
 from tests.sandbox.standin import HttpProblem, ModelService, Response, Router, json_response, route
+from tests.sandbox.supabase_security import SecurityRoutes, SecurityState
 
 TOKEN_RE = re.compile(r'^sbp_[0-9a-f]{40}$')
 REF_RE = re.compile(r'^[a-z]{20}$')
@@ -282,6 +286,7 @@ class SupabaseModel(object):
             self.rate_limit = dict(DEFAULT_RATE_LIMIT)
             self.rate_windows = {}
             self.timings = dict(self.default_timings)
+            self.security = SecurityState(self)  # API keys, legacy switch, log rows (supabase_security.py)
 
     def set_backups(self, spec):
         spec = dict(spec or {})
@@ -415,7 +420,7 @@ class SupabaseModel(object):
                     'secrets': dict((n, item['value']) for n, item in sorted(self.secrets.items())),
                     'restores': [dict(r) for r in self.restores], 'timings': dict(self.timings),
                     'rate_limit': dict(self.rate_limit), 'next_restore_fails': self.next_restore_fails,
-                    'database_url': self.database_url}
+                    'database_url': self.database_url, 'security': self.security.view_state()}
 
     # -- changes -------------------------------------------------------------------------------
     def start_restore(self, record):
@@ -453,7 +458,7 @@ def _body(request):
         raise _bad('Unexpected token in JSON body: the body must be JSON')
 
 
-class SupabaseService(ModelService):
+class SupabaseService(SecurityRoutes, ModelService):
     """The HTTP face of :class:`SupabaseModel`."""
 
     name = 'supabase'
@@ -669,6 +674,9 @@ class SupabaseService(ModelService):
         body = _body(request) if request.body.strip() else None
         with model.lock:
             model.advance()
+            handled = self.security_admin(request, subpath, body)
+            if handled is not None:
+                return handled
             if subpath == '/state' and method == 'GET':
                 return json_response(model.state())
             if subpath == '/project' and method == 'GET':

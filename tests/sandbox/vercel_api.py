@@ -25,7 +25,8 @@ POST /v1|v9/projects/{projectId}/rollback/{deploymentId}   201 (empty body); 400
                                                            422 not READY, 409 already live,
                                                            402 Hobby beyond one step
 PATCH .../rollback/{deploymentId}/update-description       200
-GET  /v1|v9/projects/{id}/rollback/aliases, .../promote/aliases   ``failedOnly=true``
+GET  /v1|v9/projects/{id}/rollback/aliases, .../promote/aliases   ``failedOnly=true`` (promote: v9 in
+                                                           vercel_cli_routes.py)
 GET  /v6..v10/projects/{id}/env                            ``decrypt``, ``gitBranch``; ``{envs, pagination}``
 POST /v7..v10/projects/{id}/env (``upsert=true``)          object or array -> 201 ``{created, failed}``;
                                                            conflict: 400 ``ENV_CONFLICT``
@@ -34,6 +35,9 @@ PATCH /v9|v10/projects/{id}/env/{envId}                    409 ``existing_key_an
 DELETE /v9|v10/projects/{id}/env/{envId}                   returns the removed variable
 GET  /v4/aliases?projectId=                                production aliases
 =========================================================  ==========================================
+
+The firewall (``/v1/security/...``) is in vercel_security.py; runtime logs and build events in
+vercel_logs.py (both mixins of VercelService, with their admin paths).
 
 Errors: 401 ``forbidden``/"Not authorized" (``invalidToken``/``missingToken``) for a
 missing or wrong token; 403 ``forbidden`` for a team the user is not in; 404
@@ -90,6 +94,9 @@ import time
 
 from tests.sandbox.standin import (HttpProblem, ModelService, Response, Router, error_body, json_response, now_ms,
                                    route)
+from tests.sandbox.vercel_cli_routes import VercelCliRoutes
+from tests.sandbox.vercel_logs import VercelLogs
+from tests.sandbox.vercel_security import VercelSecurity
 
 TOKEN_RE = re.compile(r'^[A-Za-z0-9]{24}$')
 ENV_KEY_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
@@ -97,7 +104,8 @@ HEALTHS = ('healthy', 'broken', 'slow', 'errors')
 STATES = ('QUEUED', 'INITIALIZING', 'BUILDING', 'READY', 'ERROR', 'CANCELED')
 ENV_TYPES = ('system', 'secret', 'encrypted', 'plain', 'sensitive')
 ENV_TARGETS = ('production', 'preview', 'development')
-DEFAULT_TIMINGS = {'queued_s': 0.2, 'building_s': 0.3, 'job_pending_s': 0.1, 'job_running_s': 0.2}
+DEFAULT_TIMINGS = {'queued_s': 0.2, 'building_s': 0.3, 'job_pending_s': 0.1, 'job_running_s': 0.2,
+                   'runtime_logs_open_s': 300.0}
 REGION = 'iad1'
 
 
@@ -582,8 +590,9 @@ def validate_env_item(item, partial=False):
     return item
 
 
-class VercelService(ModelService):
-    """The HTTP face of :class:`VercelModel`."""
+class VercelService(VercelCliRoutes, VercelSecurity, VercelLogs, ModelService):
+    """The HTTP face of :class:`VercelModel`; mixins add the official CLI's extra calls (vercel_cli_routes.py),
+    the firewall (vercel_security.py) and the runtime logs and build events (vercel_logs.py)."""
 
     name = 'vercel'
     timing_names = tuple(DEFAULT_TIMINGS)
@@ -592,6 +601,8 @@ class VercelService(ModelService):
         ModelService.__init__(self, VercelModel(token, timings))
         self.default_timings = dict(self.model.timings)
         self.router = Router.of(self)
+        self.security_reset()
+        self.logs_reset()
 
     def set_app_url(self, url):
         self.model.app_url = url
@@ -600,6 +611,8 @@ class VercelService(ModelService):
     def reset(self, options=None):
         self.model.timings = dict(self.default_timings)
         self.model.reset(options)
+        self.security_reset()
+        self.logs_reset()
 
     def handle(self, request):
         handler, params = self.router.match(request.method, request.raw_path)
@@ -628,6 +641,8 @@ class VercelService(ModelService):
         """None for the personal account, else the team id; 403 for a team the user is not in."""
         team_id, slug = request.query.get('teamId'), request.query.get('slug')
         team = self.model.team
+        if team_id and team_id == self.model.user['id']:
+            return None  # the personal account's own id (the vercel CLI sends it for a project linked to a user)
         if team_id:
             if team_id != team['id']:
                 raise HttpProblem(403, 'forbidden', 'Not authorized: you are not a member of the team "%s".' % team_id)
@@ -688,7 +703,7 @@ class VercelService(ModelService):
     @route('GET', '/{v:v8|v9}/projects/{idOrName}')
     def get_project(self, request, scope, idOrName):
         self._project(scope, idOrName)
-        return json_response(self.model.project_view())
+        return json_response(dict(self.model.project_view(), security=self.security_view()))
 
     # -- deployments ---------------------------------------------------------------------------
     @route('GET', '/{v:v5|v6}/deployments')
@@ -907,7 +922,7 @@ class VercelService(ModelService):
     def rollback_aliases(self, request, scope, projectId):
         return self._alias_listing(request, scope, projectId, 'rollback', flat=False)
 
-    @route('GET', '/{v:v1|v9|v10}/projects/{projectId}/promote/aliases')
+    @route('GET', '/{v:v1|v10}/projects/{projectId}/promote/aliases')  # /v9 (nested): vercel_cli_routes.py
     def promote_aliases(self, request, scope, projectId):
         return self._alias_listing(request, scope, projectId, 'promote', flat=True)
 
@@ -917,6 +932,11 @@ class VercelService(ModelService):
         model = self.model
         self._project(scope, idOrName)
         envs = list(model.env)
+        target = request.query.get('target')  # not in the spec, but `vercel env ls <target>` filters with it
+        if target:
+            envs = [e for e in envs if target in e['target']]
+        if request.query.get('customEnvironmentId') or request.query.get('customEnvironmentSlug'):
+            envs = []  # the sandbox project has no custom environment
         branch = request.query.get('gitBranch')
         if branch:
             envs = [e for e in envs if not e.get('gitBranch') or e.get('gitBranch') == branch]
@@ -1040,6 +1060,9 @@ class VercelService(ModelService):
         body = request.json() if request.body.strip() else {}
         with model.lock:
             model.advance()
+            extra = self.security_admin(request, subpath, body) or self.logs_admin(request, subpath, body)
+            if extra is not None:
+                return extra
             if subpath == '/state' and method == 'GET':
                 return json_response(model.state())
             if subpath == '/project' and method == 'PATCH':

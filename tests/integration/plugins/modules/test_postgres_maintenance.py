@@ -141,7 +141,8 @@ def test_auto_includes_never_analyzed_tables_of_the_given_schemas(db):
     assert planned['public.notifications'] == 'never analyzed'
     assert not [t for t in planned if not t.startswith('public.')]
     result = maintenance(db, check_mode=True, operation='analyze', tables=['auto'], schemas=['auth'])
-    assert [p['table'] for p in result['plan']] == ['auth.users']
+    gotrue = ['auth.audit_log_entries', 'auth.mfa_factors', 'auth.refresh_tokens', 'auth.sessions', 'auth.users']
+    assert [p['table'] for p in result['plan']] == gotrue  # GoTrue's tables (seed_auth.sql)
     result = maintenance(db, check_mode=True, operation='analyze', tables=['auto'], include_never_analyzed=False)
     assert result['changed'] is False and result['plan'] == []
 
