@@ -18,6 +18,17 @@ description:
     C(production.id)), backup paths, sizes and checksums, applied migration versions, terminated and cancelled pids,
     the rollback and promote C(job_status), the C(verdict) of M(pourtrait.ops.deployment_verify), health flags and
     unhealthy services. Other modules give only C(changed), C(failed) and C(msg).
+  - An C(Evidence) section (and C(evidence) in the JSON) holds what the security readers found, counted, with times -
+    firewall events by IP and action (M(pourtrait.ops.vercel_firewall_info)), runtime log lines by status, level and
+    path (M(pourtrait.ops.vercel_logs_info)), the auth audit summary and suspicious addresses
+    (M(pourtrait.ops.supabase_auth_audit_info)), row counts (M(pourtrait.ops.supabase_logs_info)).
+  - A C(Containment) section (C(containment) in the JSON) says what was blocked, rate limited, banned, signed out,
+    ended, created, deleted or rotated (M(pourtrait.ops.vercel_firewall), M(pourtrait.ops.supabase_network_ban),
+    M(pourtrait.ops.supabase_auth_user), M(pourtrait.ops.postgres_terminate), M(pourtrait.ops.supabase_api_key),
+    M(pourtrait.ops.supabase_db_password), M(pourtrait.ops.vercel_env)) - C(would) in check mode - and what stays in
+    force until when. Both come from module results recognised by action name, in any playbook. Passwords, key values
+    and recovery links are never read from results (and masked wherever else they appear); a C(no_log) task is listed
+    from its literal, non-secret arguments only.
   - Secrets are never written. A task with C(no_log) shows C(censored) arguments and no results. Arguments are
     recorded as written in the playbook (before templating) and redacted by name - the C(no_log) options of the
     collection (C(api_token), C(access_token), C(login_password), C(database_url), the C(value) of
@@ -101,6 +112,12 @@ from ansible_collections.pourtrait.ops.plugins.plugin_utils.report_markdown impo
     render_markdown,
     timeline,
 )
+from ansible_collections.pourtrait.ops.plugins.plugin_utils.report_security import (
+    build_sections,
+    safe_args,
+    secret_values,
+    security_record,
+)
 
 REPORT_VERSION = 1
 MASK = '********'
@@ -173,7 +190,7 @@ SUCCESS = frozenset(('ok', 'changed'))
 # role plumbing left out of the postmortem timeline (still in the task list)
 _MISSING = object()
 # bookkeeping of the report and its tasks, not written to the .json
-PRIVATE_KEYS = frozenset(('_started', '_ended', '_start', '_end', 'censored_results'))
+PRIVATE_KEYS = frozenset(('_started', '_ended', '_start', '_end', 'censored_results', 'security'))
 
 
 def is_secret_name(name, family=''):
@@ -433,6 +450,7 @@ class CallbackModule(CallbackBase):
             name=to_text(task.get_name()), action=to_text(task.action),
             # as written (not templated); a literal no_log task keeps nothing
             args=CENSORED if no_log else redact_args(task.args, family, self._secrets),
+            safe_args=safe_args(family, task.args),  # what a no_log security task acted on (never a value)
         )
 
     def v2_playbook_on_task_start(self, task, is_conditional):
@@ -464,6 +482,10 @@ class CallbackModule(CallbackBase):
             action=action, outcome=outcome, changed=bool(data.get('changed')), _start=start, _end=end,
             censored_results=censored, check_mode=self._check_mode or result.task_fields.get('check_mode') is True,
         )
+        if not censored:
+            self._secrets.update(secret_values(data))  # a key or password asked for without no_log
+        templated = safe_args(info['family'], result.task_fields.get('args'))
+        entry['security'] = security_record(info['family'], data, censored, templated or info['safe_args'])
         if censored:
             entry.update(args=CENSORED, key_results={}, msg=None)
         else:
@@ -518,8 +540,10 @@ class CallbackModule(CallbackBase):
                          censored=task['censored_results'], args=task['args'], key_results=task['key_results'],
                          msg=task['msg'])
             entry = scrub_data(entry, secrets)
-            entry.update(_start=task['_start'], _end=task['_end'], censored_results=task['censored_results'])
+            entry.update(_start=task['_start'], _end=task['_end'], censored_results=task['censored_results'],
+                         security=task.get('security'))
             tasks.append(entry)
+        evidence, containment = build_sections(tasks, check_mode)
 
         report = dict(
             report_version=REPORT_VERSION,
@@ -529,6 +553,9 @@ class CallbackModule(CallbackBase):
             check_mode=check_mode, outcome='failed' if failed else 'succeeded', incident=bool(incident),
             derived=derive_times(started, tasks, check_mode), hosts=hosts, tasks=tasks, postmortem=None,
             trigger=scrub_data(self._trigger, secrets) if self._trigger else None,
+            evidence=[scrub_data(entry, secrets) for entry in evidence],
+            containment=dict(containment, measures=[scrub_data(m, secrets) for m in containment['measures']],
+                             in_force=[scrub_data(m, secrets) for m in containment['in_force']]),
             _started=started, _ended=ended,
         )
         if incident:
