@@ -161,8 +161,9 @@ def _firewall(result, args):
         out.append(_measure('ip_unblock', block.get('ip'), 'on %s, expired %s' % (block.get('hostname'),
                                                                                block.get('expires_at'))))
     for text in result.get('actions') or []:
-        if to_text(text).startswith('unblock '):
-            out.append(_measure('ip_unblock', to_text(text)[len('unblock '):]))
+        parts = to_text(text).split()  # unblock <ip> on <hostname>
+        if len(parts) >= 4 and parts[0] == 'unblock':
+            out.append(_measure('ip_unblock', parts[1], 'on %s' % parts[3]))
     rule = result.get('rate_limit')
     if rule:
         limit = rule.get('rate_limit') or {}
