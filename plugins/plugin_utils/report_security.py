@@ -24,7 +24,7 @@ HIDDEN = 'details hidden: no_log task'
 # Arguments that name what a task acted on (never a value), kept for no_log tasks whose results Ansible censors.
 SAFE_ARGS = {
     'supabase_db_password': ('db_user', 'db_host', 'db_name'),
-    'supabase_api_key': ('name', 'id', 'type', 'state', 'legacy', 'reason'),
+    'supabase_api_key': ('name', 'id', 'type', 'state', 'legacy_enabled', 'reason'),
     'supabase_auth_user': ('users', 'banned', 'ban_duration', 'sign_out', 'remove_mfa', 'password_reset'),
     'vercel_env': ('key', 'target', 'state'),
     'vercel_firewall': ('ip', 'action', 'hostname', 'state', 'expires_in', 'expires_at', 'attack_mode'),
@@ -292,8 +292,8 @@ def _hidden(family, args):
     if family == 'supabase_db_password':
         return [_measure('db_password', '%s@%s/%s' % (arg('db_user'), arg('db_host'), arg('db_name')), HIDDEN)]
     if family == 'supabase_api_key':
-        if args.get('legacy') is not None and not args.get('name') and not args.get('id'):
-            return [_measure('legacy_keys', 'on' if args['legacy'] else 'off', HIDDEN)]
+        if args.get('legacy_enabled') is not None and not args.get('name') and not args.get('id'):
+            return [_measure('legacy_keys', 'on' if args['legacy_enabled'] else 'off', HIDDEN)]
         kind = 'key_deleted' if args.get('state') == 'absent' else 'key_created'
         return [_measure(kind, arg('name', None) or arg('id'), HIDDEN)]
     if family == 'vercel_env':
@@ -427,7 +427,7 @@ def build_sections(tasks, check_mode=False):
             measures.append(line)
             if planned and measure['changed']:
                 continue
-            key = (measure['kind'], measure['target'])
+            key = (measure['kind'], None if measure['kind'] == 'legacy_keys' else measure['target'])
             if measure['kind'] in LASTING:
                 lasting[key] = line
             elif measure['kind'] in ENDS:
