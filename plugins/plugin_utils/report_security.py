@@ -58,7 +58,8 @@ VERBS = {
     'legacy_keys': ('legacy API keys turned', 'would turn legacy API keys', 'legacy API keys'),
     'db_password': ('rotated the database password of', 'would rotate the database password of',
                     'database password unchanged for'),
-    'env_var': ('rotated the Vercel env var', 'would rotate the Vercel env var', 'Vercel env var unchanged'),
+    'env_var': ('changed the value of the Vercel env var', 'would change the value of the Vercel env var',
+                'Vercel env var unchanged'),
     'env_var_removed': ('removed the Vercel env var', 'would remove the Vercel env var', 'Vercel env var absent'),
     'changed': ('changed', 'would change', 'unchanged'),
 }
@@ -158,8 +159,8 @@ def _firewall(result, args):
             detail += ', %s' % block['reason']
         out.append(_measure('ip_block', ip, detail, block.get('expires_at'), changed=bool(ip) and ip in words))
     for block in result.get('removed_expired') or []:
-        out.append(_measure('ip_unblock', block.get('ip'), 'on %s, expired %s' % (block.get('hostname'),
-                                                                               block.get('expires_at'))))
+        detail = 'on %s, expired %s' % (block.get('hostname'), block.get('expires_at'))
+        out.append(_measure('ip_unblock', block.get('ip'), detail))
     for text in result.get('actions') or []:
         parts = to_text(text).split()  # unblock <ip> on <hostname>
         if len(parts) >= 4 and parts[0] == 'unblock':
@@ -494,9 +495,9 @@ def evidence_markdown(evidence, cell):
             out.append('   - Attack challenge mode: %s' % (
                 'on until %s' % mode.get('active_until') if mode.get('enabled') else 'off'))
         for item in entry.get('suspicious') or []:
-            out.append('   - Suspicious: %s - %s (%s to %s)' % (cell(item.get('ip') or 'many addresses'),
-                                                               cell(item.get('reason')), item.get('first'),
-                                                               item.get('last')))
+            out.append('   - Suspicious: %s - %s (%s to %s)' % (
+                cell(item.get('ip') or 'many addresses'), cell(item.get('reason')), item.get('first'),
+                item.get('last')))
     return out + ['']
 
 

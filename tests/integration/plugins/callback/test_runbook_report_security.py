@@ -58,8 +58,9 @@ CONTAIN = """\
 
 
 def seed_evidence(vercel):
-    vercel.admin('POST', '/vercel/firewall/events', {'action_type': 'deny', 'public_ip': '198.51.100.9', 'count': 40,
-                                                      'at_ms': int(time.time() * 1000) - 600 * 1000})
+    event = {'action_type': 'deny', 'public_ip': '198.51.100.9', 'count': 40,
+             'at_ms': int(time.time() * 1000) - 600 * 1000}
+    vercel.admin('POST', '/vercel/firewall/events', event)
     vercel.admin('POST', '/vercel/runtime_logs', {'deployment': vercel.live()['uid'], 'lines': [
         {'level': 'error', 'message': 'db down', 'requestPath': '/api/wines', 'responseStatusCode': 503,
          'offset_s': -60},
@@ -240,7 +241,7 @@ def test_no_password_key_or_recovery_link_reaches_the_report(vercel, supabase, s
     assert rotated['at'] == tasks['Rotate the database password']['end']
     assert tasks['Rotate the database password']['args'] == 'censored'
     assert measures['Point the app at the new password']['text'] == \
-        'rotated the Vercel env var DATABASE_URL (targets production; in effect after a redeploy)'
+        'changed the value of the Vercel env var DATABASE_URL (targets production; in effect after a redeploy)'
     assert measures['New server key for the app']['text'] == \
         'created API key app_server_2026 (details hidden: no_log task)'
     assert measures['A key whose value is asked for without no_log']['text'] == 'created API key ci_2026 (secret)'

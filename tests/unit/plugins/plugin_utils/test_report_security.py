@@ -126,7 +126,8 @@ def test_firewall_containment_blocks_rate_limit_attack_mode_with_end_times():
         ('ip_unblock', '192.0.2.1', None, True),
         ('rate_limit', '/api/login', None, True),
         ('attack_mode', 'the project', '2026-12-03T13:00:00.000Z', True)]
-    assert rs.measure_text(record[0], 'done') == 'blocked 203.0.113.9 (deny on *, INC-42) until 2026-12-03T14:00:00.000Z'
+    assert rs.measure_text(record[0], 'done') == \
+        'blocked 203.0.113.9 (deny on *, INC-42) until 2026-12-03T14:00:00.000Z'
     assert rs.measure_text(record[0], 'would').startswith('would block 203.0.113.9 ')
     assert rs.measure_text(record[2], 'done') == 'rate limit set on /api/login (10 requests per 60 s per IP, then deny)'
     # a second run changes nothing: the block is still listed, as in force
@@ -160,7 +161,7 @@ def test_rotations_say_what_and_when_never_the_value():
     env = {'changed': True, 'value_changed': True, 'redeploy_needed': True, 'removed': [],
            'env': {'key': 'DATABASE_URL', 'target': ['production']}}
     assert measures('vercel_env', env) == [
-        'rotated the Vercel env var DATABASE_URL (targets production; in effect after a redeploy)']
+        'changed the value of the Vercel env var DATABASE_URL (targets production; in effect after a redeploy)']
     for result in (DB_PASSWORD, API_KEY):
         assert 'CANARY' not in json.dumps(rs.security_record(
             'supabase_db_password' if 'password' in result else 'supabase_api_key', result))
