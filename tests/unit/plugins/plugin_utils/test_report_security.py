@@ -283,3 +283,15 @@ def test_callback_masks_values_asked_for_without_no_log_and_tells_no_log_tasks(t
     assert report['tasks'][0]['msg'] == 'created app_2026 (was %s?)' % rr.MASK
     assert 'CANARY' not in json.dumps(cb.public(report)) + rr.render_markdown(report)
     assert 'security' not in cb.public(report)['tasks'][0]
+
+
+def test_key_results_of_the_security_modules_hold_no_value():
+    key, _msg = rr.extract_key_results('supabase_db_password', DB_PASSWORD)
+    assert key == {'target.user': 'postgres', 'target.host': 'db.x.supabase.co', 'rotated_at': '2026-12-03T12:01:00Z',
+                   'verified': True}
+    key, _msg = rr.extract_key_results('supabase_api_key', API_KEY)
+    assert key == {'key.name': 'app_2026', 'key.type': 'secret', 'created': True, 'deleted': False,
+                   'legacy_enabled': True}
+    key, _msg = rr.extract_key_results('supabase_auth_user', AUTH_USER)
+    assert key == {'users[].email': ['a@example.com'], 'access_tokens_valid_until': '2026-12-03T12:30:00Z'}
+    assert rr.extract_key_results('vercel_firewall_info', FIREWALL_INFO)[0]['event_counts.total'] == 123
