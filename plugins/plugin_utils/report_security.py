@@ -387,7 +387,7 @@ def measure_text(measure, status):
     text = '%s %s' % (verb, measure['target']) if measure.get('target') else verb
     if measure.get('detail'):
         text += ' (%s)' % measure['detail']
-    if measure.get('until'):
+    if measure.get('until') and measure['kind'] != 'sign_out':  # its detail says what lasts until then
         text += ' until %s' % measure['until']
     return text
 
@@ -469,7 +469,7 @@ EVIDENCE_LINES = {
                         ('anomalies', 'Anomalies')),
     'vercel runtime logs': (('deployment_id', 'Deployment'), ('lines', 'Lines'), ('by_status', 'By status'),
                             ('by_level', 'By level'), ('by_path', 'By path'), ('truncated', 'Truncated'),
-                            ('stopped', 'Stopped at')),
+                            ('stopped', 'Reading stopped')),
     'supabase auth audit': (('entries', 'Entries'), ('by_action', 'By action'), ('by_ip', 'By IP'),
                             ('login_bursts', 'Login bursts'), ('truncated', 'Truncated')),
     'supabase logs': (('rows', 'Rows'), ('calls', 'Calls'), ('truncated', 'Truncated')),
