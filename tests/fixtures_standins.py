@@ -436,3 +436,55 @@ def vercel(standins):
 def supabase(standins):
     state = standins.admin('POST', '/reset', {})
     return SupabaseSandbox(standins, state)
+
+
+class S3Sandbox(_SandboxView):
+    """The S3 stand-in (moto behind the hub) as one test sees it: the bucket emptied, faults off."""
+
+    service = 's3'
+    info_keys = ('s3_url', 's3_https_url', 's3_secret_access_key')
+
+    def __init__(self, standins, state):
+        _SandboxView.__init__(self, standins)
+        info = standins.info
+        self.bucket, self.region = info['s3_bucket'], info['s3_region']
+        self.access_key_id, self.secret_access_key = info['s3_access_key_id'], info['s3_secret_access_key']
+
+    def env(self, https=True):
+        """The AWS_* variables .sandbox/env gives the modules (HTTPS endpoint with the sandbox CA, or plain HTTP)."""
+        env = {'AWS_ENDPOINT_URL_S3': self.https_url if https else self.api_url, 'AWS_ACCESS_KEY_ID': self.access_key_id,
+               'AWS_SECRET_ACCESS_KEY': self.secret_access_key, 'AWS_REGION': self.region,
+               'POURTRAIT_BACKUP_BUCKET': self.bucket}
+        if https:
+            env['AWS_CA_BUNDLE'] = self.ca_path
+        return env
+
+    def state(self, bucket=None):
+        """``{objects: [{key, size, metadata, checksum_sha256, encryption, storage_class, lock_mode, lock_until,
+        tags, ...}], versions, multipart_uploads: [{key, upload_id}], versioning, object_lock}`` of a bucket."""
+        return self.admin('GET', '/s3/state')['buckets'][bucket or self.bucket]
+
+    def objects(self, bucket=None):
+        return dict((o['key'], o) for o in self.state(bucket)['objects'])
+
+    def create_bucket(self, name, versioning=False, object_lock=False):
+        return self.admin('POST', '/s3/bucket', {'name': name, 'versioning': versioning, 'object_lock': object_lock})
+
+    def client(self, https=False):
+        """A boto3 client on the stand-in (the test's own reads and writes)."""
+        import boto3
+        return boto3.client('s3', endpoint_url=self.https_url if https else self.api_url, region_name=self.region,
+                            aws_access_key_id=self.access_key_id, aws_secret_access_key=self.secret_access_key,
+                            verify=self.ca_path if https else None)
+
+    def requests(self, method=None):
+        query = {'service': 's3'}
+        if method:
+            query['method'] = method
+        return self.admin('GET', '/requests?' + urllib.parse.urlencode(query))['requests']
+
+
+@pytest.fixture
+def s3(standins):
+    state = standins.admin('POST', '/reset', {})
+    return S3Sandbox(standins, state)

@@ -61,7 +61,7 @@ def test_definition_is_version_3_and_names_the_tarball_of_this_version():
     # the Python dependencies are a subset of requirements.txt, the ones the modules import
     with open(os.path.join(ROOT, 'requirements.txt')) as handle:
         project = requirement_names(handle)
-    assert requirement_names(ee['dependencies']['python']) == ['isal', 'psycopg2-binary', 'requests']
+    assert requirement_names(ee['dependencies']['python']) == ['boto3', 'isal', 'psycopg2-binary', 'requests']
     assert set(requirement_names(ee['dependencies']['python'])) <= set(project)
 
 
@@ -82,7 +82,7 @@ def test_context_holds_the_collection_tarball_and_the_dependency_files(context):
 
     galaxy = yaml.safe_load((build / 'requirements.yml').read_text())
     assert galaxy == {'collections': [{'name': '/build/collections/' + tarball, 'type': 'file'}]}
-    assert requirement_names((build / 'requirements.txt').read_text().splitlines()) == ['isal', 'psycopg2-binary', 'requests']
+    assert requirement_names((build / 'requirements.txt').read_text().splitlines()) == ['boto3', 'isal', 'psycopg2-binary', 'requests']
     bindep = (build / 'bindep.txt').read_text().splitlines()
     assert 'postgresql-client [platform:dpkg]' in bindep
     assert (build / 'exclude-collections.txt').read_text().split() == ['%s.%s' % (namespace, name)]
@@ -106,6 +106,6 @@ def test_image_dependencies_resolve_to_the_run_time_subset(context, tmp_path):
          '--user-bindep=bindep.txt', '--exclude-collection-reqs=exclude-collections.txt',
          '--write-pip=%s' % (tmp_path / 'pip.txt'), '--write-bindep=%s' % (tmp_path / 'bindep.txt'),
          str(tmp_path / 'coll')], str(build))
-    assert requirement_names((tmp_path / 'pip.txt').read_text().splitlines()) == ['isal', 'psycopg2-binary', 'requests']
+    assert requirement_names((tmp_path / 'pip.txt').read_text().splitlines()) == ['boto3', 'isal', 'psycopg2-binary', 'requests']
     system = requirement_names((tmp_path / 'bindep.txt').read_text().splitlines())
     assert system == ['postgresql-client', 'postgresql17']

@@ -21,6 +21,7 @@ reason says what is wrong; fixing the defect turns them into failures (XPASS)
 until the mark is removed.
 """
 
+import hashlib
 import json
 import os
 import time
@@ -362,6 +363,25 @@ MODULE_ROWS = [
         {'base_url': '@APP', 'checks': [{'name': 'x', 'kind': 'health', 'path': '/health'},
                                         {'name': 'x', 'kind': 'health', 'path': '/health'}]},
         'none', ['check names must be unique (got x, x)', 'rename the duplicates']),
+    Row('upload-prefix-dotdot', 'backup_upload', {'path': '@TMP/offsite/fake.dump', 'prefix': 'a/../b'},
+        's3', ['prefix "a/../b" has the segment ".."']),
+    Row('upload-public-key-unparsable', 'backup_upload',
+        {'path': '@TMP/offsite/fake.dump', 'encryption_public_key': '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----'},
+        's3', ['the encryption public key does not parse', 'RSA (2048 bits or more) or X25519']),
+    Row('upload-missing-bucket', 'backup_upload', {'path': '@TMP/offsite/fake.dump', 'bucket': 'no-such-bucket'},
+        's3', ['bucket no-such-bucket does not exist', 'POURTRAIT_BACKUP_BUCKET']),
+    Row('upload-wrong-secret', 'backup_upload', {'path': '@TMP/offsite/fake.dump', 'secret_key': 'x' * 40},
+        's3', ['403 SignatureDoesNotMatch', 'check secret_key (AWS_SECRET_ACCESS_KEY)']),
+    Row('upload-wrong-region', 'backup_upload', {'path': '@TMP/offsite/fake.dump', 'region': 'eu-west-1'},
+        's3', ['is in region us-east-1, not eu-west-1', 'set region (AWS_REGION) to us-east-1']),
+    Row('upload-endpoint-not-s3', 'backup_upload', {'path': '@TMP/offsite/fake.dump', 'endpoint_url': '@APP'},
+        's3', ['is not an S3 endpoint', 'check endpoint_url (AWS_ENDPOINT_URL_S3)']),
+    Row('upload-tampered-dump', 'backup_upload', {'path': '@TMP/offsite/tampered.dump'},
+        's3', ['does not match its manifest']),
+    Row('offsite-retention-no-rule', 'backup_offsite_retention', {'database': 'pourtrait'},
+        's3', ['no retention rule: set keep and/or max_age_days']),
+    Row('offsite-retention-keep-zero', 'backup_offsite_retention', {'database': 'pourtrait', 'keep': 0},
+        's3', ['keep must be 1 or more']),
 ]
 
 ROLE_ROWS = [
@@ -421,6 +441,10 @@ class Context(object):
         if kind == 'supabase':
             return {'SUPABASE_API_URL': info['supabase_api_url'], 'SUPABASE_ACCESS_TOKEN': info['supabase_token'],
                     'SUPABASE_PROJECT_REF': self.supabase_ref}
+        if kind == 's3':
+            return {'AWS_ENDPOINT_URL_S3': info['s3_url'], 'AWS_ACCESS_KEY_ID': info['s3_access_key_id'],
+                    'AWS_SECRET_ACCESS_KEY': info['s3_secret_access_key'], 'AWS_REGION': info['s3_region'],
+                    'POURTRAIT_BACKUP_BUCKET': info['s3_bucket']}
         return {}
 
     def expand(self, value):
@@ -471,7 +495,8 @@ class Context(object):
         return dict(live=live and live['uid'], deployments=len(self.sandbox.deployments()),
                     env=sorted((e['key'], e['value']) for e in self.sandbox.env_vars()),
                     restores=self.sandbox.admin('GET', '/supabase/restores'),
-                    bans=self.sandbox.admin('GET', '/supabase/bans'))
+                    bans=self.sandbox.admin('GET', '/supabase/bans'),
+                    s3=self.sandbox.admin('GET', '/s3/state')['buckets'])
 
     def snapshot(self):
         return dict(db=self.db_state(), files=self.files(), api=self.api_state())
@@ -482,6 +507,14 @@ class Context(object):
 
 
 def make_files(tmp):
+    offsite = os.path.join(tmp, 'offsite')
+    os.makedirs(offsite)
+    for name, body, recorded in (('fake.dump', b'PGDMP fake', b'PGDMP fake'), ('tampered.dump', b'PGDMP evil', b'x')):
+        with open(os.path.join(offsite, name), 'wb') as handle:
+            handle.write(body)
+        with open(os.path.join(offsite, name + '.manifest.json'), 'w') as handle:
+            json.dump({'format': 'custom', 'database': 'pourtrait', 'name': name, 'size': len(body),
+                       'sha256': hashlib.sha256(recorded).hexdigest(), 'verification': {'ok': True}}, handle)
     os.makedirs(os.path.join(tmp, 'emptymig'))
     with open(os.path.join(tmp, 'afile'), 'w') as handle:
         handle.write('not a directory\n')

@@ -18,7 +18,10 @@ Variables for the HTTP stand-ins: ``VERCEL_API_URL``, ``VERCEL_API_URL_HTTPS``,
 ``SUPABASE_API_URL``, ``SUPABASE_API_URL_HTTPS``, ``SUPABASE_CA_PATH`` (the same CA
 file as ``VERCEL_CA_PATH``), ``SUPABASE_ACCESS_TOKEN`` and ``SUPABASE_PROJECT_REF``; what an app itself
 is configured with: ``SUPABASE_URL`` (the project's API base, ``/auth/v1`` beneath it; ``SUPABASE_URL_HTTPS``
-over TLS), ``SUPABASE_ANON_KEY`` and ``SUPABASE_SERVICE_ROLE_KEY``.
+over TLS), ``SUPABASE_ANON_KEY`` and ``SUPABASE_SERVICE_ROLE_KEY``; for the S3 stand-in the names AWS tools read:
+``AWS_ENDPOINT_URL_S3`` (HTTPS), ``AWS_CA_BUNDLE`` (the same CA), ``AWS_ACCESS_KEY_ID``,
+``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``, plus ``AWS_ENDPOINT_URL_S3_HTTP`` (plain HTTP) and
+``POURTRAIT_BACKUP_BUCKET`` (versioning and Object Lock on).
 """
 
 import json
@@ -177,7 +180,11 @@ def _standins_env(info):
             'SUPABASE_PROJECT_REF': info['supabase_project_ref'], 'SLACK_WEBHOOK_URL': info['webhook_url'],
             'SUPABASE_URL': info['supabase_url'], 'SUPABASE_URL_HTTPS': info['supabase_url_https'],
             'SUPABASE_ANON_KEY': info['supabase_anon_key'],
-            'SUPABASE_SERVICE_ROLE_KEY': info['supabase_service_role_key']}
+            'SUPABASE_SERVICE_ROLE_KEY': info['supabase_service_role_key'],
+            'AWS_ENDPOINT_URL_S3': info['s3_https_url'], 'AWS_ENDPOINT_URL_S3_HTTP': info['s3_url'],
+            'AWS_CA_BUNDLE': info['ca_path'], 'AWS_ACCESS_KEY_ID': info['s3_access_key_id'],
+            'AWS_SECRET_ACCESS_KEY': info['s3_secret_access_key'], 'AWS_REGION': info['s3_region'],
+            'POURTRAIT_BACKUP_BUCKET': info['s3_bucket']}
 
 
 def _save_state(state):
@@ -197,7 +204,7 @@ def up():
     state = _load_state()
     if state and _pg_alive(state):
         # a sandbox started before the Supabase stand-in existed is restarted too
-        wanted = ('supabase_api_url', 'webhook_url', 'supabase_url')
+        wanted = ('supabase_api_url', 'webhook_url', 'supabase_url', 's3_url')
         if _standins_alive(state) and all(k in state['standins'] for k in wanted):
             if _sync_password(state):
                 _save_state(state)
@@ -241,6 +248,7 @@ def up():
           % (info['supabase_api_url'], info['supabase_https_url'], info['supabase_project_ref']))
     print('            Supabase project API (SUPABASE_URL, /auth/v1) %s (HTTPS %s)'
           % (info['supabase_url'], info['supabase_url_https']))
+    print('            S3 %s (HTTP %s), bucket %s' % (info['s3_https_url'], info['s3_url'], info['s3_bucket']))
     print('environment: %s  (set -a; . .sandbox/env; set +a)' % os.path.relpath(ENV_FILE, ROOT))
     return 0
 

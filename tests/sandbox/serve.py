@@ -15,6 +15,9 @@ Serves, on loopback ports (0 = a free one):
 * the Supabase Auth (GoTrue) admin API of that project over plain HTTP (``--auth-port``) and HTTPS
   (``--auth-https-port``), see tests/sandbox/supabase_auth.py: ``supabase_url`` is the project's API
   base (``/auth/v1`` beneath it), keys signed with ``SANDBOX_SUPABASE_JWT_SECRET`` (random when unset);
+* the S3-compatible object storage stand-in (moto's S3 behind the hub, see tests/sandbox/s3.py) over
+  plain HTTP (``--s3-port``) and HTTPS (``--s3-https-port``, same CA); its access key comes from the
+  process (random) and is in the ready file only;
 * a Slack-style incoming-webhook receiver (``--webhook-port``), see
   ``WebhookService`` in tests/sandbox/standin.py: POST ``{"text": ...}`` to
   ``webhook_url`` -> 200 ``ok``;
@@ -27,7 +30,9 @@ When every port listens it writes ``--ready-file`` (JSON: ``pid, api_url,
 https_url, ca_path, app_url, admin_url, token, team_id, team_slug, project_id,
 project_name, user_id, supabase_api_url, supabase_https_url, supabase_token,
 supabase_project_ref, supabase_url, supabase_url_https, supabase_anon_key, supabase_service_role_key,
-webhook_url``; ``GET /_sandbox/health`` shows the same ``info`` without the tokens and keys). SIGTERM/SIGINT stop it. State lives in memory only.
+webhook_url, s3_url, s3_https_url, s3_bucket, s3_region, s3_access_key_id, s3_secret_access_key``;
+``GET /_sandbox/health`` shows the same ``info`` without the tokens and keys). SIGTERM/SIGINT stop it.
+State lives in memory only.
 
 Admin API (JSON in and out; ``SANDBOX_ADMIN_URL`` = ``<api_url>/_sandbox``):
 
@@ -43,7 +48,7 @@ Admin API (JSON in and out; ``SANDBOX_ADMIN_URL`` = ``<api_url>/_sandbox``):
                                             (seconds, any subset)
 ``POST   /_sandbox/faults``                 ``{rate, kinds: [429,500,502,503,reset,hang], seed,
                                             latency_ms, when: before|after, services:
-                                            [vercel|app|supabase],
+                                            [vercel|app|supabase|s3],
                                             methods, paths (prefixes), max_faults, hang_s,
                                             retry_after}``; replaces the settings, restarts the seed
 ``GET|DELETE /_sandbox/faults``             read (with ``injected`` count) / clear
@@ -73,6 +78,9 @@ Admin API (JSON in and out; ``SANDBOX_ADMIN_URL`` = ``<api_url>/_sandbox``):
 ``POST   /_sandbox/supabase/next_restore``  ``{fail: true}``: the next restore ends RESTORE_FAILED
 ``GET|PUT /_sandbox/supabase/database``     ``{url}``: where ``/database/query`` runs (null: default)
 ``PUT    /_sandbox/supabase/rate_limit``    ``{limit: 120, window_s: 60}``
+``GET    /_sandbox/s3/state``             the buckets: objects (metadata, checksum, encryption, lock,
+                                            tags), version count, open multipart uploads
+``POST   /_sandbox/s3/bucket``            ``{name, versioning, object_lock}``: one more bucket
 ``GET    /_sandbox/supabase/api_keys``      API keys with plain values, deleted ones (``was_compromised``,
                                             ``reason``), ``legacy_enabled`` (see supabase_security.py)
 ``GET|POST|DELETE /_sandbox/supabase/logs`` the rows logs.all queries: read / add ``[{source, timestamp,
@@ -101,6 +109,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from tests.sandbox.app import AppService  # noqa: E402
+from tests.sandbox.s3 import S3Service  # noqa: E402
 from tests.sandbox.standin import Hub, WebhookService, generate_tls, serve, server_ssl_context  # noqa: E402
 from tests.sandbox.supabase_api import DEFAULT_TIMINGS as SUPABASE_TIMINGS, SupabaseService  # noqa: E402
 from tests.sandbox.supabase_auth import AuthService  # noqa: E402
@@ -120,6 +129,7 @@ def build_hub(token, timings=None, seed=None, slow_s=0.6, supabase_token=None, s
                                     database_url=database_url))
     hub.add_service(AuthService(hub.services['supabase'], os.environ.get('SANDBOX_SUPABASE_JWT_SECRET')))
     hub.add_service(WebhookService())
+    hub.add_service(S3Service()).reset()
     return hub, vercel
 
 
@@ -139,6 +149,8 @@ def main(argv=None):
     parser.add_argument('--auth-port', type=int, default=0)
     parser.add_argument('--auth-https-port', type=int, default=0)
     parser.add_argument('--webhook-port', type=int, default=0)
+    parser.add_argument('--s3-port', type=int, default=0)
+    parser.add_argument('--s3-https-port', type=int, default=0)
     parser.add_argument('--state-dir', default=None, help='where ca.pem and the server key go')
     parser.add_argument('--ready-file', default=None)
     parser.add_argument('--seed', type=int, default=None, help='ids are derived from it (stable across resets)')
@@ -173,8 +185,11 @@ def main(argv=None):
                serve(hub, 'webhook', args.host, args.webhook_port),
                serve(hub, 'supabase_auth', args.host, args.auth_port),
                serve(hub, 'supabase_auth', args.host, args.auth_https_port,
-                     ssl_context=server_ssl_context(cert_path, key_path))]
-    api_port, https_port, app_port, supabase_port, supabase_https_port, webhook_port, auth_port, auth_https_port = (
+                     ssl_context=server_ssl_context(cert_path, key_path)),
+               serve(hub, 's3', args.host, args.s3_port),
+               serve(hub, 's3', args.host, args.s3_https_port, ssl_context=server_ssl_context(cert_path, key_path))]
+    (api_port, https_port, app_port, supabase_port, supabase_https_port, webhook_port, auth_port, auth_https_port,
+     s3_port, s3_https_port) = (
         s.server_address[1] for s in servers)
     auth = hub.services['supabase_auth']
     auth.base_url = 'http://%s:%d' % (args.host, auth_port)
@@ -195,7 +210,12 @@ def main(argv=None):
             'webhook_url': 'http://%s:%d%s' % (args.host, webhook_port, hub.services['webhook'].path),
             'supabase_url': auth.base_url, 'supabase_url_https': 'https://%s:%d' % (args.host, auth_https_port),
             'supabase_anon_key': auth.anon_key, 'supabase_service_role_key': auth.service_role_key}
-    secret = ('token', 'supabase_token', 'supabase_anon_key', 'supabase_service_role_key')
+    s3 = hub.services['s3']
+    info.update({'s3_url': 'http://%s:%d' % (args.host, s3_port),
+                 's3_https_url': 'https://%s:%d' % (args.host, s3_https_port),
+                 's3_bucket': s3.bucket, 's3_region': s3.region, 's3_access_key_id': s3.access_key_id,
+                 's3_secret_access_key': s3.secret_access_key})
+    secret = ('token', 'supabase_token', 'supabase_anon_key', 'supabase_service_role_key', 's3_secret_access_key')
     hub.info = dict((k, v) for k, v in info.items() if k not in secret)
 
     done = threading.Event()

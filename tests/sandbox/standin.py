@@ -40,7 +40,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 ADMIN_PREFIX = '/_sandbox'
-FAULT_KINDS = ('429', '500', '502', '503', 'reset', 'hang')
+FAULT_KINDS = ('429', '500', '502', '503', 'reset', 'hang', 'cut')
 FAULT_WHEN = ('before', 'after')
 
 
@@ -247,7 +247,8 @@ class FaultInjector(object):
 
     Settings (``configure``): ``rate`` (0..1, share of matching requests that
     get a fault), ``kinds`` (drawn from '429', '500', '502', '503', 'reset',
-    'hang'), ``seed``, ``latency_ms`` (added to every matching request),
+    'hang', 'cut': the connection dropped half-way through the request
+    body, an upload cut off), ``seed``, ``latency_ms`` (added to every matching request),
     ``when`` ('before': the request is not processed, so it changes nothing;
     'after': it is processed, then its response is replaced or lost),
     ``services`` (default all but admin), ``methods`` and ``paths`` (path
@@ -409,11 +410,14 @@ class Hub(object):
             service.reset(options.get(name))
 
     # -- one request ---------------------------------------------------------------------------
-    def dispatch(self, request):
-        """Answer a request: a Response, or a fault kind ('reset'/'hang') that drops the connection."""
+    def dispatch(self, request, decision=None):
+        """Answer a request: a Response, or a fault kind ('reset'/'hang'/'cut') that drops the connection.
+        ``decision``: the fault injector's ``decide()`` already made for it (before its body was read)."""
         if request.path == ADMIN_PREFIX or request.path.startswith(ADMIN_PREFIX + '/'):
             return self._admin(request), None
-        latency, kind, when = self.faults.decide(request)
+        latency, kind, when = decision or self.faults.decide(request)
+        if kind == 'cut':  # a request without a body to cut: the connection is dropped all the same
+            return None, 'reset'
         if latency:
             self.stopping.wait(latency)
         if kind and when == 'before':
@@ -505,13 +509,21 @@ def make_handler(hub, service_name):
 
         def _serve(self):
             started = time.time()
-            length = int(self.headers.get('Content-Length') or 0)
-            body = self.rfile.read(length) if length else b''
-            request = Request(self.command, self.path, self.headers, body, service_name)
+            request = Request(self.command, self.path, self.headers, b'', service_name)
             request.client = self.client_address[0] if self.client_address else None
             request.generation = hub.log.generation
-            response, fault = hub.dispatch(request)
-            if fault in ('reset', 'hang'):
+            decision = None
+            if not (request.path == ADMIN_PREFIX or request.path.startswith(ADMIN_PREFIX + '/')):
+                decision = hub.faults.decide(request)
+                length = int(self.headers.get('Content-Length') or 0)
+                if decision[1] == 'cut' and length > 1:
+                    self.rfile.read(length // 2)  # half of the upload arrived, then the line went dead
+                    hub.log.add(request, None, 'cut', started)
+                    self._drop()
+                    return
+            request.body = self._read_body()
+            response, fault = hub.dispatch(request, decision)
+            if fault in ('reset', 'hang', 'cut'):
                 if fault == 'hang':
                     hub.stopping.wait(hub.faults.settings.get('hang_s', 30.0))
                 hub.log.add(request, None, fault, started)
@@ -527,13 +539,32 @@ def make_handler(hub, service_name):
             self.send_response(response.status)
             if response.body is not None:
                 self.send_header('Content-Type', response.content_type)
+            length = str(len(payload))
             for key, value in response.headers.items():
+                if key.lower() == 'content-length':  # a HEAD's answer names the size of what a GET would send
+                    length = value if self.command == 'HEAD' else length
+                    continue
                 self.send_header(key, value)
-            self.send_header('Content-Length', str(len(payload)))
+            self.send_header('Content-Length', length)
             self.end_headers()
             if payload:
                 self.wfile.write(payload)
             hub.log.add(request, response.status, fault, started)
+
+        def _read_body(self):
+            """The request body: ``Content-Length`` bytes, or the chunks of ``Transfer-Encoding: chunked``."""
+            if 'chunked' in (self.headers.get('Transfer-Encoding') or '').lower():
+                chunks = []
+                while True:
+                    size = int(self.rfile.readline().split(b';', 1)[0].strip() or b'0', 16)
+                    if not size:
+                        while self.rfile.readline() not in (b'\r\n', b'\n', b''):
+                            pass  # trailers
+                        return b''.join(chunks)
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+            length = int(self.headers.get('Content-Length') or 0)
+            return self.rfile.read(length) if length else b''
 
         def _stream(self, response):
             """Send the headers, then each chunk as it comes; stop when the client goes away."""

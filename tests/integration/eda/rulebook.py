@@ -35,13 +35,14 @@ def free_port():
 class Rulebook(object):
     """One ansible-rulebook process; ``output`` grows while it runs (a reader thread)."""
 
-    def __init__(self, tmp_path, env, variables=None, group_vars=None):
+    def __init__(self, tmp_path, env, variables=None, group_vars=None, rulebook=RULEBOOK, default_vars=DEFAULT_VARS,
+                 extra_args=()):
         self.tmp_path = tmp_path
         inventory = tmp_path / 'inventory'
         shutil.copytree(os.path.join(ROOT, 'inventory', 'production'), str(inventory))
         (inventory / 'group_vars' / 'all' / 'fast.yml').write_text(
             yaml.safe_dump(dict(FAST_GROUP_VARS, **(group_vars or {}))))
-        with open(DEFAULT_VARS) as handle:
+        with open(default_vars) as handle:
             rule_vars = yaml.safe_load(handle)
         self.port = free_port()
         rule_vars.update(monitor_interval=0.5, recent_window=600, webhook_port=self.port)
@@ -57,8 +58,12 @@ class Rulebook(object):
                     # ansible-rulebook's private data dirs (eda*): in the test's tmp_path
                     'TMPDIR': str(tmp_path / 'tmp')}
         self.env = playbook_env(*(list(env) + [settings]), reports_dir=str(self.reports))
+        # as `pourtrait-ops watch` and an EDA controller run it: no PYTHONPATH, so the event sources' imports of
+        # ansible_collections.pourtrait.ops.plugins.module_utils must resolve through the collections path
+        self.env.pop('PYTHONPATH', None)
         (tmp_path / 'tmp').mkdir(exist_ok=True)
-        self.argv = [ANSIBLE_RULEBOOK, '-r', RULEBOOK, '-i', str(inventory), '--vars', str(vars_path), '-v']
+        self.argv = [ANSIBLE_RULEBOOK, '-r', rulebook, '-i', str(inventory), '--vars', str(vars_path), '-v'] + list(
+            extra_args)
         self.output = ''
         self.proc = None
 

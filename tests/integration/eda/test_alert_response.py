@@ -100,15 +100,12 @@ def post(port, body, headers):
         return exc.code
 
 
-def test_bad_webhook_input_is_refused_and_the_engine_keeps_running(rulebook, vercel):
+def test_a_webhook_alert_runs_the_incident_rule(rulebook, vercel):
+    """A generic alert with the shared secret: accepted, one incident run (dry run here). Bad webhook input (no or
+    a wrong secret, malformed bodies): the rows of tests/reliability/test_webhook_bad_input.py."""
     book = rulebook({'dry_run': True})
     book.wait_listening()
     alert = {'name': 'checkout-500s', 'severity': 'P2'}
-    assert post(book.port, alert, {}) == 401
-    assert post(book.port, alert, {'X-Pourtrait-Token': 'wrong'}) == 401
-    assert post(book.port, b'{broken', {'X-Pourtrait-Token': SECRET}) == 400
-    assert post(book.port, {'version': '4', 'alerts': 'x'}, {'X-Pourtrait-Token': SECRET}) == 400
-    assert book.proc.poll() is None
     assert post(book.port, alert, {'X-Pourtrait-Token': SECRET}) == 202
     entries = book.wait_for(lambda: [e for e in finished(book, 'dry_run') if e['trigger'].get('alert')], 90,
                             'the alert run (dry run)')
@@ -157,7 +154,8 @@ def test_pourtrait_ops_watch_prints_progress_and_stops_on_ctrl_c(vercel, supabas
     assert rollback_posts(vercel) == []
     leftover = subprocess.run(['pgrep', '-f', str(tmp_path)], capture_output=True, text=True,
                               check=False).stdout.split()
-    assert leftover == [], leftover
+    assert leftover == [], subprocess.run(['ps', '-o', 'pid,ppid,etime,args', '-p', ','.join(leftover)],
+                                          capture_output=True, text=True, check=False).stdout
 
 
 def test_a_flapping_signal_rolls_back_once(rulebook, vercel):
@@ -209,3 +207,53 @@ def test_a_manual_rollback_at_the_same_moment_gives_one_rollback(rulebook, verce
     posts = [p for p in rollback_posts(vercel) if p['status'] is not None and p['status'] < 400]
     assert len(posts) == 1 and '/rollback/%s' % previous in posts[0]['path'], posts
     assert vercel.live()['uid'] == previous
+
+
+@pytest.mark.parametrize('variables, expected', [
+    ({'monitor_interval': 'abc'}, "SourceArgumentError: Source plugin failed with error message: 'app_monitor: "
+                                  "argument interval (the rulebook variable monitor_interval) is 'abc', not a number"),
+    ({'webhook_port': 'http'}, "SourceArgumentError: Source plugin failed with error message: 'alert_webhook: "
+                               "argument port (the rulebook variable webhook_port) is 'http', not a whole number"),
+])
+def test_a_rulebook_variable_that_does_not_parse_stops_the_engine_with_one_line_and_no_action(
+        rulebook, vercel, variables, expected):
+    """The event source's argument check: ansible-rulebook ends (not silently: a one-line error naming the
+    variable), no event was emitted, so nothing ran - even with a broken release live."""
+    live = vercel.seed_deployment(health='broken', live=True, created_offset_s=-60)['uid']
+    vercel.clear_requests()
+    book = rulebook(variables)
+    book.proc.wait(120)
+    book.reader.join(5)
+    assert book.proc.returncode != 0, book.output[-3000:]
+    lines = [line for line in book.output.splitlines() if expected in line]
+    assert len(lines) >= 1, book.output[-4000:]
+    assert book.audit() == [] and rollback_posts(vercel) == [] and vercel.live()['uid'] == live
+    assert 'Recent release failing' not in book.output
+
+
+def test_a_vars_file_that_is_not_yaml_is_refused_at_start_with_no_action(vercel, supabase, tmp_path):
+    """A rulebook variables file with broken YAML: ansible-rulebook refuses it at start ("Terminating: ...");
+    `pourtrait-ops watch` says so in one line naming the file and the place (exit 3) and starts nothing."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    live = vercel.seed_deployment(health='broken', live=True, created_offset_s=-60)['uid']
+    vercel.clear_requests()
+    book = Rulebook(tmp_path, [vercel.env, supabase.env])
+    bad = tmp_path / 'rulebook-vars.yml'
+    bad.write_text('monitor_interval: [5\nrecent_window: 600\n')
+    book.start()
+    book.proc.wait(120)
+    book.reader.join(5)
+    assert book.proc.returncode != 0 and 'ERROR - Terminating: while parsing' in book.output, book.output[-3000:]
+    env = dict(book.env, PYTHONPATH=os.path.join(ROOT, 'tools', 'pourtrait_ops_cli'))
+    watch = subprocess.run([sys.executable, '-m', 'pourtrait_ops_cli', 'watch', '--inventory',
+                            str(tmp_path / 'inventory'), '--vars', str(bad)], cwd=str(tmp_path), env=env,
+                           capture_output=True, text=True, timeout=60, check=False)
+    assert watch.returncode == 3 and watch.stdout == '', (watch.stdout, watch.stderr)
+    assert watch.stderr == ('pourtrait-ops: error: the rulebook variables %s are not YAML (line 2, column 14: '
+                            "expected ',' or ']', but got ':'); fix the file\n" % bad)
+    assert book.audit() == [] and rollback_posts(vercel) == [] and vercel.live()['uid'] == live

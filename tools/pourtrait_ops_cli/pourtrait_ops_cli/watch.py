@@ -10,9 +10,11 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 import yaml
 
+from pourtrait_ops_cli.execute import descendants, signal_all
 from pourtrait_ops_cli.project import ConfigError, find_root, resolve_inventory
 
 RULEBOOK = os.path.join('extensions', 'eda', 'rulebooks', 'alert_response.yml')
@@ -68,25 +70,43 @@ def rulebook_env(root):
     return env
 
 
+def yaml_problem(exc):
+    """One line of a YAML error: where and what (PyYAML's own text spans several lines)."""
+    mark = getattr(exc, 'problem_mark', None)
+    problem = getattr(exc, 'problem', None) or str(exc)
+    where = 'line %d, column %d: ' % (mark.line + 1, mark.column + 1) if mark is not None else ''
+    return ' '.join(('%s%s' % (where, problem)).split())
+
+
 def merged_vars(root, files, dry_run):
     with open(os.path.join(root, DEFAULT_VARS), encoding='utf-8') as handle:
         variables = yaml.safe_load(handle) or {}
     for path in files:
         try:
             with open(path, encoding='utf-8') as handle:
-                variables.update(yaml.safe_load(handle) or {})
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError('cannot read the rulebook variables %s: %s' % (path, exc))
+                loaded = yaml.safe_load(handle)
+        except OSError as exc:
+            raise ConfigError('cannot read the rulebook variables %s: %s' % (path, exc.strerror or exc))
+        except yaml.YAMLError as exc:
+            raise ConfigError('the rulebook variables %s are not YAML (%s); fix the file' % (path, yaml_problem(exc)))
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError('the rulebook variables %s are not a mapping of names to values (a %s); write them '
+                              'as "monitor_interval: 30" lines' % (path, type(loaded).__name__))
+        variables.update(loaded or {})
     if dry_run:
         variables['dry_run'] = True
     return variables
 
 
 def stop(proc, out):
-    """Ctrl-C for ansible-rulebook and its playbook (SIGINT to the process group), then SIGKILL after 20 s."""
+    """Ctrl-C for ansible-rulebook and its playbook: SIGINT to its process group and to every process below it
+    (ansible-runner starts ansible-playbook in a session of its own, which the group signal misses), then SIGTERM
+    and SIGKILL for what is still there after a grace time."""
     if proc.poll() is not None:
         return
     out('pourtrait-ops: stopping the rulebook (a playbook it runs is interrupted too)...')
+    below = descendants(proc.pid)
+    signal_all(below, signal.SIGINT)
     try:
         os.killpg(proc.pid, signal.SIGINT)
         proc.wait(20)
@@ -95,6 +115,13 @@ def stop(proc, out):
         proc.wait(10)
     except ProcessLookupError:
         pass
+    for signum, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 3.0)):
+        deadline = time.monotonic() + grace
+        alive = signal_all(below, 0)
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.1)
+            alive = signal_all(alive, 0)
+        signal_all(alive, signum)
 
 
 def cmd_watch(args, out, err):

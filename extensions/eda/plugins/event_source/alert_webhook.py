@@ -16,7 +16,8 @@ running). Accepted: 202 and one event per alert (Alertmanager) or one event (gen
 Arguments: enabled (true; false: no listener, the source idles), host (127.0.0.1), port (5001; 0 picks a free
 one, logged), secret (or the POURTRAIT_WEBHOOK_SECRET environment variable; required), token_header,
 signature_header, max_body_bytes (1 MiB), ready_file (the bound port is written there as JSON once listening - for
-tests and supervisors).
+tests and supervisors). Arguments are checked before it listens (module_utils/source_args.py): a port "x" or an
+enabled "maybe" stops the source with one line naming the argument and its rulebook variable.
 """
 
 import asyncio
@@ -26,13 +27,50 @@ import hmac
 import json
 import logging
 import os
+import sys
 
 from aiohttp import web
+
+
+def _find_collection():
+    """Make ``ansible_collections.pourtrait.ops`` importable in ansible-rulebook's process: it runs this file with
+    runpy (no Ansible collection loader), so the collections root above this file (where ansible-rulebook found
+    it), else one of ANSIBLE_COLLECTIONS_PATH, else a checkout's .collections goes on sys.path."""
+    try:
+        import ansible_collections.pourtrait.ops.plugins.module_utils  # noqa: F401
+        return
+    except ImportError:
+        pass
+    here = os.path.dirname(os.path.abspath(__file__))
+    parts = here.split(os.sep)
+    candidates = [os.sep.join(parts[:i]) for i in range(len(parts) - 1, 0, -1) if parts[i] == 'ansible_collections']
+    env = os.environ.get('ANSIBLE_COLLECTIONS_PATH') or os.environ.get('ANSIBLE_COLLECTIONS_PATHS') or ''
+    candidates += [p for p in env.split(os.pathsep) if p]
+    candidates.append(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(here)))),
+                                   '.collections'))
+    for root in candidates:
+        if os.path.isdir(os.path.join(root, 'ansible_collections', 'pourtrait', 'ops', 'plugins', 'module_utils')):
+            sys.path.insert(0, root)
+            return
+
+
+_find_collection()
+
+from ansible_collections.pourtrait.ops.plugins.module_utils.source_args import check_args  # noqa: E402
 
 LOG = logging.getLogger('pourtrait.ops.alert_webhook')
 
 TOKEN_HEADER = 'X-Pourtrait-Token'
 SIGNATURE_HEADER = 'X-Pourtrait-Signature'
+SPEC = dict(
+    enabled=dict(type=bool, default=True, variable='webhook_enabled', example='true'),
+    secret=dict(env='POURTRAIT_WEBHOOK_SECRET'),
+    host=dict(default='127.0.0.1', variable='webhook_host'),
+    port=dict(type=int, default=5001, minimum=0, maximum=65535, variable='webhook_port', example='5001'),
+    token_header=dict(default=TOKEN_HEADER), signature_header=dict(default=SIGNATURE_HEADER),
+    max_body_bytes=dict(type=int, default=1024 * 1024, minimum=1, example='1048576'),
+    ready_file=dict(),
+)
 
 
 class BadBody(ValueError):
@@ -140,25 +178,23 @@ def make_app(queue, secret, token_header=TOKEN_HEADER, signature_header=SIGNATUR
 
 
 async def main(queue, args):
-    args = args or {}
-    if str(args.get('enabled', True)).lower() in ('false', 'no', '0', 'off'):
+    conf = check_args('alert_webhook', args, SPEC)  # a value that does not parse: one line, no listener
+    if not conf['enabled']:
         LOG.info('alert_webhook: disabled (enabled=false); no listener')
         await asyncio.Future()
-    secret = str(args.get('secret') or os.environ.get('POURTRAIT_WEBHOOK_SECRET', ''))
+    secret = conf['secret']
     if not secret:
         raise ValueError('alert_webhook: a shared secret is required (secret, or POURTRAIT_WEBHOOK_SECRET)')
-    host = str(args.get('host', '127.0.0.1'))
-    port = int(args.get('port', 5001))
-    app = make_app(queue, secret, str(args.get('token_header', TOKEN_HEADER)),
-                   str(args.get('signature_header', SIGNATURE_HEADER)), int(args.get('max_body_bytes', 1024 * 1024)))
+    host, port = conf['host'], conf['port']
+    app = make_app(queue, secret, conf['token_header'], conf['signature_header'], conf['max_body_bytes'])
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
     bound = site._server.sockets[0].getsockname()[1]
     LOG.info('alert_webhook: listening on %s:%s', host, bound)
-    if args.get('ready_file'):
-        with open(str(args['ready_file']), 'w') as handle:
+    if conf['ready_file']:
+        with open(conf['ready_file'], 'w') as handle:
             json.dump({'host': host, 'port': bound}, handle)
     try:
         await asyncio.Future()

@@ -123,3 +123,14 @@ def test_malformed_bodies_are_400_with_the_reason_and_no_event(tmp_path, raw, me
 def test_a_secret_is_required():
     with pytest.raises(ValueError, match='shared secret'):
         asyncio.run(webhook.main(asyncio.Queue(), {'port': 0}))
+
+
+@pytest.mark.parametrize('args, expected', [
+    ({'port': 'x'}, "alert_webhook: argument port (the rulebook variable webhook_port) is 'x', not a whole number"),
+    ({'port': 70000}, 'argument port (the rulebook variable webhook_port) must be 0 or more and 65535 or less'),
+    ({'enabled': 'maybe'}, "argument enabled (the rulebook variable webhook_enabled) is 'maybe', not true or false"),
+])
+def test_arguments_that_do_not_parse_stop_it_with_one_line_before_it_listens(args, expected):
+    with pytest.raises(ValueError) as info:
+        asyncio.run(webhook.main(asyncio.Queue(), dict(args, secret=SECRET)))
+    assert expected in str(info.value) and '\n' not in str(info.value)
