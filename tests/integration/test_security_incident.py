@@ -225,7 +225,7 @@ def test_db_rotation_failing_in_the_redeploy_puts_the_old_credential_back(vercel
         rc, out, report = playbook('rotate_db_password', env, app['vars'])
         assert rc != 0, out
         line = fatal_line(out)
-        assert 'Database password rotation of %s FAILED' % app['role'] in line, line
+        assert 'Database password rotation of %s FAILED in the rotation rebuild of' % app['role'] in line, line
         assert 'The old password was put back and connects again, DATABASE_URL was put back to the old URL' in line
         assert 'rerun ansible-playbook playbooks/rotate_db_password.yml' in line
         assert connects(app['port'], app['role'], app['password'])
@@ -254,3 +254,34 @@ def test_db_rotation_whose_new_password_does_not_connect(vercel, supabase, pg_se
         assert vercel.env_value('DATABASE_URL') == app['url']
         assert vercel.live()['uid'] == before['uid'] and len(vercel.deployments()) == count
         assert_no_secret([app['password'], NEW_DB_PASSWORD], out, report)
+
+
+def test_key_rotation_failing_in_the_redeploy_keeps_the_old_key_until_confirmed(vercel, supabase):
+    status, old_key, _headers = supabase.api('POST', '/v1/projects/{ref}/api-keys',
+                                             {'type': 'secret', 'name': 'app_server'}, params={'reveal': 'true'})
+    assert status == 201, old_key
+    replace_env(vercel, 'SUPABASE_SERVICE_ROLE_KEY', old_key['api_key'])
+    before = vercel.seed_deployment(live=True, created_offset_s=-120)
+    vercel.next_build(fail=True)
+    env = [vercel.env, supabase.env]
+    variables = {'security_incident_phases': ['rotate'], 'security_incident_api_key_name': 'app_server_inc12',
+                 'security_incident_api_key_revoke': 'app_server', 'security_incident_reason': 'INC-12'}
+    rc, out, report = playbook('security_incident', env, variables)
+    assert rc != 0, out
+    line = fatal_line(out)
+    assert 'Supabase key rotation FAILED in the rotation rebuild of %s failed at' % before['uid'] in line, line
+    assert 'the old key app_server was NOT deleted and still works' in line, line
+    keys = api_keys(supabase)
+    assert keys['deleted'] == [] and vercel.live()['uid'] == before['uid']
+    assert vercel.live()['env']['SUPABASE_SERVICE_ROLE_KEY'] == old_key['api_key']
+    new_key = [k for k in keys['keys'] if k['name'] == 'app_server_inc12'][0]
+    assert_no_secret([old_key['api_key'], new_key['api_key']], out, report)
+
+    # the rerun rebuilds (the variable is newer than production) but deletes the old key only once confirmed
+    rc, out, _report = playbook('security_incident', env, variables)
+    assert rc != 0 and 'rerun with -e security_incident_api_key_env_confirmed=true' in fatal_line(out), out
+    assert api_keys(supabase)['deleted'] == []
+    assert vercel.live()['env']['SUPABASE_SERVICE_ROLE_KEY'] == new_key['api_key']
+    rc, out, _report = playbook('security_incident', env, dict(variables, security_incident_api_key_env_confirmed=True))
+    assert rc == 0, out
+    assert [(d['name'], d['was_compromised']) for d in api_keys(supabase)['deleted']] == [('app_server', True)]
