@@ -70,7 +70,9 @@ def test_contain_investigate_then_recover(vercel, supabase_auth, pg_server):
     assert vercel.app_from(HOSTILE) == (200, None)
     contain = {'security_incident_phases': ['contain', 'investigate'], 'security_incident_reason': 'INC-11 stuffing',
                'security_incident_block_ips': [HOSTILE], 'security_incident_block_expires_in': '1h',
-               'security_incident_users': [EMAIL, MFA_EMAIL], 'security_incident_since': '2h'}
+               'security_incident_users': [EMAIL, MFA_EMAIL], 'security_incident_since': '2h',
+               'security_incident_attack_mode': True, 'security_incident_attack_mode_for': '1h',
+               'security_incident_read_network_bans': True}
     with scratch_login_role(pg_server, supabase_auth.db.name, prefix='attacker_') as (role, _password, url):
         contain['security_incident_end_session_roles'] = [role]
         with idle_in_transaction(url) as attacker:
@@ -82,9 +84,10 @@ def test_contain_investigate_then_recover(vercel, supabase_auth, pg_server):
 
             rc, out, report = playbook('security_incident', env, contain)
             assert rc == 0, out
-            # blocked at the edge: 403 from the hostile address, the app still answers everyone else
+            # blocked at the edge: 403 from the hostile address; everyone else gets the attack-mode challenge
             assert vercel.app_from(HOSTILE)[0] == 403
-            assert vercel.app('/health')[0] == 200
+            assert vercel.app_from('127.0.0.1') == (429, 'challenge')
+            assert 'Supabase network bans in force:' in out
             # banned and signed out everywhere, in SQL
             for email in (EMAIL, MFA_EMAIL):
                 assert supabase_auth.banned_until(email) is not None
@@ -105,7 +108,7 @@ def test_contain_investigate_then_recover(vercel, supabase_auth, pg_server):
                'security_incident_unban_users': [EMAIL]}
     rc, out, _report = playbook('security_incident', env, recover)
     assert rc == 0, out
-    assert vercel.app_from(HOSTILE) == (200, None)
+    assert vercel.app_from(HOSTILE) == (200, None) and vercel.app_from('127.0.0.1') == (200, None)
     assert supabase_auth.banned_until(EMAIL) is None and supabase_auth.banned_until(MFA_EMAIL) is not None
 
 
