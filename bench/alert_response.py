@@ -6,9 +6,10 @@ Uses the running sandbox (``make sandbox-up``), or starts one and stops it after
 * the rollback's own time: a broken release live over a healthy previous one, then
   ``ansible-playbook playbooks/rollback.yml`` by hand, timed from its start to its end (it ends when production
   answers healthy);
-* for reference, ``playbooks/incident.yml -e incident_response_mitigation=rollback`` by hand (what the rule runs:
-  the guard, the acknowledgement and snapshot, then the rollback), timed from its start until production answers
-  healthy;
+* for reference, ``playbooks/incident.yml -e incident_response_mitigation=rollback
+  -e incident_response_mitigate_first=true`` by hand (what the rule runs: the acknowledgement, the rollback, then
+  the snapshot), timed from its start until production answers healthy; and the same in the runbook's order for
+  people (``incident_response_mitigate_first`` false: the snapshot before the rollback);
 * the automatic response: ``ansible-rulebook`` with extensions/eda/rulebooks/alert_response.yml (the monitor
   polling every ``--interval`` seconds) watches healthy production; a broken release goes live (t0); the time
   until production's ``/health`` answers healthy again (polled here every 50 ms) is the measure. Exactly one
@@ -137,7 +138,7 @@ def run(runs=3, interval=INTERVAL):
         env['POURTRAIT_WEBHOOK_SECRET'] = 'bench-webhook-secret'
         (Path(work) / 'manual').mkdir()
         inventory = str(Rulebook(Path(work) / 'manual', [env]).tmp_path / 'inventory')  # not started
-        rollback_times, incident_times, auto_times, rollbacks = [], [], [], []
+        rollback_times, incident_times, human_times, auto_times, rollbacks = [], [], [], [], []
         for index in range(runs + 1):
             seconds, _healthy = manual(env, inventory, work, 'rollback')
             if index:
@@ -145,7 +146,11 @@ def run(runs=3, interval=INTERVAL):
         for _index in range(runs):
             incident_times.append(manual(env, inventory, work, 'incident', '-e',
                                          'incident_response_mitigation=rollback', '-e',
-                                         'incident_response_severity=P1')[1])
+                                         'incident_response_severity=P1', '-e',
+                                         'incident_response_mitigate_first=true')[1])
+            human_times.append(manual(env, inventory, work, 'incident', '-e',
+                                      'incident_response_mitigation=rollback', '-e',
+                                      'incident_response_severity=P1')[1])
         for index in range(runs):
             seconds, count = automatic(env, work, index, interval)
             auto_times.append(seconds)
@@ -159,12 +164,16 @@ def run(runs=3, interval=INTERVAL):
     seconds = statistics.median(auto_times)
     floor = 2 * interval + own
     incident = statistics.median(incident_times)
+    human = statistics.median(human_times)
     return [
         dict(name='playbooks/rollback.yml by hand (the rollback\'s own time)', seconds=round(own, 3),
              floor_seconds=None, ratio=None, goal='reference', ok=None, runs=[round(t, 3) for t in rollback_times]),
         dict(name='playbooks/incident.yml mitigation=rollback by hand, start -> healthy', seconds=round(incident, 3),
              floor_seconds=round(own, 3), ratio=round(incident / own, 2), goal='reference', ok=None,
              runs=[round(t, 3) for t in incident_times]),
+        dict(name='  the same in the runbook\'s order for people (snapshot first)', seconds=round(human, 3),
+             floor_seconds=round(own, 3), ratio=round(human / own, 2), goal='reference', ok=None,
+             runs=[round(t, 3) for t in human_times]),
         dict(name='alert_response.yml: broken release live -> healthy (poll %gs)' % interval,
              seconds=round(seconds, 3), floor_seconds=round(floor, 3), ratio=round(seconds / floor, 2),
              goal='<= 2 x poll + rollback.yml', ok=seconds <= floor and all(c == 1 for c in rollbacks),
@@ -181,9 +190,10 @@ def main(argv=None):
     parser.add_argument('--runs', type=int, default=3, help='timed runs of each side (median counts)')
     parser.add_argument('--interval', type=float, default=INTERVAL, help='the monitor\'s poll interval (s)')
     options = parser.parse_args(argv)
-    own, incident, auto, engine = run(options.runs, options.interval)
+    own, incident, human, auto, engine = run(options.runs, options.interval)
     print('rollback.yml by hand           %.3f s  (runs %s)' % (own['seconds'], own['runs']))
     print('incident.yml rollback by hand  %.3f s to healthy  (runs %s)' % (incident['seconds'], incident['runs']))
+    print('  snapshot first (people)      %.3f s to healthy  (runs %s)' % (human['seconds'], human['runs']))
     print('automatic, live -> healthy     %.3f s  (runs %s; rollbacks requested per run %s)'
           % (auto['seconds'], auto['runs'], auto['rollbacks']))
     print('%s: %.3f s against 2 x %gs + %.3f s = %.3f s (ratio %.2f) %s'

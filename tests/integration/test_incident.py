@@ -145,3 +145,91 @@ def test_unknown_severity_or_mitigation_is_refused(vercel):
     assert 'incident_response_mitigation=feature_flag needs incident_response_feature_flag=' in out, out
     assert vercel.requests(method='POST') == [] and vercel.requests(method='PATCH') == []
     assert vercel.webhook_messages() == []
+
+
+def first_seq(requests, method, path):
+    """The stand-ins' sequence number of the first ``method`` request whose path starts with (or, for
+    ``/rollback/``, contains) ``path``; None when there is none."""
+    seqs = [r['seq'] for r in requests if r['method'] == method
+            and (path in r['path'] if path == '/rollback/' else r['path'].startswith(path))]
+    return min(seqs) if seqs else None
+
+
+def report_tasks(tmp_path):
+    reports = sorted(glob.glob(str(tmp_path / '*incident.json')))
+    assert reports, 'no run report in %s' % tmp_path
+    with open(reports[-1]) as handle:
+        return [task['name'] for task in json.load(handle)['tasks']]
+
+
+def test_mitigate_first_rolls_back_before_the_snapshot_then_gathers_it(vercel, supabase, tmp_path):
+    broken, previous = seed_broken_release(vercel)
+    vercel.clear_requests()
+    rc, out = playbook('incident', vercel, '-e', 'incident_response_severity=P1',
+                       '-e', 'incident_response_title="INC-8 wines API 500s"',
+                       '-e', 'incident_response_mitigation=rollback', '-e', 'incident_response_mitigate_first=true',
+                       supabase=supabase, reports_dir=tmp_path)
+    assert rc == 0, out
+    assert vercel.live()['uid'] == previous['uid'] and health(vercel) == (200, 'healthy')
+    # the stand-ins' request log: the rollback is requested before the snapshot's and the assessment's reads
+    log = vercel.requests()
+    rollback = first_seq(log, 'POST', '/rollback/')
+    assert rollback is not None and [r['path'] for r in log if r['seq'] == rollback][0].endswith(
+        '/rollback/%s' % previous['uid']), log
+    for method, path in (('GET', '/api/monitoring/errors'), ('GET', '/api/monitoring/performance'),
+                         ('GET', '/v1/projects/%s' % supabase.project_ref)):
+        read = first_seq(log, method, path)
+        assert read is not None and read > rollback, (path, read, rollback)
+    # the run report's timeline: acknowledge, roll back, then snapshot, assess, verify, report
+    names = report_tasks(tmp_path)
+    order = [names.index(name) for name in (
+        'Acknowledge: incident - P1 INC-8 wines API 500s', 'Roll production back to the previous deployment',
+        "Acknowledge: snapshot of the app, its database, Supabase and the external services",
+        'Acknowledge: the last Vercel deployments', 'Assess: error rate and latency of production',
+        'Verify: watch production - 3 rounds 0.2 s apart', 'Report: the incident so far')]
+    assert order == sorted(order), list(zip(order, names))
+    # the snapshot shows production after the rollback, and says so
+    assert 'Order: service first - the rollback ran before this snapshot' in out, out
+    assert 'app health: FAILED' not in out, out
+    assert 'Mitigation (first, before the snapshot): rolled production back from %s to %s' % (
+        broken['uid'], previous['uid']) in out, out
+    assert 'Verification: pass after 3 round(s)' in out
+    assert len([r for r in vercel.requests(method='POST') if '/rollback/' in r['path']]) == 1
+    texts = [m['text'] for m in vercel.webhook_messages()]
+    assert len(texts) == 2, texts
+    assert texts[0].startswith('[production] P1 incident acknowledged: INC-8 wines API 500s'), texts
+    assert 'Mitigation: rollback (done first: verification follows).' in texts[0], texts
+    assert texts[1] == '[production] P1 INC-8 wines API 500s: mitigation rollback - verification pass.'
+
+
+def test_by_default_the_snapshot_comes_before_the_rollback(vercel, tmp_path):
+    _broken, previous = seed_broken_release(vercel)
+    vercel.clear_requests()
+    rc, out = playbook('incident', vercel, '-e', 'incident_response_severity=P2',
+                       '-e', 'incident_response_mitigation=rollback', reports_dir=tmp_path)
+    assert rc == 0, out
+    assert vercel.live()['uid'] == previous['uid']
+    log = vercel.requests()
+    assert first_seq(log, 'GET', '/api/monitoring/errors') < first_seq(log, 'POST', '/rollback/'), log
+    assert 'Order: service first' not in out
+
+
+def test_mitigate_first_that_fails_still_snapshots_reports_notifies_and_fails_at_the_end(vercel, tmp_path):
+    broken, _previous = seed_broken_release(vercel)
+    vercel.clear_requests()
+    rc, out = playbook('incident', vercel, '-e', 'incident_response_severity=P1',
+                       '-e', 'incident_response_title="INC-9 checkout down"',
+                       '-e', 'incident_response_mitigation=rollback', '-e', 'incident_response_mitigate_first=true',
+                       '-e', 'incident_response_rollback_to=dpl_doesnotexist000000000000', reports_dir=tmp_path)
+    assert rc != 0, out
+    assert vercel.live()['uid'] == broken['uid']
+    assert [r for r in vercel.requests(method='POST') if '/rollback/' in r['path']] == []
+    # the evidence is still gathered after the failed rollback: the snapshot and the assessment
+    assert 'app health: FAILED' in out, out
+    assert 'Errors: 483 of 1150 requests (42.0 %); p95 3000 ms' in out, out
+    assert 'Mitigation: the rollback FAILED (it ran first, before the snapshot): ' in out, out
+    assert 'The rollback failed: ' in out and 'Escalate;' in out, out
+    texts = [m['text'] for m in vercel.webhook_messages()]
+    assert len(texts) == 2, texts
+    assert 'Mitigation: rollback (done first: it FAILED).' in texts[0], texts
+    assert texts[1].startswith('[production] P1 INC-9 checkout down: mitigation rollback FAILED - verification '), texts

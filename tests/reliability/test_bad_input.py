@@ -388,6 +388,10 @@ ROLE_ROWS = [
     # id, playbook, extra vars, fragment of the fatal line
     ('incident-severity-P9', 'incident', {'incident_response_severity': 'P9'},
      'value of incident_response_severity must be one of: P0, P1, P2, P3, got: P9'),
+    ('incident-mitigate-first-maybe', 'incident', {'incident_response_severity': 'P1',
+                                                   'incident_response_mitigation': 'rollback',
+                                                   'incident_response_mitigate_first': 'maybe'},
+     "argument 'incident_response_mitigate_first' is of type str"),
     ('rollback-timeout-not-a-number', 'rollback', {'rollback_health_wait_timeout': 'abc'},
      "argument 'rollback_health_wait_timeout' is of type str"),
     ('backup-format-tar', 'backup', {'db_backup_format': 'tar'},

@@ -53,6 +53,16 @@ def test_a_broken_release_is_rolled_back_once(rulebook, vercel):
     trigger = reports[0]['trigger']
     assert trigger['deployment_id'] == broken and trigger['state'] == 'failing'
     assert float(trigger['error_rate']) > 0.4
+    # restore service first, then gather evidence: the rollback is requested before the incident's snapshot
+    # (its smoke read of /api/wines - the monitor never reads it) and before the acknowledgement's message
+    log = vercel.requests()
+    rollback_seq = min(r['seq'] for r in log if r['method'] == 'POST' and '/rollback/' in r['path'])
+    after = [r['seq'] for r in log if r['path'].startswith(('/api/wines', '/services/'))]
+    assert len(after) >= 2 and min(after) > rollback_seq, log
+    names = [task['name'] for task in reports[0]['tasks']]
+    assert names.index('Roll production back to the previous deployment') < names.index(
+        'Acknowledge: snapshot of the app, its database, Supabase and the external services') < names.index(
+        'Verify: watch production - 2 rounds 0.2 s apart'), names
 
 
 def test_failing_without_a_recent_release_is_an_incident_without_rollback(rulebook, vercel, supabase):

@@ -115,6 +115,7 @@ def test_a_broken_release_launches_one_incident_job_with_mitigation_rollback(ver
     assert launch['template'] == 'pourtrait.ops incident' and controller.unauthorized == 0
     extra = launch['extra_vars']
     assert extra['incident_response_mitigation'] == 'rollback' and extra['incident_response_severity'] == 'P0'
+    assert extra['incident_response_mitigate_first'] is True  # restore service first, then the snapshot
     assert extra['pourtrait_trigger']['deployment_id'] == broken and extra['pourtrait_trigger']['state'] == 'failing'
     eda = extra['ansible_eda']  # what ansible-rulebook adds for the job, as for run_playbook
     assert eda['rule'] == 'Recent release failing - roll back' and eda['event']['deployment']['id'] == broken

@@ -268,6 +268,7 @@ async def main(queue, args):
     monitor = Monitor()
     emitted = 0
     while True:
+        started = time.monotonic()
         event = await asyncio.to_thread(observe, conf, vercel, supabase)
         event = monitor.changes(event)
         if event is not None:
@@ -279,7 +280,9 @@ async def main(queue, args):
             emitted += 1
             if conf['max_events'] and emitted >= conf['max_events']:
                 return
-        await asyncio.sleep(conf['interval'])
+        # polls start every interval (the poll's own time is not added to the wait, so a failure is seen at most
+        # one interval after it began); a poll slower than the interval is followed by a tenth of one
+        await asyncio.sleep(max(conf['interval'] - (time.monotonic() - started), conf['interval'] / 10.0))
 
 
 if __name__ == '__main__':

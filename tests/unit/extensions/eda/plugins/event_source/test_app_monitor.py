@@ -208,3 +208,37 @@ def test_arguments_that_do_not_parse_are_one_line_errors(args, expected):
 def test_a_malformed_token_is_an_error_at_start_not_at_each_poll(world):
     with pytest.raises(ValueError, match='app_monitor: the Vercel token is malformed'):
         monitor.clients(dict(world.conf, vercel_token='not a token'))
+
+
+def _polls(monkeypatch, interval, poll_seconds, count=3):
+    """Start times (monotonic) of ``count`` polls of main() when one poll takes ``poll_seconds``."""
+    starts = []
+
+    def observe(conf, vercel=None, supabase=None):
+        starts.append(time.monotonic())
+        time.sleep(poll_seconds)
+        # every poll a change (a new live deployment), so each one is an event
+        return dict(pourtrait_monitor=dict(state='healthy', severity='P3', observed_at='now'), health={},
+                    errors=dict(rate=0.0), latency=dict(p95_ms=1), signals={},
+                    deployment=dict(id='dpl_%d' % len(starts), age_s=1), database=dict(healthy=True))
+
+    monkeypatch.setattr(monitor, 'observe', observe)
+    monkeypatch.setattr(monitor, 'clients', lambda conf: (None, None))
+
+    async def go():
+        queue = asyncio.Queue()
+        await asyncio.wait_for(monitor.main(queue, dict(app_url='http://127.0.0.1:9', interval=interval,
+                                                        max_events=count)), 30)
+    asyncio.run(go())
+    return [later - earlier for earlier, later in zip(starts, starts[1:])]
+
+
+def test_polls_start_every_interval_whatever_a_poll_takes(monkeypatch):
+    # a failure is seen at most one interval after it began: the poll's own time is not added to the wait
+    gaps = _polls(monkeypatch, interval=0.6, poll_seconds=0.3)
+    assert all(0.55 <= gap < 0.8 for gap in gaps), gaps
+
+
+def test_a_poll_slower_than_the_interval_is_followed_by_a_tenth_of_one(monkeypatch):
+    gaps = _polls(monkeypatch, interval=0.5, poll_seconds=0.7)
+    assert all(0.7 + 0.05 - 0.01 <= gap < 1.0 for gap in gaps), gaps
