@@ -120,9 +120,11 @@ def ranged_download(s3, key, path, size, part_size, pool, window):
                     data = answer['Body'].read()
                 except OSError as exc:
                     raise S3Error('download of s3://%s/%s broke off: %s' % (s3.bucket, key, exc))
-                if len(data) != end - start + 1:
-                    raise S3Error('s3://%s/%s answered %d bytes for bytes %d-%d; its size changed during the download'
-                                  % (s3.bucket, key, len(data), start, end))
+                total = str(answer.get('ContentRange') or '').rpartition('/')[2]
+                if len(data) != end - start + 1 or (total.isdigit() and int(total) != size):
+                    raise PointError('s3://%s/%s is %s bytes, the recovery point record says %d: the object was altered '
+                                     'after the upload (tampered or corrupt); nothing was restored, choose another '
+                                     'recovery point' % (s3.bucket, key, total or len(data), size))
                 os.pwrite(fd, data, start)
                 hasher.add(index, data)
             finally:
