@@ -70,8 +70,9 @@ def offsite_point(ctx, tamper=False):
     info = ctx.sandbox.standins.info
     client = boto3.client('s3', endpoint_url=info['s3_url'], region_name=info['s3_region'],
                           aws_access_key_id=info['s3_access_key_id'], aws_secret_access_key=info['s3_secret_access_key'])
-    body, manifest = b'PGDMP fake', json.dumps({'format': 'custom', 'sha256': hashlib.sha256(b'PGDMP fake').hexdigest(),
-                                                 'database': 'pourtrait', 'name': 'fake.dump'}).encode()
+    body = b'PGDMP fake'
+    manifest = json.dumps({'format': 'custom', 'sha256': hashlib.sha256(body).hexdigest(), 'database': 'pourtrait',
+                           'name': 'fake.dump'}).encode()
     base = 'pourtrait/pourtrait/fake.dump/'
     objects = {'fake.dump': (b'PGDMP evil' if tamper else body, body),
                'fake.dump.manifest.json': (manifest, manifest)}
