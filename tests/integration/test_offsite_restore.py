@@ -87,12 +87,13 @@ def test_drill_check_mode_names_the_point(pg_server, db, s3, tmp_path):
     assert lines == [] and scratch_databases(pg_server, prefix) == []
 
 
-def restore(db, s3, tmp_path, *args, check=False):
+def restore(db, s3, tmp_path, *args, check=False, full=False):
     result = run_playbook('restore', '-e', 'db_restore_from=s3', '-e', 'db_restore_confirm=%s' % db.name,
                           '-e', 'db_restore_download_dir=%s' % (tmp_path / 'restore'),
                           '-e', 'db_restore_safety_backup_dir=%s' % (tmp_path / 'pre-restore'), *args,
-                          inventory='production', env=[db.env, s3.env()], check=check)
-    return result.rc, result.output
+                          inventory='production', env=[db.env, s3.env()], check=check,
+                          reports_dir=tmp_path / 'reports')
+    return result if full else (result.rc, result.output)
 
 
 def test_restore_playbook_from_the_bucket(db, s3, tmp_path):
@@ -103,8 +104,12 @@ def test_restore_playbook_from_the_bucket(db, s3, tmp_path):
     assert rc == 0, out
     assert 'Would download recovery point %s' % name in out, out
     assert db.scalar('SELECT count(*) FROM public.notifications') == 0
-    rc, out = restore(db, s3, tmp_path, '-e', 'db_restore_point=%s' % name)
+    result = restore(db, s3, tmp_path, '-e', 'db_restore_point=%s' % name, full=True)
+    rc, out = result.rc, result.output
     assert rc == 0, out
+    [fetched] = [t for t in result.report['tasks'] if t['action'].endswith('backup_download')]
+    assert fetched['key_results']['point'] == name and fetched['key_results']['timings.download_s'] > 0, fetched
+    assert 'timings.verify_s' in fetched['key_results']
     assert db.scalar('SELECT count(*) FROM public.notifications') == 1200
     assert 'Restored recovery point %s of s3://%s (directory) into %s' % (name, s3.bucket, db.name) in out, out
     assert 'recovery time' in out and '(download ' in out and ', restore ' in out, out
