@@ -29,6 +29,12 @@ from ansible_collections.pourtrait.ops.plugins.module_utils.s3.client import S3E
 from ansible_collections.pourtrait.ops.plugins.module_utils.s3.points import TIME_FORMAT, parse_time
 
 SHOWN_POINTS = 5
+READ_ATTEMPTS = 4
+
+try:
+    from botocore.exceptions import BotoCoreError
+except ImportError:  # pragma: no cover - S3Module reports the missing library
+    BotoCoreError = OSError
 
 
 class PointError(S3Error):
@@ -101,6 +107,21 @@ class _OrderedHash(object):
                 self.next += 1
 
 
+def get_range(s3, key, start, end, attempts=READ_ATTEMPTS):
+    """(GetObject answer, body) of ``bytes=start-end``. botocore retries the request; a body that breaks off while
+    it is read (a dropped connection) is asked for again, ``attempts`` times in all."""
+    for attempt in range(attempts):
+        answer = s3.call('get_object', key, Key=key, Range='bytes=%d-%d' % (start, end))
+        try:
+            return answer, answer['Body'].read()
+        except (OSError, BotoCoreError) as exc:
+            if attempt + 1 >= attempts:
+                raise S3Error('download of s3://%s/%s broke off %d times (%s); check the connection to the endpoint '
+                              'and run again' % (s3.bucket, key, attempts, str(exc).split('\n', 1)[0][:200]))
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError('unreachable')
+
+
 def ranged_download(s3, key, path, size, part_size, pool, window):
     """Download ``key`` (``size`` bytes) into ``path`` with ranged GETs run by ``pool`` (at most ``window`` parts in
     flight, so memory stays bounded), hashing in order on the way; returns the SHA-256 of the bytes written."""
@@ -115,11 +136,7 @@ def ranged_download(s3, key, path, size, part_size, pool, window):
             try:
                 start = index * part_size
                 end = min(size, start + part_size) - 1
-                answer = s3.call('get_object', key, Key=key, Range='bytes=%d-%d' % (start, end))
-                try:
-                    data = answer['Body'].read()
-                except OSError as exc:
-                    raise S3Error('download of s3://%s/%s broke off: %s' % (s3.bucket, key, exc))
+                answer, data = get_range(s3, key, start, end)
                 total = str(answer.get('ContentRange') or '').rpartition('/')[2]
                 if len(data) != end - start + 1 or (total.isdigit() and int(total) != size):
                     raise PointError('s3://%s/%s is %s bytes, the recovery point record says %d: the object was altered '
