@@ -25,6 +25,8 @@ KEY_RESULTS = {
                       'removed', 'duration'),
     'supabase_db_dump': ('path', 'manifest_path', 'dump_mode', 'size', 'sha256', 'verification.ok', 'removed',
                          'duration'),
+    'backup_download': ('point', 'created', 'path', 'encrypted', 'size', 'timings.download_s', 'timings.verify_s',
+                        'timings.decrypt_s', 'duration'),
     'postgres_restore': ('target_db', 'format', 'checksum_ok', 'terminated_sessions', 'duration'),
     'supabase_backup_restore': ('kind', 'recovery_time', 'backup.id', 'status', 'duration_s'),
     'supabase_backup_info': ('latest_completed.id', 'latest_completed_age_hours', 'completed_count', 'pitr_enabled'),

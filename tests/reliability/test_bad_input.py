@@ -63,6 +63,31 @@ def auth_on_row_db(ctx):
     ctx.sandbox.admin('PUT', '/supabase/database', {'url': ctx.pg.url(ctx.dbname)})
 
 
+def offsite_point(ctx, tamper=False):
+    """A recovery point of database ``pourtrait`` in the bucket (record, dump, manifest), written directly; with
+    ``tamper`` the dump object's body differs from what the record says (as if altered after the upload)."""
+    import boto3
+    info = ctx.sandbox.standins.info
+    client = boto3.client('s3', endpoint_url=info['s3_url'], region_name=info['s3_region'],
+                          aws_access_key_id=info['s3_access_key_id'], aws_secret_access_key=info['s3_secret_access_key'])
+    body = b'PGDMP fake'
+    manifest = json.dumps({'format': 'custom', 'sha256': hashlib.sha256(body).hexdigest(), 'database': 'pourtrait',
+                           'name': 'fake.dump'}).encode()
+    base = 'pourtrait/pourtrait/fake.dump/'
+    objects = {'fake.dump': (b'PGDMP evil' if tamper else body, body),
+               'fake.dump.manifest.json': (manifest, manifest)}
+    entries = {}
+    for rel, (stored, recorded) in objects.items():
+        client.put_object(Bucket=info['s3_bucket'], Key=base + 'dump/' + rel, Body=stored)
+        digest = hashlib.sha256(recorded).hexdigest()
+        entries[rel] = {'key': base + 'dump/' + rel, 'size': len(recorded), 'sha256': digest,
+                        'stored_size': len(recorded), 'stored_sha256': digest, 'encrypted': False}
+    record = {'record_version': 1, 'database': 'pourtrait', 'name': 'fake.dump', 'created': '2026-01-01T02:00:00Z',
+              'verified': True, 'dump': {'format': 'custom', 'sha256': entries['fake.dump']['sha256'],
+                                         'manifest_key': base + 'dump/fake.dump.manifest.json', 'objects': entries}}
+    client.put_object(Bucket=info['s3_bucket'], Key=base + 'recovery-point.json', Body=json.dumps(record).encode())
+
+
 def one_hour_ago():
     return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(time.time() - 3600))
 
@@ -378,6 +403,16 @@ MODULE_ROWS = [
         's3', ['is not an S3 endpoint', 'check endpoint_url (AWS_ENDPOINT_URL_S3)']),
     Row('upload-tampered-dump', 'backup_upload', {'path': '@TMP/offsite/tampered.dump'},
         's3', ['does not match its manifest']),
+    Row('download-point-missing', 'backup_download', {'database': 'pourtrait', 'dest': '@TMP/dl', 'point': 'nope'},
+        's3', ['recovery point "nope" does not exist', 'the newest are: fake.dump (2026-01-01T02:00:00Z)'],
+        setup=offsite_point),
+    Row('download-tampered-object', 'backup_download', {'database': 'pourtrait', 'dest': '@TMP/dl'},
+        's3', ['pourtrait/pourtrait/fake.dump/dump/fake.dump', 'altered after the upload (tampered or corrupt)',
+               'nothing was restored'], setup=lambda ctx: offsite_point(ctx, tamper=True)),
+    Row('download-private-key-unparsable', 'backup_download',
+        {'database': 'pourtrait', 'dest': '@TMP/dl',
+         'private_key': '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----'},
+        's3', ['the decryption private key does not parse', 'paired with the upload\'s encryption_public_key']),
     Row('offsite-retention-no-rule', 'backup_offsite_retention', {'database': 'pourtrait'},
         's3', ['no retention rule: set keep and/or max_age_days']),
     Row('offsite-retention-keep-zero', 'backup_offsite_retention', {'database': 'pourtrait', 'keep': 0},
@@ -400,7 +435,11 @@ ROLE_ROWS = [
      'value of db_maintenance_schedule must be one of: weekly, monthly, got: daily'),
     ('dr-test-bad-prefix', 'dr_test', {'dr_test_scratch_prefix': 'Bad-Prefix'},
      'dr_test_scratch_prefix \\"Bad-Prefix\\" must be lower-case letters'),
-    ('restore-without-path', 'restore', {}, 'missing required arguments: db_restore_path'),
+    ('restore-without-path', 'restore', {}, 'Nothing to restore: set db_restore_path to a dump, or db_restore_from=s3'),
+    ('restore-from-ftp', 'restore', {'db_restore_from': 'ftp'},
+     'value of db_restore_from must be one of: local, s3, got: ftp'),
+    ('dr-test-source-tape', 'dr_test', {'dr_test_source': 'tape'},
+     'value of dr_test_source must be one of: , offsite, local, got: tape'),
     ('migrate-missing-dir', 'migrate', {'db_migrate_dir': '/nonexistent/migrations'},
      'migrations_dir /nonexistent/migrations does not exist'),
     ('deploy-nothing', 'deploy', {}, 'Nothing to deploy: set deploy_git_sha and/or deploy_git_ref'),

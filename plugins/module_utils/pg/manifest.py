@@ -20,7 +20,7 @@ import os
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import PgModuleError, one_line
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.checksums import TABLE_CHECKSUM_METHOD
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.files import write_json_atomic
-from ansible_collections.pourtrait.ops.plugins.module_utils.pg.stream import hash_directory, hash_file
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.stream import combined_digest, hash_directory, hash_file
 
 MANIFEST_SUFFIX = '.manifest.json'
 MANIFEST_VERSION = 1
@@ -115,17 +115,33 @@ def check_manifest(path, fmt, manifest, workers=2):
     """Check a dump against its manifest; raise a one-line error on any difference.
 
     Returns the plain-format StreamDigest (for its COPY list) or None."""
+    if manifest.get('format') and manifest['format'] != fmt:
+        raise PgModuleError('%s is a %s dump but its manifest %s says %s; the manifest belongs to another dump'
+                            % (path, fmt, manifest_path_for(path), manifest['format']))
+    if fmt == 'directory':
+        files, _overall, _size = hash_directory(path, workers)
+        check_digests(path, fmt, manifest, files)
+        return None
+    digest = hash_file(path, scan_copy=(fmt == 'plain'))
+    check_digests(path, fmt, manifest, digest.hexdigest(), digest.size)
+    return digest
+
+
+def check_digests(path, fmt, manifest, digests, size=None):
+    """Check SHA-256 digests computed elsewhere (while downloading, for example) against the manifest:
+    ``digests`` is ``{relative path: sha256}`` for a directory dump, else the file's sha256. One-line error
+    on any difference."""
     mpath = manifest_path_for(path)
     if manifest.get('format') and manifest['format'] != fmt:
         raise PgModuleError('%s is a %s dump but its manifest %s says %s; the manifest belongs to another dump'
                             % (path, fmt, mpath, manifest['format']))
     if fmt == 'directory':
-        files, overall, _size = hash_directory(path, workers)
+        files = digests
         expected = manifest.get('files') or {}
         missing = sorted(set(expected) - set(files))
         extra = sorted(set(files) - set(expected))
         changed = sorted(n for n in files if n in expected and files[n] != expected[n])
-        if missing or extra or changed or overall != manifest['sha256']:
+        if missing or extra or changed or combined_digest(files) != manifest['sha256']:
             detail = []
             if changed:
                 detail.append('changed: %s' % ', '.join(changed[:5]))
@@ -135,13 +151,11 @@ def check_manifest(path, fmt, manifest, workers=2):
                 detail.append('unexpected: %s' % ', '.join(extra[:5]))
             raise PgModuleError('checksum of %s does not match its manifest %s (%s); the dump is truncated or '
                                 'corrupt, restore from another dump' % (path, mpath, '; '.join(detail) or 'digest'))
-        return None
-    digest = hash_file(path, scan_copy=(fmt == 'plain'))
-    if digest.hexdigest() != manifest['sha256']:
+        return
+    if digests != manifest['sha256']:
         size_note = ''
-        if manifest.get('size') is not None and manifest['size'] != digest.size:
-            size_note = ', %d bytes instead of %d' % (digest.size, manifest['size'])
+        if manifest.get('size') is not None and size is not None and manifest['size'] != size:
+            size_note = ', %d bytes instead of %d' % (size, manifest['size'])
         raise PgModuleError('checksum of %s does not match its manifest %s (sha256 %s..., expected %s...%s); the dump '
                             'is truncated or corrupt, restore from another dump'
-                            % (path, mpath, digest.hexdigest()[:12], manifest['sha256'][:12], size_note))
-    return digest
+                            % (path, mpath, digests[:12], manifest['sha256'][:12], size_note))
