@@ -212,6 +212,7 @@ class BackupAppSnapshot(S3Module):
         S3Module.preflight(self)
         from ansible_collections.pourtrait.ops.plugins.module_utils.vercel import VercelError, check_token
         p = self.params
+        app_snapshot.check_repo(p['app_repo_path'])     # local checks first: no call before they pass
         check_token(p.get('vercel_api_token'))
         if not p.get('vercel_project'):
             raise VercelError('no Vercel project: set vercel_project or the VERCEL_PROJECT environment variable')
@@ -224,7 +225,6 @@ class BackupAppSnapshot(S3Module):
             self.record_key = layout.record_key(self.prefix, self.database, self.point)
         except layout.LayoutError as exc:
             raise OpsError(str(exc))
-        app_snapshot.check_repo(p['app_repo_path'])
 
     def extra(self, sha256=None, content_type=None):
         extra = {'Metadata': {'database': self.database, 'recovery-point': self.point}}
