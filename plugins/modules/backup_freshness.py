@@ -192,13 +192,7 @@ class BackupFreshness(S3Module):
             supabase = freshness.supabase_state(p, now.timestamp())
             supabase['max_age_hours'] = freshness.hours(self.limits['supabase_max_age_s'])
         stale = freshness.judge(offsite, supabase, self.limits, offsite['where'])
-        if stale:
-            msg = 'stale backups: ' + ' | '.join(s['message'] for s in stale)
-        else:
-            msg = 'backups are fresh: off-site %s (%.1fh old)' % (offsite['newest']['name'], offsite['age_hours'])
-            if supabase is not None:
-                msg += ', Supabase %.1fh old (PITR %s)' % (supabase['latest_completed_age_hours'],
-                                                          'on' if supabase['pitr_enabled'] else 'off')
+        msg = freshness.summary(offsite, supabase, stale)
         result = dict(changed=False, fresh=not stale, stale=stale, offsite=offsite, supabase=supabase, msg=msg)
         if stale and p['fail_when_stale']:
             raise OpsError(msg, **dict((k, v) for k, v in result.items() if k != 'msg'))

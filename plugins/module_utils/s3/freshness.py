@@ -117,5 +117,17 @@ def judge(offsite, supabase, limits, where):
     return stale
 
 
+def summary(offsite, supabase, stale):
+    """The one-line message: what is stale and what to run, or the ages when nothing is."""
+    if stale:
+        return 'stale backups: ' + ' | '.join(s['message'] for s in stale)
+    newest = offsite['newest'] or {}
+    msg = 'backups are fresh: off-site %s (%sh old)' % (newest.get('name'), newest.get('age_hours'))
+    if supabase is not None:
+        msg += ', Supabase %sh old (PITR %s)' % (supabase.get('latest_completed_age_hours'),
+                                                 'on' if supabase.get('pitr_enabled') else 'off')
+    return msg
+
+
 def now_utc():
     return datetime.datetime.now(datetime.timezone.utc)
