@@ -70,7 +70,7 @@ def test_backup_uploads_with_the_app_and_applies_retention(db, s3, vercel, tmp_p
         put_point(s3, db.name, 'old-%d' % i, age)
     result = run_playbook('backup', '-e', 'db_backup_dir=%s' % (tmp_path / 'backups'), '-e', 'db_backup_format=custom',
                           '-e', 'db_backup_verify=toc', '-e', 'db_backup_app_repo_path=%s' % (tmp_path / 'app'),
-                          '-e', 'db_backup_offsite_keep=2', env=envs(db, s3, vercel))
+                          '-e', 'db_backup_offsite_keep=2', env=envs(db, s3, vercel), reports_dir=tmp_path / 'reports')
     out = result.output
     assert result.rc == 0, out
     dump = [p for p in os.listdir(tmp_path / 'backups') if p.endswith('.dump')][0]
@@ -88,8 +88,11 @@ def test_backup_uploads_with_the_app_and_applies_retention(db, s3, vercel, tmp_p
     assert 'app %s (deployment %s' % (commits[0][:12], dep['uid']) in out
     assert 'retention removed 1 recovery point(s): old-1' in out
     values = [v['value'] for v in vercel.env_vars() if v.get('value')]
+    reports = [open(os.path.join(tmp_path / 'reports', n)).read() for n in os.listdir(tmp_path / 'reports')
+               if n.endswith(('.md', '.json'))]
+    assert reports and any('backup_app_snapshot' in r for r in reports)
     for secret in [s3.secret_access_key, vercel.token, db.server.password] + values:
-        assert secret not in out
+        assert secret not in out and not any(secret in r for r in reports)
 
 
 def test_backup_without_a_bucket_stays_local_and_always_without_one_fails(db, s3, tmp_path):
@@ -155,3 +158,17 @@ def test_migrate_gate_blocks_a_stale_backup_then_applies_with_a_fresh_one(db, s3
     # the migration's own backup went off-site too (a bucket is configured)
     assert any(k.startswith('pourtrait/%s/%s-' % (db.name, db.name)) and k.endswith('/recovery-point.json')
                for k in s3.objects())
+
+
+def test_backup_check_mode_says_what_would_go_off_site_and_writes_nothing(db, s3, tmp_path):
+    put_point(s3, db.name, 'old-0', 72)
+    s3_before = s3.objects()
+    s3.admin('DELETE', '/requests')
+    result = run_playbook('backup', '--check', '-e', 'db_backup_dir=%s' % (tmp_path / 'backups'),
+                          env=envs(db, s3))
+    assert result.rc == 0, result.output
+    assert 'Would upload %s-' % db.name in result.output and 's3://%s/pourtrait/<database>/' % s3.bucket \
+        in result.output, result.output
+    assert 'then keep 30 recovery points' in result.output
+    assert s3.objects() == s3_before and not (tmp_path / 'backups').exists()
+    assert [r for r in s3.requests() if r['method'] in ('PUT', 'POST', 'DELETE')] == []
