@@ -18,6 +18,17 @@ description:
     C(production.id)), backup paths, sizes and checksums, applied migration versions, terminated and cancelled pids,
     the rollback and promote C(job_status), the C(verdict) of M(pourtrait.ops.deployment_verify), health flags and
     unhealthy services. Other modules give only C(changed), C(failed) and C(msg).
+  - An C(Evidence) section (and C(evidence) in the JSON) holds what the security readers found, counted, with times -
+    firewall events by IP and action (M(pourtrait.ops.vercel_firewall_info)), runtime log lines by status, level and
+    path (M(pourtrait.ops.vercel_logs_info)), the auth audit summary and suspicious addresses
+    (M(pourtrait.ops.supabase_auth_audit_info)), row counts (M(pourtrait.ops.supabase_logs_info)).
+  - A C(Containment) section (C(containment) in the JSON) says what was blocked, rate limited, banned, signed out,
+    ended, created, deleted or rotated (M(pourtrait.ops.vercel_firewall), M(pourtrait.ops.supabase_network_ban),
+    M(pourtrait.ops.supabase_auth_user), M(pourtrait.ops.postgres_terminate), M(pourtrait.ops.supabase_api_key),
+    M(pourtrait.ops.supabase_db_password), M(pourtrait.ops.vercel_env)) - C(would) in check mode - and what stays in
+    force until when. Both come from module results recognised by action name, in any playbook. Passwords, key values
+    and recovery links are never read from results (and masked wherever else they appear); a C(no_log) task is listed
+    from its literal, non-secret arguments only.
   - Secrets are never written. A task with C(no_log) shows C(censored) arguments and no results. Arguments are
     recorded as written in the playbook (before templating) and redacted by name - the C(no_log) options of the
     collection (C(api_token), C(access_token), C(login_password), C(database_url), the C(value) of
@@ -101,6 +112,23 @@ from ansible_collections.pourtrait.ops.plugins.plugin_utils.report_markdown impo
     render_markdown,
     timeline,
 )
+from ansible_collections.pourtrait.ops.plugins.plugin_utils.report_results import (  # noqa: F401  # pylint: disable=unused-import
+    KEY_RESULTS,
+    MITIGATION_ACTIONS,
+    SUCCESS,
+    VERIFICATION_ACTIONS,
+    _plain,
+    _seconds,
+    derive_times,
+    extract_key_results,
+    pick,
+)
+from ansible_collections.pourtrait.ops.plugins.plugin_utils.report_security import (
+    build_sections,
+    safe_args,
+    secret_values,
+    security_record,
+)
 
 REPORT_VERSION = 1
 MASK = '********'
@@ -141,39 +169,8 @@ _SCRUB = (
      r'\1\2' + MASK),
 )
 
-# Key results per module family: dotted paths into the result; `[]` maps over a list.
-KEY_RESULTS = {
-    'vercel_rollback': ('from.id', 'to.id', 'job_status', 'duration_s', 'auto_assign_paused'),
-    'vercel_promote': ('from.id', 'to.id', 'job_status', 'rebuilt', 'duration_s'),
-    'vercel_deployment': ('deployment.id', 'deployment.url', 'deployment.state', 'created', 'promoted', 'canceled',
-                          'elapsed_s'),
-    'vercel_deployment_info': ('production.id', 'previous.id', 'deployment.id'),
-    'vercel_env': ('env.key', 'env.target', 'value_changed', 'removed', 'redeploy_needed'),
-    'app_health': ('healthy', 'status', 'http_status', 'unhealthy_services', 'attempts', 'elapsed_s'),
-    'deployment_verify': ('verdict', 'reason', 'rounds', 'elapsed_s'),
-    'postgres_dump': ('path', 'manifest_path', 'format', 'size', 'sha256', 'verification.method', 'verification.ok',
-                      'removed', 'duration'),
-    'supabase_db_dump': ('path', 'manifest_path', 'dump_mode', 'size', 'sha256', 'verification.ok', 'removed',
-                         'duration'),
-    'postgres_restore': ('target_db', 'format', 'checksum_ok', 'terminated_sessions', 'duration'),
-    'supabase_backup_restore': ('kind', 'recovery_time', 'backup.id', 'status', 'duration_s'),
-    'supabase_backup_info': ('latest_completed.id', 'latest_completed_age_hours', 'completed_count', 'pitr_enabled'),
-    'supabase_migration': ('applied[].version', 'pending', 'repaired', 'failed_file', 'sqlstate'),
-    'supabase_project_info': ('status', 'healthy', 'unhealthy_services'),
-    'supabase_network_ban': ('banned', 'removed'),
-    'postgres_terminate': ('terminated', 'cancelled', 'still_running'),
-    'postgres_maintenance': ('tables[].table', 'tables[].status'),
-    'postgres_retention': ('table', 'function', 'deleted', 'batches', 'complete', 'cutoff'),
-    'postgres_diagnostics': ('diagnostics.connections.total', 'diagnostics.long_running[].pid'),
-}
-MITIGATION_ACTIONS = frozenset(('vercel_rollback', 'vercel_promote', 'vercel_env', 'supabase_backup_restore',
-                                'postgres_restore'))
-VERIFICATION_ACTIONS = frozenset(('app_health', 'deployment_verify', 'supabase_project_info'))
-SUCCESS = frozenset(('ok', 'changed'))
-# role plumbing left out of the postmortem timeline (still in the task list)
-_MISSING = object()
 # bookkeeping of the report and its tasks, not written to the .json
-PRIVATE_KEYS = frozenset(('_started', '_ended', '_start', '_end', 'censored_results'))
+PRIVATE_KEYS = frozenset(('_started', '_ended', '_start', '_end', 'censored_results', 'security'))
 
 
 def is_secret_name(name, family=''):
@@ -269,101 +266,10 @@ def scrub_data(value, secrets=()):
     return text if len(text) <= MAX_STRING else text[:MAX_STRING] + '...'
 
 
-def _plain(value):
-    """JSON-safe plain data (tagged strings and containers of Ansible become str, dict, list)."""
-    if isinstance(value, dict):
-        return dict((to_text(k), _plain(v)) for k, v in value.items())
-    if isinstance(value, (list, tuple, set)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (bool, int, float)) or value is None:
-        return value
-    return to_text(value)
-
-
-def pick(result, path):
-    """Value at a dotted path (`a.b`, `items[].version`) of a result, or _MISSING."""
-    head, _sep, rest = path.partition('.')
-    if head.endswith('[]'):
-        items = result.get(head[:-2]) if isinstance(result, dict) else None
-        if not isinstance(items, list):
-            return _MISSING
-        picked = [pick(item, rest) if rest else item for item in items]
-        return [item for item in picked if item is not _MISSING]
-    if not isinstance(result, dict) or head not in result:
-        return _MISSING
-    value = result[head]
-    if not rest:
-        return value
-    return pick(value, rest) if value is not None else _MISSING
-
-
-def _message(result):
-    msg = result.get('msg')
-    if msg is None:
-        msg = result.get('skip_reason')
-    if isinstance(msg, (list, tuple)):
-        msg = '\n'.join(to_text(line) for line in msg)
-    return None if msg in (None, '') else to_text(msg)
-
-
-def extract_key_results(family, result):
-    """(key results, msg) of one module result: the family's table, else nothing; loops give one dict per item."""
-    if not isinstance(result, dict):
-        return {}, None
-    paths = KEY_RESULTS.get(family, ())
-    key = {}
-    if paths:
-        if isinstance(result.get('results'), list):
-            items = []
-            for item in result['results']:
-                if isinstance(item, dict):
-                    picked = dict((p, _plain(v)) for p in paths for v in (pick(item, p),) if v is not _MISSING)
-                    if picked:
-                        items.append(picked)
-            if items:
-                key['items'] = items
-        else:
-            for path in paths:
-                value = pick(result, path)
-                if value is not _MISSING:
-                    key[path] = _plain(value)
-    return key, _message(result)
-
-
 def _truthy(value):
     if isinstance(value, bool):
         return value
     return to_text(value).strip().lower() in ('1', 'true', 'yes', 'on', 'y')
-
-
-def _seconds(value):
-    return None if value is None else round(value, 3)
-
-
-def derive_times(started, tasks, check_mode=False):
-    """Time to mitigate and time to verify, in seconds from `started`, with the tasks that decided them."""
-    mitigation = verification = None
-    for task in tasks:
-        if task['outcome'] not in SUCCESS:
-            continue
-        family = action_family(task['action'])
-        if family in MITIGATION_ACTIONS and not check_mode:
-            if mitigation is None or task['_end'] < mitigation['_end']:
-                mitigation = task
-        elif family in VERIFICATION_ACTIONS:
-            key = task.get('key_results') or {}
-            if key.get('healthy') is False or key.get('verdict') not in (None, 'pass'):
-                continue
-            if verification is None or task['_end'] >= verification['_end']:
-                verification = task
-    derived = dict(time_to_mitigate_s=None, mitigated_by=None, time_to_verify_s=None, verified_by=None)
-    if mitigation is not None:
-        derived['time_to_mitigate_s'] = _seconds(mitigation['_end'] - started)
-        derived['mitigated_by'] = dict(task=mitigation['name'], host=mitigation['host'], at=mitigation['end'])
-    if verification is not None:
-        derived['time_to_verify_s'] = _seconds(verification['_end'] - started)
-        derived['verified_by'] = dict(task=verification['name'], host=verification['host'], at=verification['end'])
-    return derived
 
 
 class CallbackModule(CallbackBase):
@@ -433,6 +339,7 @@ class CallbackModule(CallbackBase):
             name=to_text(task.get_name()), action=to_text(task.action),
             # as written (not templated); a literal no_log task keeps nothing
             args=CENSORED if no_log else redact_args(task.args, family, self._secrets),
+            safe_args=safe_args(family, task.args),  # what a no_log security task acted on (never a value)
         )
 
     def v2_playbook_on_task_start(self, task, is_conditional):
@@ -464,6 +371,10 @@ class CallbackModule(CallbackBase):
             action=action, outcome=outcome, changed=bool(data.get('changed')), _start=start, _end=end,
             censored_results=censored, check_mode=self._check_mode or result.task_fields.get('check_mode') is True,
         )
+        if not censored:
+            self._secrets.update(secret_values(data))  # a key or password asked for without no_log
+        templated = safe_args(info['family'], result.task_fields.get('args'))
+        entry['security'] = security_record(info['family'], data, censored, templated or info['safe_args'])
         if censored:
             entry.update(args=CENSORED, key_results={}, msg=None)
         else:
@@ -518,8 +429,10 @@ class CallbackModule(CallbackBase):
                          censored=task['censored_results'], args=task['args'], key_results=task['key_results'],
                          msg=task['msg'])
             entry = scrub_data(entry, secrets)
-            entry.update(_start=task['_start'], _end=task['_end'], censored_results=task['censored_results'])
+            entry.update(_start=task['_start'], _end=task['_end'], censored_results=task['censored_results'],
+                         security=task.get('security'))
             tasks.append(entry)
+        evidence, containment = build_sections(tasks, check_mode)
 
         report = dict(
             report_version=REPORT_VERSION,
@@ -529,6 +442,9 @@ class CallbackModule(CallbackBase):
             check_mode=check_mode, outcome='failed' if failed else 'succeeded', incident=bool(incident),
             derived=derive_times(started, tasks, check_mode), hosts=hosts, tasks=tasks, postmortem=None,
             trigger=scrub_data(self._trigger, secrets) if self._trigger else None,
+            evidence=[scrub_data(entry, secrets) for entry in evidence],
+            containment=dict(containment, measures=[scrub_data(m, secrets) for m in containment['measures']],
+                             in_force=[scrub_data(m, secrets) for m in containment['in_force']]),
             _started=started, _ended=ended,
         )
         if incident:

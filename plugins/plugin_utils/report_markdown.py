@@ -13,6 +13,10 @@ import re
 from datetime import datetime, timezone
 
 from ansible.module_utils.common.text.converters import to_text
+from ansible_collections.pourtrait.ops.plugins.plugin_utils.report_security import (
+    containment_markdown,
+    evidence_markdown,
+)
 
 # role plumbing left out of the incident timeline
 TIMELINE_SKIP = frozenset(('validate_argument_spec', 'include_role', 'include_tasks', 'import_role', 'import_tasks',
@@ -235,8 +239,17 @@ def _trigger_section(report):
     return out + ['']
 
 
-MARKDOWN_SECTIONS = (_trigger_section, _summary_section, _postmortem_section, _gantt_section, _tasks_section, _key_results_section,
-                     _messages_section, _arguments_section)
+def _evidence_section(report):
+    return evidence_markdown(report.get('evidence'), _cell)
+
+
+def _containment_section(report):
+    return containment_markdown(report.get('containment'), _cell)
+
+
+MARKDOWN_SECTIONS = (_trigger_section, _summary_section, _postmortem_section, _containment_section,
+                     _evidence_section, _gantt_section, _tasks_section, _key_results_section, _messages_section,
+                     _arguments_section)
 
 
 def render_markdown(report):

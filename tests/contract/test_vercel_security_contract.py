@@ -143,7 +143,7 @@ def test_firewall_events(spec, vercel):
     op = ('/v1/security/firewall/events', 'GET')
     vercel.admin('POST', '/vercel/firewall/events', {'action_type': 'deny', 'public_ip': '203.0.113.7', 'count': 5})
     vercel.admin('POST', '/vercel/firewall/events', {'action_type': 'challenge', 'public_ip': '203.0.113.8',
-                                                      'host': 'www.pourtrait.app'})
+                                                     'host': 'www.pourtrait.app'})
     body = check(spec, fw(vercel, 'GET', '/v1/security/firewall/events'), *op, status=200)
     assert [(a['public_ip'], a['count']) for a in body['actions']] == [('203.0.113.7', 5), ('203.0.113.8', 1)]
     body = check(spec, fw(vercel, 'GET', '/v1/security/firewall/events', hosts='www.pourtrait.app'), *op, status=200)
@@ -169,7 +169,7 @@ def test_runtime_logs_stream(spec, vercel):
     for line in lines:
         validate(spec, line, schema, 'runtime-logs line')
     assert [(line['level'], line['responseStatusCode']) for line in lines] == [('info', 200), ('warning', 404),
-                                                                                ('error', 500)]
+                                                                               ('error', 500)]
     # the stream stays open: a reader without a deadline would wait; this one stops after 1 s
     started = time.time()
     _status, _ctype, more = stream_lines(vercel, path.format(projectId=vercel.project_id, deploymentId=live['uid']),

@@ -124,7 +124,8 @@ class CopyInRestore(object):
         self._conns = []
 
     def _pg_restore(self, *options, **kwargs):
-        return run_program(list(self.argv[:-1]) + list(options) + [kwargs.get('path', self.path)], self.env,
+        return run_program(list(self.argv[:-1]) + list(options) + [kwargs.get('path', self.path)],
+                           kwargs.get('env') or self.env,
                            program='pg_restore', stdout_path=kwargs.get('stdout_path'))
 
     def prepare(self):
@@ -182,7 +183,15 @@ class CopyInRestore(object):
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         self.load_tables()
-        self._pg_restore('--section=post-data')
+        self._pg_restore('--section=post-data', env=self.post_data_env())
+
+    def post_data_env(self):
+        """pg_restore -j N already builds N indexes at once: with session settings in use (PGOPTIONS, the
+        restore's maintenance_work_mem), each build also runs without parallel workers, which would only
+        oversubscribe the cores and split maintenance_work_mem between their processes (spilling sorts)."""
+        if not self.env.get('PGOPTIONS') or self.jobs < 2:
+            return self.env
+        return dict(self.env, PGOPTIONS='%s -c max_parallel_maintenance_workers=0' % self.env['PGOPTIONS'])
 
     def load_tables(self):
         """COPY every table's data in, largest first, on up to ``jobs`` connections; the first failure stops

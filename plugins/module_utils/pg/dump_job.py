@@ -290,12 +290,14 @@ class DumpJob(Job):
                                 % self.backup_dir)
         self.tmp_path = temp_name(self.final_path)
         isal = self.compressor == 'isal'
-        # With compressor=isal pg_dump writes the data files uncompressed (and reports each one done).
+        # With compressor=isal pg_dump writes the data files uncompressed (and reports each one done), and leaves
+        # syncing to the module: it fsyncs each compressed file and the directory itself, while pg_dump's own sync
+        # at exit would write out the uncompressed files still being compressed (then deleted).
         self.argv_kwargs = dict(jobs=self.jobs, compression=0 if isal else self.compression,
                                 schema_only=opts.get('schema_only'), data_only=opts.get('data_only'),
                                 schemas=opts.get('schemas'), exclude_schemas=opts.get('exclude_schemas'),
                                 tables=self.tables, exclude_tables=self.exclude_tables,
-                                extra=tuple(self.extra_args) + (('--verbose',) if isal else ()))
+                                extra=tuple(self.extra_args) + (('--verbose', '--no-sync') if isal else ()))
 
     def check_mode_result(self):
         if os.path.isdir(self.backup_dir) and not os.access(self.backup_dir, os.W_OK | os.X_OK):

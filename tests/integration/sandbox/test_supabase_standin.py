@@ -79,7 +79,7 @@ def test_auth_unknown_ref_and_unknown_paths(supabase):
                          ('POST', '/v1/projects/%s/database/query' % other), ('GET', '/v1/projects/nope')):
         assert error(supabase.api(method, path, {'query': 'select 1'} if method == 'POST' else None),
                      404) == 'Project not found'
-    assert error(supabase.api('GET', PROJECT + '/api-keys'), 404) == 'Cannot GET /v1/projects/%s/api-keys' \
+    assert error(supabase.api('GET', PROJECT + '/functions'), 404) == 'Cannot GET /v1/projects/%s/functions' \
         % supabase.project_ref
     error(supabase.api('PUT', SECRETS, []), 404, 'Cannot PUT')
     # nothing of the above reached the project

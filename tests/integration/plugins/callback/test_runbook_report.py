@@ -17,7 +17,7 @@ import pytest
 from tests.helpers import ROOT, playbook_command, playbook_env, run_playbook
 
 TOP_KEYS = ['report_version', 'playbook', 'started', 'ended', 'duration_s', 'check_mode', 'outcome', 'incident',
-            'derived', 'hosts', 'tasks', 'postmortem', 'trigger']
+            'derived', 'hosts', 'tasks', 'postmortem', 'trigger', 'evidence', 'containment']
 TASK_KEYS = ['index', 'play', 'role', 'name', 'host', 'action', 'start', 'end', 'duration_s', 'outcome', 'changed',
              'check_mode', 'censored', 'args', 'key_results', 'msg']
 
@@ -172,6 +172,13 @@ def test_incident_playbook_report_structure_timings_redaction_and_postmortem(db,
     assert flag['key_results']['env.key'] == 'FEATURE_NEW_CHECKOUT' and flag['key_results']['value_changed'] is True
     assert tasks['A command that fails']['msg'] == 'non-zero return code'
     assert tasks['A command that fails']['key_results'] == {}     # unknown module: changed/failed/msg only
+    # the env var change is a containment measure (never with its value); nothing gathered evidence
+    assert data['evidence'] == [] and data['containment']['planned'] is False
+    assert [m['text'] for m in data['containment']['measures']] == [
+        'changed the value of the Vercel env var FEATURE_NEW_CHECKOUT (targets production; in effect after a '
+        'redeploy)']
+    assert '| 7 | %s | Turn the feature flag on | done | changed the value of the Vercel env var ' \
+        'FEATURE_NEW_CHECKOUT' % flag['end'] in text and '## Evidence' not in text
 
     # derived times: the feature flag change mitigates; nothing verifies
     derived = data['derived']

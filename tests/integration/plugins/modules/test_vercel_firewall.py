@@ -134,7 +134,7 @@ def test_bad_input_changes_nothing(vercel):
         (dict(ip=[HOSTILE], expires_in='two hours'), ["expires_in='two hours' is not a duration", '30m, 2h or 1d']),
         (dict(rate_limit=dict(path='/api', window='soon')), ["rate_limit.window='soon' is not a duration"]),
         (dict(attack_mode=True, attack_mode_until='2001-01-01T00:00:00Z'), ['attack_mode_until=2001-01-01T00:00:00',
-                                                                           'is in the past']),
+                                                                            'is in the past']),
         (dict(), ['nothing to do: set ip, rate_limit or attack_mode']),
     ]
     for extra, fragments in cases:

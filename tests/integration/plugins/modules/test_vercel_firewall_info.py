@@ -15,7 +15,7 @@ def test_config_events_and_counts(vercel):
     assert app_get(vercel, source=OTHER)[0] == 429
     old = int(time.time() * 1000) - 3 * 3600 * 1000
     vercel.admin('POST', '/vercel/firewall/events', {'action_type': 'deny', 'public_ip': '198.51.100.9', 'count': 40,
-                                                      'at_ms': old})
+                                                     'at_ms': old})
     anomaly = {'projectId': vercel.project_id, 'ownerId': vercel.team_id, 'startTime': old, 'endTime': None,
                'atMinute': old, 'state': 'active', 'affectedHostMap': {}}
     vercel.admin('PUT', '/vercel/firewall/anomalies', [anomaly])

@@ -367,7 +367,10 @@ def test_gantt_block_has_one_bar_per_task_with_recorded_times(tmp_path):
     report = cb.build_report(None)
     md = rr.render_markdown(report)
     headings = [line for line in md.splitlines() if line.startswith('#')]
-    assert headings[1:3] == ['## Gantt chart', '## Tasks']
+    # the no_log vercel_env task changed something: a Containment section (from its literal arguments only)
+    assert headings[1:5] == ['## Containment', '### In force after the run', '## Gantt chart', '## Tasks']
+    assert '| 3 | %s | pourtrait.ops.vercel_env | done | changed the value of the Vercel env var FLAG ' \
+        '(details hidden: no_log task) |' % report['tasks'][2]['end'] in md
     lines = gantt_lines(md)
     assert lines[:4] == ['gantt', '    dateFormat YYYY-MM-DD HH:mm:ss.SSS', '    axisFormat %H:%M:%S',
                          '    section Roll back']

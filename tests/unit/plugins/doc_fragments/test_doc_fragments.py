@@ -159,7 +159,7 @@ def test_every_module_of_a_fragment_extends_its_companions():
 
 FAMILY_GROUPS = {'postgres': ['pourtrait.ops.postgres'], 'vercel': ['pourtrait.ops.vercel'],
                  'supabase': ['pourtrait.ops.supabase'], 'app_probe': ['pourtrait.ops.app'],
-                 'supabase_auth': ['pourtrait.ops.supabase_auth']}
+                 'supabase_auth': ['pourtrait.ops.supabase_auth'], 's3': ['pourtrait.ops.s3']}
 
 
 def test_every_module_renders_with_complete_attributes_and_its_familys_action_group():

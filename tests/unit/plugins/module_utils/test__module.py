@@ -31,6 +31,7 @@ from ansible_collections.pourtrait.ops.plugins.module_utils.migrations import Mi
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import (  # noqa: E402
     PgModuleError, PostgresModule, psycopg2,
 )
+from ansible_collections.pourtrait.ops.plugins.module_utils.s3.client import S3Module  # noqa: E402
 from ansible_collections.pourtrait.ops.plugins.module_utils.supabase import SupabaseError, SupabaseModule  # noqa: E402
 from ansible_collections.pourtrait.ops.plugins.module_utils.vercel import VercelError, VercelModule  # noqa: E402
 from ansible_collections.pourtrait.ops.plugins.plugin_utils.fast_path import module_entry  # noqa: E402
@@ -284,7 +285,7 @@ def test_every_module_is_one_subclass_of_the_base_with_the_fast_path_entry(path)
     module = importlib.import_module('ansible_collections.pourtrait.ops.plugins.modules.%s' % name)
     entry = module_entry(module)
     assert issubclass(entry, OpsModule)
-    assert issubclass(entry, (PostgresModule, ApiModule, AppProbeModule))
+    assert issubclass(entry, (PostgresModule, ApiModule, AppProbeModule, S3Module))
     assert entry.execute.__func__ is OpsModule.execute.__func__
     assert entry.main.__func__ is OpsModule.main.__func__
     assert isinstance(entry.full_argument_spec(), dict)

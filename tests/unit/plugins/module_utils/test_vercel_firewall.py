@@ -97,7 +97,7 @@ def test_notes_round_trip():
     # brackets in a reason cannot break the form; notes written by hand are all reason
     assert fw.parse_notes(fw.compose_notes('a [b] c', 'x', None))['reason'] == 'a b c'
     assert fw.parse_notes('blocked by hand [ticket 9]') == dict(reason='blocked by hand [ticket 9]', by=None,
-                                                                 expires_ms=None)
+                                                                expires_ms=None)
     assert fw.parse_notes(None) == dict(reason=None, by=None, expires_ms=None)
     assert len(fw.compose_notes('x' * 2000, 'alice', NOW)) <= fw.NOTES_LIMIT
 

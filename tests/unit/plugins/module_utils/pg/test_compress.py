@@ -1,5 +1,6 @@
 """Unit tests of plugins/module_utils/pg/compress.py: the ISA-L compressor of directory dumps."""
 
+import gzip
 import hashlib
 import os
 import stat
@@ -76,3 +77,30 @@ def test_compressor_takes_up_files_left_at_the_end_and_never_toc(tmp_path):
     packer.finish()
     assert sorted(os.listdir(str(tmp_path))) == ['12.dat.gz', 'blob_16384.dat.gz', 'toc.dat']
     assert gzip.decompress((tmp_path / 'blob_16384.dat.gz').read_bytes()) == b'large object'
+
+
+def test_writeback_is_started_on_a_written_range_and_is_harmless_elsewhere(tmp_path):
+    path = str(tmp_path / 'f')
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, b'x' * 100000)
+        compress.start_writeback(fd, 0, 100000)
+        compress.start_writeback(fd, 100000, 0)  # nothing to write: not even called
+    finally:
+        os.close(fd)
+    assert open(path, 'rb').read() == b'x' * 100000
+
+
+def test_a_compressed_file_larger_than_the_writeback_step_is_whole(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(compress, 'WRITEBACK_BYTES', 1024)
+    monkeypatch.setattr(compress, 'start_writeback', lambda fd, offset, length: calls.append((offset, length)))
+    data = os.urandom(200000)  # incompressible: the compressed file passes the step many times
+    (tmp_path / '7.dat').write_bytes(data)
+    packer = compress.DataFileCompressor(str(tmp_path), 1, 1)
+    packer.submit('7.dat')
+    packer.finish()
+    assert gzip.decompress((tmp_path / '7.dat.gz').read_bytes()) == data
+    # consecutive ranges from the start, each at least the step
+    assert calls and calls[0][0] == 0 and all(b[0] == a[0] + a[1] for a, b in zip(calls, calls[1:]))
+    assert all(length >= 1024 for _offset, length in calls)

@@ -197,3 +197,15 @@ def test_a_session_that_cannot_be_prepared_fails_the_restore(monkeypatch, tmp_pa
         job.load_tables()
     assert str(caught.value).startswith('restore of the table data failed starting a session: ')
     assert not any(conn.copied for conn in conns) and all(conn.closed for conn in conns)
+
+
+@pytest.mark.parametrize('env, jobs, expected', [
+    ({'PGOPTIONS': '-c maintenance_work_mem=256MB'}, 2,
+     '-c maintenance_work_mem=256MB -c max_parallel_maintenance_workers=0'),
+    ({'PGOPTIONS': '-c maintenance_work_mem=256MB'}, 1, '-c maintenance_work_mem=256MB'),
+    ({}, 2, None),  # maintenance_work_mem='' (no startup options, e.g. behind a pooler): none added
+])
+def test_post_data_index_builds_run_without_parallel_workers(tmp_path, env, jobs, expected):
+    job = copy_in.CopyInRestore({}, 'target', str(tmp_path), ['pg_restore', str(tmp_path)], env, jobs, 'test')
+    assert job.post_data_env().get('PGOPTIONS') == expected
+    assert job.env == env  # the other steps keep the restore's own settings
