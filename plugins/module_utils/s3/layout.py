@@ -6,6 +6,8 @@
     <prefix>/<database>/<name>/dump/<name>                  the dump file (custom/plain/tar), or
     <prefix>/<database>/<name>/dump/<name>/<file>           each file of a directory dump
     <prefix>/<database>/<name>/dump/<name>.manifest.json    the dump's own manifest (postgres_dump's)
+    <prefix>/<database>/<name>/app/app.tar.gz               git archive of the commit production ran (optional)
+    <prefix>/<database>/<name>/app/app.json                 that commit, ref, repo, deployment id/url, env NAMES
     <prefix>/<database>/<name>/recovery-point.json          written LAST: the recovery point is complete
 
 Encrypted objects carry ``ENCRYPTED_SUFFIX``. Downloading ``<rp>/dump/`` into a folder gives back
@@ -22,6 +24,9 @@ import re
 RECORD_NAME = 'recovery-point.json'
 RECORD_VERSION = 1
 DUMP_DIR = 'dump'
+APP_DIR = 'app'
+APP_ARCHIVE = 'app.tar.gz'
+APP_INFO = 'app.json'
 ENCRYPTED_SUFFIX = '.penc'
 _SEGMENT = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._+=@-]*$')
 
@@ -88,3 +93,10 @@ def split_point_keys(db_prefix, keys):
             continue
         points.setdefault(rest.split('/', 1)[0], []).append(key)
     return points
+
+
+def app_keys(prefix, database, name):
+    """``(archive key, info key)`` of a recovery point's application snapshot (``<rp>/app/app.tar.gz``,
+    ``<rp>/app/app.json``)."""
+    base = point_prefix(prefix, database, name) + APP_DIR + '/'
+    return base + APP_ARCHIVE, base + APP_INFO

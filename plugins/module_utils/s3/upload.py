@@ -22,7 +22,7 @@ import shutil
 import tempfile
 import time
 
-from ansible_collections.pourtrait.ops.plugins.module_utils.s3 import crypto, layout
+from ansible_collections.pourtrait.ops.plugins.module_utils.s3 import app_snapshot, crypto, layout
 from ansible_collections.pourtrait.ops.plugins.module_utils.s3.client import S3Error
 from ansible_collections.pourtrait.ops.plugins.module_utils.s3.points import read_record, write_record
 
@@ -202,5 +202,7 @@ class UploadJob(object):
                          'encrypted': item['key'].endswith(layout.ENCRYPTED_SUFFIX)}
             objects[item['rel']] = entry
         record = self.record(objects)
+        # an app snapshot stored first (backup_app_snapshot) joins the point: dump + app commit + deployment id
+        record['app'] = app_snapshot.point_app_section(self.s3, self.opts['prefix'], self.database, self.name)
         write_record(self.s3, self.record_key, record, self.opts.get('sse'), self.opts.get('kms_key_id'))
         return aborted, [d['key'] for d in done], record
