@@ -13,7 +13,9 @@ call needs a project key in ``apikey:`` (the API gateway answers 401 ``{"message
 request"}`` / ``{"message": "Invalid API key", "hint": ...}``); admin calls also need ``Authorization:
 Bearer <service_role key>`` (GoTrue: 401 ``no_authorization`` without one, 403 ``bad_jwt`` for a token that
 does not verify, 403 ``not_admin`` for another role). GoTrue's errors are ``{"code", "error_code", "msg"}``
-with the ``x-sb-error-code`` header.
+with the ``x-sb-error-code`` header. The new keys work too: a secret key (``sb_secret_...``) created through
+the Management API stand-in in ``apikey:`` alone (or also as the Bearer token) is a service_role caller; a
+deleted key gets 401, and the legacy JWTs 401 while the legacy keys are off (supabase_auth_keys.py).
 
 =======================================================  ===================================================
 call (under /auth/v1)                                    answer
@@ -70,6 +72,7 @@ import uuid
 from urllib.parse import quote, urlencode
 
 from tests.sandbox.standin import Response, Router, Service, json_response, route
+from tests.sandbox.supabase_auth_keys import GatewayKeys
 
 PREFIX = '/auth/v1'
 NIL_UUID = '00000000-0000-0000-0000-000000000000'
@@ -196,7 +199,7 @@ def _factor_view(row):
     return view
 
 
-class AuthService(Service):
+class AuthService(GatewayKeys, Service):
     """The Auth admin API of the one project of ``supabase`` (a SupabaseService: its ref and database)."""
 
     name = 'supabase_auth'
@@ -213,6 +216,7 @@ class AuthService(Service):
         self.base_url = None  # SUPABASE_URL (serve.py sets it): where action links point
         self.audit_enabled = True
         self.router = Router.of(self)
+        self.share_legacy_keys()
 
     # -- Service interface ---------------------------------------------------------------------
     def reset(self, options=None):
@@ -248,39 +252,23 @@ class AuthService(Service):
     def handle(self, request):
         handler, params = self.router.match(request.method, request.raw_path)
         try:
-            self._gateway(request)
+            key_role = self._gateway(request)
             if handler is None:
                 if not request.path.startswith(PREFIX + '/'):
                     raise GoTrueError(404, 'not_found', 'no Route matched with those values', gateway=True)
                 raise GoTrueError(404, 'not_found', 'Not Found')
             if handler.__name__ != 'health':
-                self._require_admin(request)
+                self._require_admin(request, key_role)
             return handler(request, **params)
         except GoTrueError as exc:
             return exc.response
 
-    # -- authentication --------------------------------------------------------------------------
-    def _gateway(self, request):
-        key = request.headers.get('apikey') or request.query.get('apikey')
-        if not key:
-            raise GoTrueError(401, None, 'No API key found in request', gateway=True,
-                              hint='No `apikey` request header or url param was found.')
-        if key not in (self.anon_key, self.service_role_key):
-            raise GoTrueError(401, None, 'Invalid API key', gateway=True,
-                              hint='Double check your Supabase `anon` or `service_role` API key.')
+    # -- authentication (the gateway's keys and the admin check: supabase_auth_keys.py) ---------------
+    error = GoTrueError
+    admin_roles = ADMIN_ROLES
 
-    def _require_admin(self, request):
-        header = request.headers.get('Authorization') or ''
-        scheme, _sep, token = header.partition(' ')
-        if scheme.lower() != 'bearer' or not token.strip():
-            raise GoTrueError(401, 'no_authorization', 'This endpoint requires a valid Bearer token')
-        try:
-            claims = verify_jwt(self.jwt_secret, token.strip())
-        except ValueError as exc:
-            raise GoTrueError(403, 'bad_jwt', 'invalid JWT: unable to parse or verify signature, %s' % exc)
-        if claims.get('role') not in ADMIN_ROLES:
-            raise GoTrueError(403, 'not_admin', 'User not allowed')
-        return claims
+    def verify(self, token):
+        return verify_jwt(self.jwt_secret, token)
 
     # -- the database ----------------------------------------------------------------------------
     def _connect(self):
@@ -453,7 +441,7 @@ class AuthService(Service):
             raise GoTrueError(400, 'validation_failed', 'Unable to validate email address: invalid format')
         if kind not in ('recovery', 'magiclink'):
             raise GoTrueError(400, 'validation_failed', 'Invalid email action link type requested: %s' % kind)
-        redirect = body.get('redirect_to') or SITE_URL
+        redirect = body.get('redirect_to') or request.query.get('redirect_to') or SITE_URL
         otp = ''.join(random.SystemRandom().choice('0123456789') for _i in range(6))
         hashed = hashlib.sha224((email + otp).encode()).hexdigest()
 

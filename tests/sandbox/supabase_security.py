@@ -168,9 +168,11 @@ class SecurityState(object):
         now = time.time()
         created = now - 400 * 86400
         secrets = model.secrets
-        self.keys = [self._key('legacy', 'anon', secrets['SUPABASE_ANON_KEY']['value'], created, key_id='anon'),
-                     self._key('legacy', 'service_role', secrets['SUPABASE_SERVICE_ROLE_KEY']['value'], created,
-                               key_id='service_role'),
+        legacy = getattr(model, 'legacy_api_keys', None) or {}  # the Auth stand-in's JWTs (supabase_auth_keys.py)
+        self.keys = [self._key('legacy', 'anon', legacy.get('anon') or secrets['SUPABASE_ANON_KEY']['value'], created,
+                               key_id='anon'),
+                     self._key('legacy', 'service_role', legacy.get('service_role')
+                               or secrets['SUPABASE_SERVICE_ROLE_KEY']['value'], created, key_id='service_role'),
                      self._key('publishable', 'default', self._new_value('publishable', rng), created - 1,
                                key_id=str(uuid.UUID(int=rng.getrandbits(128), version=4))),
                      self._key('secret', 'default', self._new_value('secret', rng), created - 1,
