@@ -12,7 +12,7 @@ import urllib.parse
 import psycopg2
 
 from tests.db_roles import scratch_login_role
-from tests.fixtures_standins import SUPABASE_DATABASE
+from tests.fixtures_standins import SUPABASE_DATABASE, http_json
 from tests.helpers import run_playbook
 
 HOSTILE = '127.0.0.2'
@@ -137,6 +137,18 @@ def api_keys(supabase):
     return supabase.admin('GET', '/supabase/api_keys')
 
 
+def auth_admin(standins, key):
+    """(status, body) of an Auth admin call (``SUPABASE_URL``/auth/v1) with ``key`` alone in ``apikey:``, as an app
+    calls it: 404 ``user_not_found`` for the made-up user means the key was taken; 401 that it was refused."""
+    url = standins.info['supabase_url'] + '/auth/v1/admin/users/00000000-0000-4000-8000-000000000000'
+    status, body, _headers = http_json('GET', url, headers={'apikey': key})
+    return status, (body or {}).get('error_code') or (body or {}).get('message')
+
+
+INVALID_KEY = (401, 'Invalid API key')
+KEY_TAKEN = (404, 'user_not_found')
+
+
 @contextlib.contextmanager
 def app_database(vercel, supabase, pg_server):
     """A login role the app uses (its URL in Vercel's DATABASE_URL and the Supabase stand-in's database) and a live
@@ -153,10 +165,11 @@ def app_database(vercel, supabase, pg_server):
             supabase.set_database(None)
 
 
-def test_rotate_db_password_and_supabase_key(vercel, supabase, pg_server):
+def test_rotate_db_password_and_supabase_key(vercel, supabase, pg_server, standins):
     status, old_key, _headers = supabase.api('POST', '/v1/projects/{ref}/api-keys',
                                              {'type': 'secret', 'name': 'app_server'}, params={'reveal': 'true'})
     assert status == 201, old_key
+    assert auth_admin(standins, old_key['api_key']) == KEY_TAKEN
     replace_env(vercel, 'SUPABASE_SERVICE_ROLE_KEY', old_key['api_key'])
     with app_database(vercel, supabase, pg_server) as app:
         before = vercel.seed_deployment(live=True, created_offset_s=-120)
@@ -193,6 +206,8 @@ def test_rotate_db_password_and_supabase_key(vercel, supabase, pg_server):
             assert len(new_key) == 1 and vercel.env_value('SUPABASE_SERVICE_ROLE_KEY') == new_key[0]['api_key']
             assert [(d['name'], d['was_compromised'], d['reason']) for d in keys['deleted']] == [
                 ('app_server', True, 'INC-11 leak')]
+            # seen from outside: the Auth API's gateway refuses the old key at once
+            assert auth_admin(standins, old_key['api_key']) == INVALID_KEY
             secrets.append(new_key[0]['api_key'])
             # production was rebuilt (twice: one per rotation), with both new values, and the rotation recorded
             live = vercel.live()
@@ -208,6 +223,9 @@ def test_rotate_db_password_and_supabase_key(vercel, supabase, pg_server):
         assert 'changed=0' in out, out
         assert len(vercel.deployments()) == count + 2
         assert_no_secret(secrets, out, report)
+    # and takes the new one (an admin call answered by GoTrue, on the project's own database again)
+    assert auth_admin(standins, new_key[0]['api_key']) == KEY_TAKEN
+    assert auth_admin(standins, old_key['api_key']) == INVALID_KEY
 
 
 def assert_ended(conn):
@@ -259,7 +277,7 @@ def test_db_rotation_whose_new_password_does_not_connect(vercel, supabase, pg_se
         assert_no_secret([app['password'], NEW_DB_PASSWORD], out, report)
 
 
-def test_key_rotation_failing_in_the_redeploy_keeps_the_old_key_until_confirmed(vercel, supabase):
+def test_key_rotation_failing_in_the_redeploy_keeps_the_old_key_until_confirmed(vercel, supabase, standins):
     status, old_key, _headers = supabase.api('POST', '/v1/projects/{ref}/api-keys',
                                              {'type': 'secret', 'name': 'app_server'}, params={'reveal': 'true'})
     assert status == 201, old_key
@@ -279,6 +297,7 @@ def test_key_rotation_failing_in_the_redeploy_keeps_the_old_key_until_confirmed(
     assert vercel.live()['env']['SUPABASE_SERVICE_ROLE_KEY'] == old_key['api_key']
     new_key = [k for k in keys['keys'] if k['name'] == 'app_server_inc12'][0]
     assert_no_secret([old_key['api_key'], new_key['api_key']], out, report)
+    assert auth_admin(standins, old_key['api_key']) == KEY_TAKEN  # "still works": as the Auth API sees it
 
     # the rerun rebuilds (the variable is newer than production) but deletes the old key only once confirmed
     rc, out, _report = playbook('security_incident', env, variables)
@@ -288,3 +307,5 @@ def test_key_rotation_failing_in_the_redeploy_keeps_the_old_key_until_confirmed(
     rc, out, _report = playbook('security_incident', env, dict(variables, security_incident_api_key_env_confirmed=True))
     assert rc == 0, out
     assert [(d['name'], d['was_compromised']) for d in api_keys(supabase)['deleted']] == [('app_server', True)]
+    assert auth_admin(standins, old_key['api_key']) == INVALID_KEY
+    assert auth_admin(standins, new_key['api_key']) == KEY_TAKEN
