@@ -13,9 +13,11 @@ call needs a project key in ``apikey:`` (the API gateway answers 401 ``{"message
 request"}`` / ``{"message": "Invalid API key", "hint": ...}``); admin calls also need ``Authorization:
 Bearer <service_role key>`` (GoTrue: 401 ``no_authorization`` without one, 403 ``bad_jwt`` for a token that
 does not verify, 403 ``not_admin`` for another role). GoTrue's errors are ``{"code", "error_code", "msg"}``
-with the ``x-sb-error-code`` header. The new keys work too: a secret key (``sb_secret_...``) created through
-the Management API stand-in in ``apikey:`` alone (or also as the Bearer token) is a service_role caller; a
-deleted key gets 401, and the legacy JWTs 401 while the legacy keys are off (supabase_auth_keys.py).
+with the ``x-sb-error-code`` header; a caller sending ``X-Supabase-Api-Version: 2024-01-01`` (or later), as
+Supabase's client libraries do, gets ``{"code": <error_code>, "message"}`` and the version echoed.
+The new keys work too: a secret key (``sb_secret_...``) created through the Management API stand-in, in
+``apikey:`` alone (or also as the Bearer token), is a service_role caller; a deleted key gets 401, and so do
+the legacy JWTs while the legacy keys are off (supabase_auth_keys.py).
 
 =======================================================  ===================================================
 call (under /auth/v1)                                    answer
@@ -78,6 +80,8 @@ PREFIX = '/auth/v1'
 NIL_UUID = '00000000-0000-0000-0000-000000000000'
 ADMIN_ROLES = ('service_role', 'supabase_admin')
 GOTRUE_VERSION = 'v2.177.0'
+API_VERSION_HEADER = 'X-Supabase-Api-Version'
+API_VERSION_2024 = '2024-01-01'
 SITE_URL = 'http://localhost:3000'
 AUD = 'authenticated'
 UUID_RE = re.compile(r'^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$')
@@ -102,7 +106,28 @@ class GoTrueError(Exception):
         else:
             body = {'code': status, 'error_code': error_code, 'msg': msg}
             headers = {'x-sb-error-code': error_code}
+        self.status, self.error_code, self.msg, self.gateway = status, error_code, msg, gateway
         self.response = Response(status, body, headers=headers)
+
+    def answer(self, request):
+        """The response for ``request``: GoTrue answers ``{code: error_code, message}`` and echoes the version
+        when the caller asks for API version 2024-01-01 or later (``X-Supabase-Api-Version``, which Supabase's
+        client libraries send), else ``{code: status, error_code, msg}``."""
+        if self.gateway or api_version(request) < API_VERSION_2024:
+            return self.response
+        code = self.error_code or ('unexpected_failure' if self.status == 500 else 'unknown')
+        return Response(self.status, {'code': code, 'message': self.msg},
+                        headers={'x-sb-error-code': code, API_VERSION_HEADER: API_VERSION_2024})
+
+
+def api_version(request):
+    """The API version a caller asked for (``YYYY-MM-DD``), '' when none or not a date (GoTrue's initial)."""
+    raw = (request.headers.get(API_VERSION_HEADER) or '').strip()
+    try:
+        datetime.datetime.strptime(raw, '%Y-%m-%d')
+    except ValueError:
+        return ''
+    return raw
 
 
 def _b64(data):
@@ -261,7 +286,7 @@ class AuthService(GatewayKeys, Service):
                 self._require_admin(request, key_role)
             return handler(request, **params)
         except GoTrueError as exc:
-            return exc.response
+            return exc.answer(request)
 
     # -- authentication (the gateway's keys and the admin check: supabase_auth_keys.py) ---------------
     error = GoTrueError

@@ -72,3 +72,21 @@ def test_legacy_keys_are_refused_while_switched_off_and_a_secret_key_still_works
     assert (status, body) == (200, {'enabled': True})
     status, body, _h = supabase_auth.api('GET', '/admin/users', params={'per_page': 1})
     assert status == 200 and len(body['users']) == 1
+
+
+def test_errors_take_the_2024_01_01_shape_when_the_caller_asks_for_it(supabase_auth):
+    """GoTrue's HandleResponseError: ``X-Supabase-Api-Version: 2024-01-01`` (sent by Supabase's clients) gets
+    ``{code: <error_code>, message}`` and the version echoed; without it (or with an older or bad date) the
+    initial ``{code: <status>, error_code, msg}``."""
+    path = '/admin/users/00000000-0000-4000-8000-000000000000'
+    status, body, headers = supabase_auth.api('GET', path, headers={'X-Supabase-Api-Version': '2024-01-01'})
+    assert (status, body) == (404, {'code': 'user_not_found', 'message': 'User not found'})
+    assert headers['X-Supabase-Api-Version'] == '2024-01-01' and headers['x-sb-error-code'] == 'user_not_found'
+    for version in (None, '2023-12-31', 'latest'):
+        status, body, headers = supabase_auth.api('GET', path, headers={'X-Supabase-Api-Version': version}
+                                                  if version else None)
+        assert (status, body) == (404, {'code': 404, 'error_code': 'user_not_found', 'msg': 'User not found'})
+        assert headers.get('X-Supabase-Api-Version') is None
+    # the gateway's own answers keep their shape
+    status, body, _h = supabase_auth.api('GET', path, key='nope', headers={'X-Supabase-Api-Version': '2024-01-01'})
+    assert (status, body) == (401, INVALID)
