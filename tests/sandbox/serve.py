@@ -15,6 +15,7 @@ Serves, on loopback ports (0 = a free one):
 * the Supabase Auth (GoTrue) admin API of that project over plain HTTP (``--auth-port``) and HTTPS
   (``--auth-https-port``), see tests/sandbox/supabase_auth.py: ``supabase_url`` is the project's API
   base (``/auth/v1`` beneath it), keys signed with ``SANDBOX_SUPABASE_JWT_SECRET`` (random when unset);
+  its gateway takes the Management API's secret/publishable keys and legacy switch (supabase_auth_keys.py);
 * the S3-compatible object storage stand-in (moto's S3 behind the hub, see tests/sandbox/s3.py) over
   plain HTTP (``--s3-port``) and HTTPS (``--s3-https-port``, same CA); its access key comes from the
   process (random) and is in the ready file only;
