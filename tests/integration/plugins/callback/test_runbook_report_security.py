@@ -216,7 +216,11 @@ def test_no_password_key_or_recovery_link_reaches_the_report(vercel, supabase, s
         assert rc == 0, out
         recover = tmp_path / 'security_recover.yml'
         recover.write_text(RECOVERY.format(email=EMAIL))
-        rc, out = run(recover, reports, env=[vercel.env, supabase.env, supabase_auth.env])
+        # the legacy service_role key is off now (the Auth API refuses it, as Supabase's does): the app's new key
+        new_key = [k['api_key'] for k in supabase.admin('GET', '/supabase/api_keys')['keys']
+                   if k['name'] == 'app_server_2026'][0]
+        rc, out = run(recover, reports, env=[vercel.env, supabase.env, supabase_auth.env,
+                                             {'SUPABASE_SERVICE_ROLE_KEY': new_key}])
         assert rc == 0, out
         new_url = vercel.env_value('DATABASE_URL')
         new_password = new_url.split(':')[2].split('@')[0]
