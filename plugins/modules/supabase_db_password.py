@@ -255,7 +255,7 @@ class DbPassword(SupabaseModule):
             result = self._result(True, target, verified=False, generated=given is None)
             result['msg'] = 'would set %s for %s on project %s' % (how, target['user'], self.ref)
             return result
-        set_database_password(self.client, self.ref, password)
+        self._set(target, password)
         result = self._result(True, target, verified=False, generated=given is None)
         result['rotated_at'] = iso(time.time())
         if params['verify']:
@@ -273,6 +273,20 @@ class DbPassword(SupabaseModule):
                          'app uses the new password' % (how, target['user'], self.ref,
                                                         ', verified by connecting' if result['verified'] else ''))
         return self._returning(result, password)
+
+    def _set(self, target, password):
+        """PATCH the password. When every answer was lost (5xx, 429, a dropped connection: the change may have been
+        made), a connection with the new password tells: it connects -> the change went through, go on."""
+        try:
+            set_database_password(self.client, self.ref, password)
+        except SupabaseError as exc:
+            status = exc.extra.get('status')
+            if status is not None and 400 <= status < 500 and status != 429:
+                raise  # refused: nothing changed
+            if self._connects(target, password) is not None:
+                raise
+            self.warn('the answers to the password change were lost, but the new password connects as %s: the change '
+                      'was made' % target['user'])
 
     @staticmethod
     def _result(changed, target, verified, generated):

@@ -247,7 +247,7 @@ def test_db_rotation_failing_in_the_redeploy_puts_the_old_credential_back(vercel
         assert rc != 0, out
         line = fatal_line(out)
         assert 'Database password rotation of %s FAILED in the rotation rebuild of' % app['role'] in line, line
-        assert 'The old password was put back and connects again, DATABASE_URL was put back to the old URL' in line
+        assert 'The old password was put back and connects again, DATABASE_URL was put back to the old URL' in line, line
         assert 'rerun ansible-playbook playbooks/rotate_db_password.yml' in line
         assert connects(app['port'], app['role'], app['password'])
         assert vercel.env_value('DATABASE_URL') == app['url']
@@ -309,3 +309,24 @@ def test_key_rotation_failing_in_the_redeploy_keeps_the_old_key_until_confirmed(
     assert [(d['name'], d['was_compromised']) for d in api_keys(supabase)['deleted']] == [('app_server', True)]
     assert auth_admin(standins, old_key['api_key']) == INVALID_KEY
     assert auth_admin(standins, new_key['api_key']) == KEY_TAKEN
+
+
+def test_db_rotation_whose_database_url_write_answers_are_lost_puts_it_back(vercel, supabase, pg_server):
+    """Writing DATABASE_URL is done but every answer is lost (five 502s after the change): the rotation fails, the
+    old password is put back and so is DATABASE_URL - the app is never left on a URL whose password is gone."""
+    with app_database(vercel, supabase, pg_server) as app:
+        before = vercel.seed_deployment(live=True, created_offset_s=-120)
+        entry = [e for e in vercel.env_vars() if e['key'] == 'DATABASE_URL'][0]
+        vercel.set_faults(rate=1.0, kinds=['502'], when='after', methods=['PATCH'], max_faults=5,
+                          paths=['/v9/projects/%s/env/%s' % (vercel.project_id, entry['id'])])
+        env = [vercel.env, supabase.env, app['env'], {'DATABASE_URL': pg_server.url(SUPABASE_DATABASE)}]
+        variables = dict(app['vars'], security_incident_db_password=NEW_DB_PASSWORD)
+        rc, out, report = playbook('rotate_db_password', env, variables)
+        vercel.clear_faults()
+        assert rc != 0, out
+        line = fatal_line(out)
+        assert 'The old password was put back and connects again, DATABASE_URL was put back to the old URL' in line, line
+        assert connects(app['port'], app['role'], app['password'])
+        assert vercel.env_value('DATABASE_URL') == app['url']
+        assert vercel.live()['uid'] == before['uid']
+        assert_no_secret([app['password'], NEW_DB_PASSWORD], out, report)

@@ -183,8 +183,12 @@ def play_db(worker, run, database):
             outcome.role, outcome.old_password = role, password
             outcome.secrets = [password, urllib.parse.quote(password, safe='')]
             supabase.set_database(url)
+            # a session of the old password, idle in transaction (what postgres_terminate ends; it leaves plain idle
+            # pooled connections alone)
             old_session = psycopg2.connect(url)
             try:
+                with old_session.cursor() as cur:
+                    cur.execute('SELECT 1')
                 replace_env(worker, DB_URL_KEY, url)
                 worker.seed_deployment(live=True, created_offset_s=-120)
                 env = dict(worker.env, POURTRAIT_REPORTS_DIR=worker.reports_dir, SUPABASE_DB_HOST='127.0.0.1',

@@ -129,3 +129,22 @@ def test_a_previous_password_can_be_put_back_with_strict_false(supabase, role):
     back = rotate(supabase, role, password='p@ss:w/rd!', strict=False)
     assert not back.get('failed') and back['changed'] is True and connects(role, 'p@ss:w/rd!'), back
     assert_one_line_error(rotate(supabase, role, password='abc', strict=False), 'Supabase needs at least 4')
+
+
+def test_every_answer_lost_but_the_change_made_is_found_by_connecting(supabase, role):
+    # the PATCH is done, then every answer (all five attempts) is lost: the module does not claim nothing changed -
+    # the new password connects, so the change went through and the run goes on as a rotation
+    supabase.set_faults(rate=1.0, kinds=['502'], when='after', methods=['PATCH'], max_faults=5)
+    result = rotate(supabase, role, return_password=True)
+    assert not result.get('failed') and result['changed'] is True and result['verified'] is True, result
+    assert connects(role, result['password']) and not connects(role, role['password'])
+    assert len(patches(supabase)) == 5 and result['password'] not in result['msg']
+
+
+def test_every_attempt_refused_before_the_change_says_nothing_changed(supabase, role):
+    # the PATCH never reached the database (faults before processing): one line, changed false, the old password
+    supabase.set_faults(rate=1.0, kinds=['502'], when='before', methods=['PATCH'], max_faults=5)
+    result = rotate(supabase, role, return_password=True)
+    assert_one_line_error(result, 'PATCH /v1/projects/%s/database/password' % supabase.project_ref)
+    assert not result.get('changed') and 'password' not in result and connects(role, role['password'])
+    assert len(patches(supabase)) == 5
