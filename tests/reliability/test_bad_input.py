@@ -720,3 +720,65 @@ def test_role_bad_input(fresh, ident, playbook, extra, fragment):
     after = ctx.snapshot()
     assert after['db'] == before['db'] and after['files'] == before['files'] and after['api'] == before['api']
     assert ctx.successful_writes() == []
+
+
+# restore.yml / dr_test.yml from the bucket with a recovery point that cannot be restored: the run stops before
+# pg_restore (no partial restore: the database's tables and row counts, the scratch directory and the bucket are
+# as before; no pre-restore safety dump, no scratch database left by the drill)
+OFFSITE_ROLE_ROWS = [
+    # id, playbook, setup (kwargs of offsite_point, None: no point), extra vars, fragments of the fatal line
+    ('restore-offsite-tampered', 'restore', {'tamper': True}, {},
+     ['pourtrait/pourtrait/fake.dump/dump/fake.dump', 'altered after the upload (tampered or corrupt)',
+      'nothing was restored']),
+    ('restore-offsite-point-missing', 'restore', {}, {'db_restore_point': 'nope'},
+     ['recovery point \\"nope\\" does not exist', 'the newest are: fake.dump (2026-01-01T02:00:00Z)']),
+    ('restore-offsite-no-point', 'restore', None, {}, ['no verified recovery point for this database']),
+    ('restore-offsite-private-key-unparsable', 'restore', {},
+     {'db_restore_private_key': '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----'},
+     ['the decryption private key does not parse']),
+    ('restore-offsite-prefix-dotdot', 'restore', {}, {'db_restore_s3_prefix': '../pourtrait'},
+     ['prefix \\"../pourtrait\\" has the segment \\"..\\"']),
+    ('dr-test-offsite-tampered', 'dr_test', {'tamper': True}, {},
+     ['pourtrait/pourtrait/fake.dump/dump/fake.dump', 'altered after the upload (tampered or corrupt)']),
+    ('dr-test-offsite-point-missing', 'dr_test', {}, {'dr_test_point': 'nope'},
+     ['recovery point \\"nope\\" does not exist']),
+]
+
+
+@pytest.mark.parametrize('ident, playbook, point, extra, fragments', OFFSITE_ROLE_ROWS,
+                         ids=[r[0] for r in OFFSITE_ROLE_ROWS])
+def test_offsite_restore_bad_point_restores_nothing(fresh, ident, playbook, point, extra, fragments):
+    ctx = fresh
+    if point is not None:
+        offsite_point(ctx, **point)
+    before = ctx.snapshot()
+    ctx.sandbox.clear_requests()
+    scratch = os.path.join(os.path.dirname(ctx.tmp), 'offsite-role-' + ident)
+    if playbook == 'restore':
+        variables = dict(db_restore_from='s3', db_restore_confirm=ctx.dbname, db_restore_s3_database='pourtrait',
+                         db_restore_download_dir=os.path.join(ctx.tmp, 'restore'),
+                         db_restore_safety_backup_dir=os.path.join(scratch, 'pre-restore'))
+    else:
+        variables = dict(dr_test_source='offsite', dr_test_s3_database='pourtrait', dr_test_dir=os.path.join(ctx.tmp, 'dr'),
+                         dr_test_log=os.path.join(scratch, 'dr-log.jsonl'), dr_test_scratch_prefix='badoffsite')
+    variables.update(extra)
+    env = [ctx.env('vercel'), ctx.env('supabase'), ctx.env('s3'), {
+        'DATABASE_URL': ctx.pg.url(ctx.dbname), 'POURTRAIT_REPORTS_DIR': os.path.join(scratch, 'reports')}]
+    result = run_playbook(playbook, '-e', vars_file(os.path.dirname(ctx.tmp), ident, variables), env=env, timeout=180)
+    output = result.output
+    assert result.rc == 2, output[-3000:]
+    assert 'Traceback' not in output, output[-3000:]
+    if playbook == 'dr_test':   # the drill rescues the step's failure, logs it, then fails the play with it
+        line = [text for text in output.splitlines() if text.startswith('fatal: ')][-1]
+        assert line.startswith('fatal: [localhost]: FAILED! => {"changed": false, "msg": "DR drill failed at '), line
+    else:
+        line = fatal_line(output)
+    for fragment in fragments:
+        assert fragment in line, (fragment, line[:2000])
+    after = ctx.snapshot()
+    assert after['db'] == before['db'], 'the database changed: a partial restore'
+    assert after['files'] == before['files'], 'files left: %s' % (after['files'] ^ before['files'])
+    assert after['api']['s3'] == before['api']['s3'], 'the bucket changed'
+    assert not os.path.exists(os.path.join(scratch, 'pre-restore')), 'a safety dump was taken: the restore had begun'
+    assert ctx.pg.execute("SELECT datname FROM pg_database WHERE datname LIKE 'badoffsite%%'") == []
+    assert ctx.successful_writes() == []
