@@ -4,7 +4,7 @@
 forced to multipart with a tiny threshold, half with the default single PUTs, some encrypted to a public key)
 complete or fail with one line, and a failed one leaves no record. Afterwards (faults off, the failed ones run
 again) every object in the bucket belongs to a recovery point and matches its manifest, no multipart upload is
-left open, and a second pass changes nothing."""
+left open, and a second pass (one run of each kind) changes nothing."""
 
 import hashlib
 import json
@@ -128,10 +128,11 @@ def test_uploads_under_30_percent_faults_complete_or_fail_cleanly(s3, dumps, pub
                 assert hashlib.sha256(body).hexdigest() == want[rel], (name, key)
             expected.add(key)
     assert set(objects) == expected, 'objects that belong to no recovery point: %s' % sorted(set(objects) - expected)
-    # a second pass changes nothing
+    # a second pass changes nothing (one run of each kind: directory/custom, multipart or not, encrypted or not)
+    sample = ['run-%02d' % i for i in (0, 1, 2, 3, 5)]
     with ThreadPoolExecutor(max_workers=AT_ONCE) as pool:
-        second = list(pool.map(lambda name: upload(s3, runs[name]), runs))
-    assert [r.get('changed') for r in second] == [False] * RUNS, [r.get('msg') for r in second if r.get('changed') is not False]
+        second = list(pool.map(lambda name: upload(s3, runs[name]), sample))
+    assert [r.get('changed') for r in second] == [False] * len(sample), [r.get('msg') for r in second]
 
 
 def test_upload_killed_midway_then_rerun_uploads_each_object_once(s3, dumps, tmp_path):
