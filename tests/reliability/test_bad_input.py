@@ -63,9 +63,10 @@ def auth_on_row_db(ctx):
     ctx.sandbox.admin('PUT', '/supabase/database', {'url': ctx.pg.url(ctx.dbname)})
 
 
-def offsite_point(ctx, tamper=False):
+def offsite_point(ctx, tamper=False, verified=True):
     """A recovery point of database ``pourtrait`` in the bucket (record, dump, manifest), written directly; with
-    ``tamper`` the dump object's body differs from what the record says (as if altered after the upload)."""
+    ``tamper`` the dump object's body differs from what the record says (as if altered after the upload); with
+    ``verified=False`` the dump was never verified (so no retention rule must keep it)."""
     import boto3
     info = ctx.sandbox.standins.info
     client = boto3.client('s3', endpoint_url=info['s3_url'], region_name=info['s3_region'],
@@ -83,7 +84,7 @@ def offsite_point(ctx, tamper=False):
         entries[rel] = {'key': base + 'dump/' + rel, 'size': len(recorded), 'sha256': digest,
                         'stored_size': len(recorded), 'stored_sha256': digest, 'encrypted': False}
     record = {'record_version': 1, 'database': 'pourtrait', 'name': 'fake.dump', 'created': '2026-01-01T02:00:00Z',
-              'verified': True, 'dump': {'format': 'custom', 'sha256': entries['fake.dump']['sha256'],
+              'verified': verified, 'dump': {'format': 'custom', 'sha256': entries['fake.dump']['sha256'],
                                          'manifest_key': base + 'dump/fake.dump.manifest.json', 'objects': entries}}
     client.put_object(Bucket=info['s3_bucket'], Key=base + 'recovery-point.json', Body=json.dumps(record).encode())
 
@@ -430,6 +431,53 @@ MODULE_ROWS = [
     Row('freshness-missing-bucket', 'backup_freshness', {'database': 'pourtrait', 'bucket': 'no-such-bucket',
                                                          'supabase': False},
         's3', ['bucket no-such-bucket does not exist']),
+    # -- issue 12's rows for every off-site module: missing bucket, wrong credentials (403), a bucket in another
+    # region, an endpoint that is not S3, a prefix with "..", a policy that deletes everything, a point that does
+    # not exist; the snapshot (taken after the setup) holds the buckets, so nothing uploaded or deleted
+    Row('upload-wrong-access-key', 'backup_upload', {'path': '@TMP/offsite/fake.dump', 'access_key': 'AKIANOSUCHKEY0000000'},
+        's3', ['403 InvalidAccessKeyId', 'check access_key (AWS_ACCESS_KEY_ID)']),
+    Row('upload-endpoint-vercel', 'backup_upload', {'path': '@TMP/offsite/fake.dump', 'endpoint_url': '@VERCEL'},
+        's3', ['is not an S3 endpoint', 'check endpoint_url (AWS_ENDPOINT_URL_S3)']),
+    Row('download-missing-bucket', 'backup_download', {'database': 'pourtrait', 'dest': '@TMP/dl',
+                                                       'bucket': 'no-such-bucket'},
+        's3', ['bucket no-such-bucket does not exist'], setup=offsite_point),
+    Row('download-wrong-secret', 'backup_download', {'database': 'pourtrait', 'dest': '@TMP/dl', 'secret_key': 'x' * 40},
+        's3', ['403 SignatureDoesNotMatch', 'check secret_key (AWS_SECRET_ACCESS_KEY)'], setup=offsite_point),
+    Row('download-wrong-region', 'backup_download', {'database': 'pourtrait', 'dest': '@TMP/dl', 'region': 'eu-west-1'},
+        's3', ['is in region us-east-1, not eu-west-1', 'set region (AWS_REGION) to us-east-1'], setup=offsite_point),
+    Row('download-endpoint-not-s3', 'backup_download', {'database': 'pourtrait', 'dest': '@TMP/dl', 'endpoint_url': '@APP'},
+        's3', ['is not an S3 endpoint', 'check endpoint_url (AWS_ENDPOINT_URL_S3)'], setup=offsite_point),
+    Row('download-prefix-dotdot', 'backup_download', {'database': 'pourtrait', 'dest': '@TMP/dl', 'prefix': '../pourtrait'},
+        's3', ['prefix "../pourtrait" has the segment ".."'], setup=offsite_point),
+    Row('download-point-before-every-backup', 'backup_download',
+        {'database': 'pourtrait', 'dest': '@TMP/dl', 'point': '2000-01-01T00:00:00Z'},
+        's3', ['no recovery point at or before 2000-01-01T00:00:00Z in s3://pourtrait-backups/pourtrait/pourtrait/',
+               'the oldest is fake.dump (2026-01-01T02:00:00Z)'], setup=offsite_point),
+    Row('download-no-point-at-all', 'backup_download', {'database': 'pourtrait', 'dest': '@TMP/dl'},
+        's3', ['no verified recovery point for this database in s3://pourtrait-backups/pourtrait/pourtrait/',
+               'upload one with backup_upload (backup.yml)']),
+    Row('offsite-retention-deletes-everything', 'backup_offsite_retention', {'database': 'pourtrait', 'max_age_days': 1},
+        's3', ['the retention would delete all 1 recovery points', 'keep at least one'],
+        setup=lambda ctx: offsite_point(ctx, verified=False)),
+    Row('offsite-retention-max-age-zero', 'backup_offsite_retention', {'database': 'pourtrait', 'max_age_days': 0},
+        's3', ['max_age_days must be more than 0'], setup=offsite_point),
+    Row('offsite-retention-missing-bucket', 'backup_offsite_retention',
+        {'database': 'pourtrait', 'keep': 1, 'bucket': 'no-such-bucket'},
+        's3', ['bucket no-such-bucket does not exist'], setup=offsite_point),
+    Row('offsite-retention-wrong-secret', 'backup_offsite_retention',
+        {'database': 'pourtrait', 'keep': 1, 'secret_key': 'x' * 40},
+        's3', ['403 SignatureDoesNotMatch', 'check secret_key (AWS_SECRET_ACCESS_KEY)'], setup=offsite_point),
+    Row('offsite-retention-wrong-region', 'backup_offsite_retention',
+        {'database': 'pourtrait', 'keep': 1, 'region': 'eu-west-1'},
+        's3', ['is in region us-east-1, not eu-west-1'], setup=offsite_point),
+    Row('offsite-retention-endpoint-not-s3', 'backup_offsite_retention',
+        {'database': 'pourtrait', 'keep': 1, 'endpoint_url': '@VERCEL'},
+        's3', ['is not an S3 endpoint'], setup=offsite_point),
+    Row('offsite-retention-prefix-dotdot', 'backup_offsite_retention',
+        {'database': 'pourtrait', 'keep': 1, 'prefix': 'pourtrait/..'},
+        's3', ['prefix "pourtrait/.." has the segment ".."'], setup=offsite_point),
+    Row('freshness-wrong-secret', 'backup_freshness', {'database': 'pourtrait', 'secret_key': 'x' * 40, 'supabase': False},
+        's3', ['403 SignatureDoesNotMatch'], setup=offsite_point),
 ]
 
 ROLE_ROWS = [
@@ -520,7 +568,7 @@ class Context(object):
         if value == '@ANON_KEY':
             return self.sandbox.standins.info['supabase_anon_key']
         return (value.replace('@TMP', self.tmp).replace('@DB', self.dbname).replace('@REF', self.supabase_ref or '')
-                .replace('@APP', self.sandbox.app_url))
+                .replace('@APP', self.sandbox.app_url).replace('@VERCEL', self.sandbox.api_url))
 
     # -- what must not change
     def db_state(self):
@@ -671,4 +719,66 @@ def test_role_bad_input(fresh, ident, playbook, extra, fragment):
     assert fragment in line, line[:2000]
     after = ctx.snapshot()
     assert after['db'] == before['db'] and after['files'] == before['files'] and after['api'] == before['api']
+    assert ctx.successful_writes() == []
+
+
+# restore.yml / dr_test.yml from the bucket with a recovery point that cannot be restored: the run stops before
+# pg_restore (no partial restore: the database's tables and row counts, the scratch directory and the bucket are
+# as before; no pre-restore safety dump, no scratch database left by the drill)
+OFFSITE_ROLE_ROWS = [
+    # id, playbook, setup (kwargs of offsite_point, None: no point), extra vars, fragments of the fatal line
+    ('restore-offsite-tampered', 'restore', {'tamper': True}, {},
+     ['pourtrait/pourtrait/fake.dump/dump/fake.dump', 'altered after the upload (tampered or corrupt)',
+      'nothing was restored']),
+    ('restore-offsite-point-missing', 'restore', {}, {'db_restore_point': 'nope'},
+     ['recovery point \\"nope\\" does not exist', 'the newest are: fake.dump (2026-01-01T02:00:00Z)']),
+    ('restore-offsite-no-point', 'restore', None, {}, ['no verified recovery point for this database']),
+    ('restore-offsite-private-key-unparsable', 'restore', {},
+     {'db_restore_private_key': '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----'},
+     ['the decryption private key does not parse']),
+    ('restore-offsite-prefix-dotdot', 'restore', {}, {'db_restore_s3_prefix': '../pourtrait'},
+     ['prefix \\"../pourtrait\\" has the segment \\"..\\"']),
+    ('dr-test-offsite-tampered', 'dr_test', {'tamper': True}, {},
+     ['pourtrait/pourtrait/fake.dump/dump/fake.dump', 'altered after the upload (tampered or corrupt)']),
+    ('dr-test-offsite-point-missing', 'dr_test', {}, {'dr_test_point': 'nope'},
+     ['recovery point \\"nope\\" does not exist']),
+]
+
+
+@pytest.mark.parametrize('ident, playbook, point, extra, fragments', OFFSITE_ROLE_ROWS,
+                         ids=[r[0] for r in OFFSITE_ROLE_ROWS])
+def test_offsite_restore_bad_point_restores_nothing(fresh, ident, playbook, point, extra, fragments):
+    ctx = fresh
+    if point is not None:
+        offsite_point(ctx, **point)
+    before = ctx.snapshot()
+    ctx.sandbox.clear_requests()
+    scratch = os.path.join(os.path.dirname(ctx.tmp), 'offsite-role-' + ident)
+    if playbook == 'restore':
+        variables = dict(db_restore_from='s3', db_restore_confirm=ctx.dbname, db_restore_s3_database='pourtrait',
+                         db_restore_download_dir=os.path.join(ctx.tmp, 'restore'),
+                         db_restore_safety_backup_dir=os.path.join(scratch, 'pre-restore'))
+    else:
+        variables = dict(dr_test_source='offsite', dr_test_s3_database='pourtrait', dr_test_dir=os.path.join(ctx.tmp, 'dr'),
+                         dr_test_log=os.path.join(scratch, 'dr-log.jsonl'), dr_test_scratch_prefix='badoffsite')
+    variables.update(extra)
+    env = [ctx.env('vercel'), ctx.env('supabase'), ctx.env('s3'), {
+        'DATABASE_URL': ctx.pg.url(ctx.dbname), 'POURTRAIT_REPORTS_DIR': os.path.join(scratch, 'reports')}]
+    result = run_playbook(playbook, '-e', vars_file(os.path.dirname(ctx.tmp), ident, variables), env=env, timeout=180)
+    output = result.output
+    assert result.rc == 2, output[-3000:]
+    assert 'Traceback' not in output, output[-3000:]
+    if playbook == 'dr_test':   # the drill rescues the step's failure, logs it, then fails the play with it
+        line = [text for text in output.splitlines() if text.startswith('fatal: ')][-1]
+        assert line.startswith('fatal: [localhost]: FAILED! => {"changed": false, "msg": "DR drill failed at '), line
+    else:
+        line = fatal_line(output)
+    for fragment in fragments:
+        assert fragment in line, (fragment, line[:2000])
+    after = ctx.snapshot()
+    assert after['db'] == before['db'], 'the database changed: a partial restore'
+    assert after['files'] == before['files'], 'files left: %s' % (after['files'] ^ before['files'])
+    assert after['api']['s3'] == before['api']['s3'], 'the bucket changed'
+    assert not os.path.exists(os.path.join(scratch, 'pre-restore')), 'a safety dump was taken: the restore had begun'
+    assert ctx.pg.execute("SELECT datname FROM pg_database WHERE datname LIKE 'badoffsite%%'") == []
     assert ctx.successful_writes() == []

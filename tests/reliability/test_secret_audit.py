@@ -15,10 +15,19 @@ run really uses:
 * the secret path of each stand-in's Slack-style webhook (``SLACK_WEBHOOK_URL``);
 * the old and the new value of an encrypted Vercel env var that
   rotate_secret.yml rotates (run with ``--diff``; the new value from a vars
-  file, as from a vault). incident.yml's feature flag is not a canary: it is a
+  file, as from a vault);
+* the S3 secret key of each stand-in's S3 side (``AWS_SECRET_ACCESS_KEY``,
+  random per process; the database runbooks get the bucket and keys as
+  .sandbox/env gives them, so backup.yml uploads its dump off-site);
+* the client-side encryption private key (RSA, PEM protected by a passphrase,
+  two lines of its PEM body are canaries) and its passphrase: backup.yml
+  encrypts the off-site copy to the public key, dr_test.yml and restore.yml
+  restore that recovery point from the bucket and decrypt it (both from a
+  vars file, as from a vault). incident.yml's feature flag is not a canary: it is a
   ``plain`` flag the runbook names on purpose.
 
-Real runs: backup, dr_test, restore (of that backup, confirmed), migrate (with
+Real runs: backup (uploaded off-site, encrypted), dr_test (of the off-site
+copy), restore (of that recovery point from the bucket, confirmed), migrate (with
 a backup and a SQL check), db_maintenance, performance_triage,
 health_check, rollback (with a Supabase point-in-time restore of the
 database), deploy, incident (with its webhook messages), maintenance_window
@@ -41,6 +50,7 @@ import base64
 import datetime
 import hashlib
 import hmac
+import json
 import os
 import secrets
 import shutil
@@ -115,6 +125,18 @@ class ArgvSampler(object):
         return set(os.path.basename(word) for argv in self.seen for word in argv.split(' ')[:2])
 
 
+def encryption_keys(passphrase):
+    """A fresh RSA key pair for client-side encryption: the public PEM (not a secret) and the private PEM
+    protected by ``passphrase``."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return {'public': private.public_key().public_bytes(serialization.Encoding.PEM,
+                                                        serialization.PublicFormat.SubjectPublicKeyInfo).decode(),
+            'private': private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                             serialization.BestAvailableEncryption(passphrase.encode())).decode()}
+
+
 class Audit(object):
     def __init__(self, workdir):
         self.workdir = workdir
@@ -126,6 +148,7 @@ class Audit(object):
         self.sampler = None
         self.used = {}
         self.errors = []
+        self.keys = {}
 
     def run(self, label, argv, env, timeout=300):
         started = time.time()
@@ -209,22 +232,38 @@ def vercel_runs(audit, worker, base_env):
     audit.used['env_value'] = worker.env_value('AUDIT_API_SECRET')
 
 
+def s3_env(worker):
+    """The bucket and keys of the worker's S3 side, as .sandbox/env gives them (plain HTTP endpoint)."""
+    info = worker.standins.info
+    return {'AWS_ENDPOINT_URL_S3': info['s3_url'], 'AWS_ACCESS_KEY_ID': info['s3_access_key_id'],
+            'AWS_SECRET_ACCESS_KEY': info['s3_secret_access_key'], 'AWS_REGION': info['s3_region'],
+            'POURTRAIT_BACKUP_BUCKET': info['s3_bucket']}
+
+
 def database_runs(audit, worker, base_env, dbname):
-    """backup, dr_test, restore, migrate, db_maintenance, performance_triage, health_check, the CLI."""
+    """backup (off-site, encrypted), dr_test and restore (from the bucket, decrypted), migrate, db_maintenance,
+    performance_triage, health_check, the CLI."""
     tmp = audit.workdir
     state = worker.reset()
-    env = playbook_env(base_env, stand_in_env(worker, state))
+    env = playbook_env(base_env, stand_in_env(worker, state), s3_env(worker))
     backups = os.path.join(tmp, 'backups')
     audit.run('backup', playbook_argv('backup', '-vvvv', '-e', vars_file(tmp, 'backup', dict(
-        db_backup_dir=backups, db_backup_verify='restore'))), env)
-    dumps = sorted(n for n in os.listdir(backups) if n.endswith('.dir')) if os.path.isdir(backups) else []
+        db_backup_dir=backups, db_backup_verify='restore', db_backup_offsite_public_key=audit.keys['public']))), env)
+    bucket = worker.admin('GET', '/s3/state')['buckets'][worker.standins.info['s3_bucket']]
+    audit.used['offsite_encrypted_objects'] = len([o for o in bucket['objects'] if o['key'].endswith('.penc')])
 
     audit.run('dr_test', playbook_argv('dr_test', '-vvvv', '-e', vars_file(tmp, 'dr_test', dict(
-        dr_test_dir=os.path.join(tmp, 'dr'), dr_test_log=os.path.join(tmp, 'dr-log.jsonl')))), env)
+        dr_test_dir=os.path.join(tmp, 'dr'), dr_test_log=os.path.join(tmp, 'dr-log.jsonl'),
+        dr_test_private_key=audit.keys['private'], dr_test_private_key_passphrase=audit.canaries['key passphrase']))),
+        env)
 
     audit.run('restore', playbook_argv('restore', '-vvvv', '-e', vars_file(tmp, 'restore', dict(
-        db_restore_path=os.path.join(backups, dumps[0]) if dumps else os.path.join(backups, 'missing.dir'),
+        db_restore_from='s3', db_restore_download_dir=os.path.join(tmp, 'restore-download'),
+        db_restore_private_key=audit.keys['private'], db_restore_private_key_passphrase=audit.canaries['key passphrase'],
         db_restore_confirm=dbname, db_restore_safety_backup_dir=os.path.join(tmp, 'pre-restore')))), env)
+    # whole-object GETs (200) and ranged ones (206: the download goes in parallel parts)
+    audit.used['s3_reads'] = len([r for r in worker.requests(service='s3') if r['method'] == 'GET'
+                                  and r['status'] is not None and 200 <= r['status'] < 300])
 
     migrations = os.path.join(tmp, 'migrations')
     shutil.copytree(MIGRATIONS, migrations)
@@ -263,6 +302,13 @@ def audit(pg_server, standin_pool, tmp_path_factory):
         audit.canaries['webhook secret %d' % index] = info['webhook_url'].rsplit('/', 1)[1]
     audit.canaries['env value (old)'] = 'sk_live_oldCanary' + secrets.token_hex(10)
     audit.canaries['env value (new)'] = 'sk_live_newCanary' + secrets.token_hex(10)
+    for index, worker in enumerate(standin_pool):
+        audit.canaries['s3 secret key %d' % index] = worker.standins.info['s3_secret_access_key']
+    audit.canaries['key passphrase'] = 'ppCanary' + secrets.token_hex(12)
+    audit.keys = encryption_keys(audit.canaries['key passphrase'])
+    body = [line for line in audit.keys['private'].splitlines() if not line.startswith('-----')]
+    audit.canaries['private key (PEM line 1)'] = body[0]
+    audit.canaries['private key (PEM line 12)'] = body[11]
     assert all(len(v) >= 20 for v in audit.canaries.values()), audit.canaries
     assert len(set(audit.canaries.values())) == len(audit.canaries)
 
@@ -352,12 +398,21 @@ def test_canaries_were_really_used(audit):
     assert audit.used.get('supabase_calls_db_side', 0) >= 1, audit.used
     assert audit.used.get('webhook_messages', 0) >= 2, audit.used
     assert audit.used.get('env_value') == audit.canaries['env value (new)'], audit.used
+    # backup.yml encrypted its off-site copy to the public key; the drill and the restore read it back from the
+    # bucket (signed with the S3 secret key) and decrypted it with the private key and its passphrase
+    assert audit.used.get('offsite_encrypted_objects', 0) >= 5, audit.used
+    assert audit.used.get('s3_reads', 0) >= 2 * audit.used['offsite_encrypted_objects'], audit.used
+    with open(os.path.join(audit.workdir, 'dr-log.jsonl')) as handle:
+        drill = json.loads(handle.read().splitlines()[-1])
+    assert drill['source'] == 'offsite' and drill['result'] == 'passed', drill
+    assert 'Restored recovery point ' in audit.runs['restore']['stdout'], audit.runs['restore']['stdout'][-2000:]
 
 
 def test_no_canary_in_files_the_runs_wrote(audit):
     """Reports, DR log, backup manifests, vars files aside: every file under the audit's directory."""
     reports = list(os.listdir(audit.reports_dir))
-    assert len([n for n in reports if n.endswith('.json')]) >= len(PLAYBOOKS), reports
+    # one report per audited run (the security runbooks report in their own test)
+    assert len([n for n in reports if n.endswith('.json')]) >= len(LABELS), reports
     assert os.path.exists(os.path.join(audit.workdir, 'dr-log.jsonl'))
     scanned, leaks = 0, []
     for top, _dirs, files in os.walk(audit.workdir):
