@@ -37,8 +37,15 @@ def test_degraded_and_missing_service(vercel):
 
 def test_retries_until_healthy_within_the_deadline(vercel):
     dep = vercel.seed_deployment(health='broken', created_offset_s=-30)
+    vercel.clear_requests()
     import threading
-    fixer = threading.Timer(1.0, vercel.set_health, args=(dep['uid'], 'healthy'))
+
+    def fix_once_seen_broken():
+        # fixed only after the module has read the broken release (a loaded machine may start it late)
+        vercel.wait_for(lambda v: [r for r in v.requests(service='app') if '/health' in r['path']], timeout=60)
+        vercel.set_health(dep['uid'], 'healthy')
+
+    fixer = threading.Thread(target=fix_once_seen_broken)
     fixer.start()
     try:
         result = run_module('app_health', dict(url=dep['app_base_url'] + '/health', wait_timeout=10, interval=0.3))
