@@ -26,7 +26,7 @@ def relfilenode(db, relation):
 def delete_rows(db, table, where):
     """Delete rows in a separate session and wait until the statistics count them as dead. Autovacuum is off
     for the table, so a busy machine's autovacuum worker cannot clear them before the module reads them."""
-    db.execute('ALTER TABLE %s SET (autovacuum_enabled = off)' % table)
+    db.query('ALTER TABLE %s SET (autovacuum_enabled = off)' % table)
     deleted = db.scalar('WITH d AS (DELETE FROM %s WHERE %s RETURNING 1) SELECT count(*) FROM d' % (table, where))
     assert deleted > 0
     assert poll(lambda: stat(db, table, 'n_dead_tup') >= deleted)
