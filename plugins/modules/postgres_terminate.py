@@ -90,6 +90,15 @@ options:
     type: bool
     default: false
     version_added: 1.2.0
+  connected_before:
+    description:
+      - End every client session of O(roles) that connected before this time (ISO 8601, for example
+        C(2026-12-03T14:00:00Z)), whatever it is doing - plain C(idle) included. These are the sessions that
+        logged in with a credential since rotated (a changed password does not end them); give the rotation's
+        time. O(active_seconds) / O(idle_in_transaction_seconds) are then not used; O(roles) is required.
+      - A second run finds none of them left, so it changes nothing.
+    type: str
+    version_added: 1.1.0
   databases:
     description:
       - Only sessions connected to these databases are candidates.
@@ -208,6 +217,7 @@ errors:
   sample: [{pid: 4242, msg: "must be a member of the role whose process is being terminated (SQLSTATE 42501)"}]
 '''
 
+import datetime
 import time
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.admin import existing_databases, signal_backend
@@ -242,6 +252,11 @@ _FIND_SQL = _SESSIONS_SQL + """  AND ((state = ANY(%(active_states)s)
 ORDER BY pid
 """
 
+# Sessions that connected before a time (any state: plain idle too).
+_CONNECTED_BEFORE_SQL = _SESSIONS_SQL + """  AND backend_start < %(connected_before)s
+ORDER BY pid
+"""
+
 # Root blockers, for the given pids.
 _ROOTS_SQL = _SESSIONS_SQL + """  AND pid = ANY(%(pids)s)
 ORDER BY pid
@@ -253,6 +268,17 @@ SELECT pid, backend_start, query_start, state_change, state
 FROM pg_catalog.pg_stat_activity
 WHERE pid = ANY(%s)
 """
+
+
+def parse_connected_before(value):
+    """connected_before as an aware datetime, or a one-line error."""
+    text = value.strip()
+    try:
+        when = datetime.datetime.fromisoformat(text[:-1] + '+00:00' if text.endswith('Z') else text)
+    except ValueError:
+        raise PgModuleError("connected_before=%r is not a time; give an ISO 8601 time such as "
+                            "2026-12-03T14:00:00Z (the credential's rotation time)" % value)
+    return when if when.tzinfo else when.replace(tzinfo=datetime.timezone.utc)
 
 
 def _fmt_duration(seconds, threshold):
@@ -308,12 +334,17 @@ class PostgresTerminate(PostgresModule):
         roles=dict(type='list', elements='str'),
         databases=dict(type='list', elements='str'),
         blocking_roots=dict(type='bool', default=False),
+        connected_before=dict(type='str'),
     )
+    module_kwargs = dict(mutually_exclusive=[('blocking_roots', 'connected_before')],
+                         required_by=dict(connected_before=['roles']))
 
     def validate(self):
         p = self.params
         for option in ('active_seconds', 'idle_in_transaction_seconds', 'grace_seconds'):
             check_range(option, p[option], minimum=0)
+        if p['connected_before']:
+            p['connected_before'] = parse_connected_before(p['connected_before'])
         overlap = sorted(set(p['roles'] or []) & set(p['exclude_roles']))
         if overlap:
             self.warn('roles %s are also in exclude_roles and stay untouched; remove them from '
@@ -338,6 +369,10 @@ class PostgresTerminate(PostgresModule):
         p = self.params
         if p['blocking_roots']:
             return self.find_roots(cur, all_dbs, databases)
+        if p['connected_before']:
+            cur.execute(_CONNECTED_BEFORE_SQL, dict(active_states=list(ACTIVE_STATES), all_dbs=all_dbs,
+                                                    databases=databases, connected_before=p['connected_before']))
+            return self.keep(cur.fetchall(), self.connected_reason)
         cur.execute(_FIND_SQL, dict(active_states=list(ACTIVE_STATES), idle_tx_states=list(IDLE_TX_STATES),
                                     all_dbs=all_dbs, databases=databases,
                                     active_seconds=p['active_seconds'],
@@ -356,6 +391,10 @@ class PostgresTerminate(PostgresModule):
             session.blocking = roots[session.pid]
             return 'blocks %d session(s): %s' % (len(session.blocking), ', '.join(str(p) for p in session.blocking))
         return self.keep(cur.fetchall(), reason)
+
+    def connected_reason(self, session):
+        return '%s, connected %s, before %s' % (session.state, session.backend_start.isoformat(),
+                                                  self.params['connected_before'].isoformat())
 
     def threshold_reason(self, session):
         p = self.params
@@ -421,6 +460,8 @@ class PostgresTerminate(PostgresModule):
         rows = dict((row[0], row) for row in cur.fetchall())
         if blocking is not None:
             return [s for s in sessions if s.pid in rows and rows[s.pid][1] == s.backend_start and s.pid in blocking]
+        if self.params['connected_before']:  # the same connection, whatever it does now
+            return [s for s in sessions if s.pid in rows and rows[s.pid][1] == s.backend_start]
         return [s for s in sessions if s.pid in rows and s.same_as(rows[s.pid])]
 
     def act(self, cur, candidates, errors):

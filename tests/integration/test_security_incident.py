@@ -180,7 +180,8 @@ def test_rotate_db_password_and_supabase_key(vercel, supabase, pg_server, standi
                          security_incident_api_key_name='app_server_inc11',
                          security_incident_api_key_revoke='app_server', security_incident_reason='INC-11 leak')
         secrets = [NEW_DB_PASSWORD, app['password'], old_key['api_key']]
-        with idle_in_transaction(app['url']) as old_session:
+        with idle_in_transaction(app['url']) as old_session, contextlib.closing(psycopg2.connect(app['url'])) as idle:
+            idle.autocommit = True  # a plain idle connection made with the old password (an attacker's, a pool's)
             rc, out, report = playbook('security_incident', env, variables, '--check')
             assert rc == 0, out
             assert connects(app['port'], app['role'], app['password'])
@@ -200,6 +201,7 @@ def test_rotate_db_password_and_supabase_key(vercel, supabase, pg_server, standi
             # the old session of the role was ended once production ran with the new password
             assert supabase.admin('GET', '/supabase/database_password')['changes']
             assert_ended(old_session)
+            assert_ended(idle)  # idle too: it logged in before the rotation
             # the key: a new one in the app's env var, the old one deleted as compromised
             keys = api_keys(supabase)
             new_key = [k for k in keys['keys'] if k['name'] == 'app_server_inc11']

@@ -290,6 +290,34 @@ def test_thresholds_are_respected(db, clients):
     assert len(activity(db, [runaway.pid, idle_tx.pid])) == 2
 
 
+def test_connected_before_ends_every_session_of_the_role_that_logged_in_earlier(db, clients):
+    """After a password rotation: every session of the role that connected before it ends, idle ones too."""
+    runaway, idle_tx, idle, managed, kept = mixed_sessions(db, clients)
+    rotated_at = db.scalar('SELECT clock_timestamp()')
+    time.sleep(0.05)
+    later = clients('after-the-rotation').idle()
+    wait_for(db, {later.pid: 'idle'}, older_than=0.1)
+    older = sorted([runaway.pid, idle_tx.pid, idle.pid, kept.pid])
+    params = args(db, connected_before=rotated_at.isoformat(), roles=['postgres'])
+
+    planned = run_module('postgres_terminate', params, check_mode=True)
+    assert planned['changed'] is True and sorted(c['pid'] for c in planned['candidates']) == older, planned
+    assert len(activity(db, older + [later.pid, managed.pid])) == 6
+
+    result = run_module('postgres_terminate', params)
+    assert result.rc == 0, result
+    assert sorted(result['terminated'] + result['cancelled']) == older, result
+    assert activity(db, older) == {}
+    assert set(activity(db, [later.pid, managed.pid])) == {later.pid, managed.pid}  # newer / another role
+    assert run_module('postgres_terminate', params)['changed'] is False
+
+    bad = run_module('postgres_terminate', args(db, connected_before='after lunch', roles=['postgres']))
+    assert_one_line_error(bad, "connected_before='after lunch' is not a time", 'ISO 8601')
+    no_roles = run_module('postgres_terminate', args(db, connected_before=rotated_at.isoformat()))
+    assert_one_line_error(no_roles, 'connected_before', 'roles')
+    assert later.pid in activity(db, [later.pid])
+
+
 def test_bad_input_is_one_line(db):
     result = run_module('postgres_terminate', args(db, active_seconds=-1))
     assert_one_line_error(result, 'active_seconds must be 0 or more')
