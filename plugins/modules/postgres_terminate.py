@@ -394,7 +394,7 @@ class PostgresTerminate(PostgresModule):
 
     def connected_reason(self, session):
         return '%s, connected %s, before %s' % (session.state, session.backend_start.isoformat(),
-                                                  self.params['connected_before'].isoformat())
+                                                self.params['connected_before'].isoformat())
 
     def threshold_reason(self, session):
         p = self.params

@@ -85,7 +85,7 @@ def offsite_point(ctx, tamper=False, verified=True):
                         'stored_size': len(recorded), 'stored_sha256': digest, 'encrypted': False}
     record = {'record_version': 1, 'database': 'pourtrait', 'name': 'fake.dump', 'created': '2026-01-01T02:00:00Z',
               'verified': verified, 'dump': {'format': 'custom', 'sha256': entries['fake.dump']['sha256'],
-                                         'manifest_key': base + 'dump/fake.dump.manifest.json', 'objects': entries}}
+                                             'manifest_key': base + 'dump/fake.dump.manifest.json', 'objects': entries}}
     client.put_object(Bucket=info['s3_bucket'], Key=base + 'recovery-point.json', Body=json.dumps(record).encode())
 
 

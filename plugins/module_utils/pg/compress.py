@@ -65,6 +65,8 @@ def start_writeback(fd, offset, length):
     call is missing or refused."""
     if _SYNC_FILE_RANGE is not None and length > 0:
         _SYNC_FILE_RANGE(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
+
+
 ISAL_LEVELS = (1, 2, 3)
 
 
