@@ -209,13 +209,16 @@ class UploadJob(object):
         """Upload ``todo`` (files), then the record last. Returns ``(aborted keys, uploaded keys, record)``."""
         from concurrent.futures import ThreadPoolExecutor
         aborted = self.abort_orphans()
-        tmp_dir = tempfile.mkdtemp(prefix='.pourtrait-upload-', dir=self.opts.get('tmp_dir') or None)
+        tmp_dir = None   # only encryption writes a temporary file (a killed run leaves nothing otherwise)
+        if self.opts.get('public_key') is not None:
+            tmp_dir = tempfile.mkdtemp(prefix='.pourtrait-upload-', dir=self.opts.get('tmp_dir') or None)
         try:
             with PartPool(self.s3, self.opts['parts']) as parts, \
                     ThreadPoolExecutor(max_workers=max(1, int(self.opts['workers']))) as pool:
                 done = list(pool.map(lambda item: self.upload_one(item, tmp_dir, parts), todo))
         finally:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
+            if tmp_dir:
+                shutil.rmtree(tmp_dir, ignore_errors=True)
         by_key = dict((d['key'], d) for d in done)
         objects = {}
         for item in self.files:
