@@ -5,11 +5,12 @@
 before the object exists (``PartPool`` and ``send_file``; used by ``upload.py``).
 
 Each part is read once (one ``read`` into one ``bytes``); those bytes feed, in order, the file's SHA-256
-and the part's own SHA-256, sent as ``ChecksumSHA256`` so the server checks the part and botocore does not
-hash it again. The parts of every file of a run go up through one shared pool with a bound on the parts
-read and not yet sent (memory: about ``(parts + 2) * part size``). ``CompleteMultipartUpload`` is sent only
-when every part was accepted and the file's SHA-256 is the expected one; on any failure the multipart
-upload is aborted, so no object appears.
+(in the reading thread) and the part's own SHA-256 (in the thread that sends it), sent as
+``ChecksumSHA256`` so the server checks the part and botocore does not hash it again. The parts of every
+file of a run go up through one shared pool with a bound on the parts read and not yet sent (memory:
+about ``(parts + 2) * part size``). ``CompleteMultipartUpload`` is sent only when every part was accepted
+and the file's SHA-256 is the expected one; on any failure the multipart upload is aborted, so no object
+appears.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -118,9 +119,10 @@ def _multipart(pool, path, key, extra, expected_sha, part_size, mismatch):
     upload_id = s3.call('create_multipart_upload', key, **kwargs)['UploadId']
     futures, failed = [], []
 
-    def send(number, data, checksum):
+    def send(number, data):
         if failed:
             return None
+        checksum = b64sha256(data)   # here, beside the reader's file hash (hashlib lets go of the GIL)
         try:
             answer = s3.call('upload_part', key, Key=key, UploadId=upload_id, PartNumber=number, Body=data,
                              ChecksumAlgorithm='SHA256', ChecksumSHA256=checksum)
@@ -139,7 +141,7 @@ def _multipart(pool, path, key, extra, expected_sha, part_size, mismatch):
                     break
                 digest.update(data)
                 size += len(data)
-                futures.append(pool.submit(send, number, data, b64sha256(data)))
+                futures.append(pool.submit(send, number, data))
                 data = None
                 number += 1
         parts = [future.result() for future in futures]
