@@ -215,7 +215,10 @@ class UploadJob(object):
         try:
             with PartPool(self.s3, self.opts['parts']) as parts, \
                     ThreadPoolExecutor(max_workers=max(1, int(self.opts['workers']))) as pool:
-                done = list(pool.map(lambda item: self.upload_one(item, tmp_dir, parts), todo))
+                # the dump's files first (each compared with the manifest as it goes up), its manifest after them
+                done = list(pool.map(lambda item: self.upload_one(item, tmp_dir, parts),
+                                     [i for i in todo if not i['is_manifest']]))
+                done += [self.upload_one(item, tmp_dir, parts) for item in todo if item['is_manifest']]
         finally:
             if tmp_dir:
                 shutil.rmtree(tmp_dir, ignore_errors=True)
