@@ -15,9 +15,11 @@ description:
     C(<prefix>/<database>/<name>/) - the dump under C(dump/) (each file of a directory dump, or the one file),
     its manifest as C(dump/<name>.manifest.json), and C(recovery-point.json) last, so a listing never shows a
     recovery point whose data is incomplete.
-  - The dump is checked against its manifest first. Every body is checked by the server
+  - The dump's shape (format, files, size) is checked against its manifest first; each file's bytes are hashed
+    as they are read for the upload and its SHA-256 compared with the manifest before its object is completed
+    (a difference aborts the upload - nothing is stored). Every body is checked by the server
     (C(ChecksumAlgorithm=SHA256), each part of a multipart upload); each object keeps the file's own SHA-256
-    in its metadata (C(x-amz-meta-sha256)), compared with the manifest after the upload.
+    in its metadata (C(x-amz-meta-sha256)), checked again after the upload.
   - Large files go multipart with O(parallel_parts) parts in flight; the files of a directory dump go
     O(parallel_files) at a time. A failed multipart upload is aborted; multipart uploads a killed run left under
     the recovery point (and any under the database's prefix older than a day) are aborted on the next run.
@@ -90,17 +92,17 @@ options:
     description:
       - Files of this size (MiB) or more go multipart.
     type: float
-    default: 64
+    default: 16
   part_size_mb:
     description:
       - Size of one part (MiB, at least 5 as S3 requires; the last part may be smaller).
     type: float
-    default: 16
+    default: 8
   parallel_parts:
     description:
-      - Parts of one file in flight at once.
+      - Parts in flight at once, shared by the files uploaded together.
     type: int
-    default: 4
+    default: 10
   parallel_files:
     description:
       - Files uploaded at once (directory dumps).
@@ -194,15 +196,18 @@ import time
 
 from ansible_collections.pourtrait.ops.plugins.module_utils._module import OpsError, check_range
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.manifest import (
-    MANIFEST_SUFFIX, check_manifest, manifest_path_for, read_manifest,
+    MANIFEST_SUFFIX, check_digests, check_manifest, manifest_path_for, read_manifest,
 )
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.stream import directory_files
 from ansible_collections.pourtrait.ops.plugins.module_utils.s3 import crypto, layout
 from ansible_collections.pourtrait.ops.plugins.module_utils.s3.client import MB, S3Error, S3Module
 from ansible_collections.pourtrait.ops.plugins.module_utils.s3.upload import UploadJob
 
 
-def local_dump(path, require_verified):
-    """``{path, manifest_path, manifest}`` of a dump checked against its manifest."""
+def local_dump(path, require_verified, deep=True):
+    """``{path, manifest_path, manifest}`` of a dump checked against its manifest: every byte hashed when
+    ``deep``, else its shape only (format, the files of a directory dump, the size), its bytes then hashed on
+    their way up (``UploadJob``)."""
     path = path.rstrip(os.sep) or path
     if path.endswith(MANIFEST_SUFFIX):
         path = path[:-len(MANIFEST_SUFFIX)]
@@ -213,11 +218,32 @@ def local_dump(path, require_verified):
         raise OpsError('dump %s has no manifest %s; upload dumps written by postgres_dump'
                        % (path, manifest_path_for(path)))
     fmt = manifest.get('format') or ('directory' if os.path.isdir(path) else 'custom')
-    check_manifest(path, fmt, manifest)
+    if deep:
+        check_manifest(path, fmt, manifest)
+    else:
+        check_shape(path, fmt, manifest)
     if require_verified and not (manifest.get('verification') or {}).get('ok'):
         raise OpsError('dump %s was not verified (its manifest records no successful verification); take it with '
                        'postgres_dump verify enabled, or set require_verified=false' % path)
     return {'path': path, 'manifest_path': manifest_path_for(path), 'manifest': manifest}
+
+
+def check_shape(path, fmt, manifest):
+    """What can be checked without reading the dump: its format, a directory dump's file names (and the
+    manifest's own overall digest of them), a file's size."""
+    mpath = manifest_path_for(path)
+    if (fmt == 'directory') != os.path.isdir(path):
+        raise OpsError('%s is %s but its manifest %s says %s; the manifest belongs to another dump'
+                       % (path, 'a directory' if os.path.isdir(path) else 'a file', mpath, fmt))
+    if fmt == 'directory':
+        expected = manifest.get('files') or {}
+        check_digests(path, fmt, manifest, dict((n, expected.get(n, '')) for n in directory_files(path)))
+        return
+    check_digests(path, fmt, manifest, manifest['sha256'])   # the format
+    size = os.path.getsize(path)
+    if manifest.get('size') is not None and manifest['size'] != size:
+        raise OpsError('checksum of %s does not match its manifest %s (%d bytes instead of %d); the dump is '
+                       'truncated or corrupt, restore from another dump' % (path, mpath, size, manifest['size']))
 
 
 class BackupUpload(S3Module):
@@ -235,9 +261,9 @@ class BackupUpload(S3Module):
         tags=dict(type='dict'),
         object_lock_mode=dict(type='str', choices=['GOVERNANCE', 'COMPLIANCE']),
         object_lock_days=dict(type='int'),
-        multipart_threshold_mb=dict(type='float', default=64),
-        part_size_mb=dict(type='float', default=16),
-        parallel_parts=dict(type='int', default=4),
+        multipart_threshold_mb=dict(type='float', default=16),
+        part_size_mb=dict(type='float', default=8),
+        parallel_parts=dict(type='int', default=10),
         parallel_files=dict(type='int', default=2),
         tmp_dir=dict(type='path'),
     )
@@ -282,13 +308,15 @@ class BackupUpload(S3Module):
 
     def run(self):
         started = time.time()
-        dump = local_dump(self.params['path'], self.params['require_verified'])
+        dump = local_dump(self.params['path'], self.params['require_verified'], deep=False)
         job = self.options(dump)
         if self.params.get('object_lock_mode') and not self.s3.object_lock_enabled():
             raise S3Error('bucket %s has no Object Lock (it must be created with it); unset object_lock_mode or use '
                           'a bucket with Object Lock' % self.s3.bucket)
         record, todo = job.existing()
         complete = record is not None and not todo
+        # what goes up is hashed on its way (and compared before its object exists); the rest is hashed here
+        job.check_local([] if complete or self.check_mode else todo)
         present = [k for k in job.keys if k not in set(i['key'] for i in todo)] if record is not None else \
             [f['key'] for f in job.files if f not in todo]
         self.diff({'keys': sorted(present)}, {'keys': sorted(job.keys)})

@@ -7,7 +7,8 @@ Steps: check the dump against its manifest, plan the keys, compare with what the
 (same dump already there: nothing to do; a different dump under the same name: refused), abort the
 multipart uploads a killed run left under the recovery point, upload the missing objects (files in
 parallel, parts in parallel, every body checked by the server with SHA-256, the file's own SHA-256
-in the object's metadata and compared after the upload), and write ``recovery-point.json`` last.
+in the object's metadata, compared with the manifest from the very bytes sent before the object is completed,
+and checked again after the upload), and write ``recovery-point.json`` last.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -24,6 +25,7 @@ import time
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.s3 import app_snapshot, crypto, layout
 from ansible_collections.pourtrait.ops.plugins.module_utils.s3.client import S3Error
+from ansible_collections.pourtrait.ops.plugins.module_utils.s3.stream import ChecksumMismatch, PartPool, send_file
 from ansible_collections.pourtrait.ops.plugins.module_utils.s3.points import read_record, write_record
 
 try:
@@ -130,17 +132,41 @@ class UploadJob(object):
                                                   + datetime.timedelta(days=opts['object_lock_days']))
         return extra
 
-    def upload_one(self, item, tmp_dir):
-        """Upload one file (encrypted first when a public key is set); check the stored object."""
-        source, stored_sha, stored_size = item['path'], item['sha256'], item['size']
+    def mismatch(self, item):
+        """The error for a file whose bytes are not those its manifest names (``stream.send_file``)."""
+        mpath = self.dump['manifest_path'] if not item['is_manifest'] else item['path']
+
+        def error(actual, size):
+            return ChecksumMismatch('checksum of %s does not match its manifest %s (sha256 %s..., expected %s..., %d '
+                                    'bytes); the dump is truncated or corrupt, restore from another dump'
+                                    % (item['path'], mpath, actual[:12], item['sha256'][:12], size))
+        return error
+
+    def check_local(self, todo):
+        """Hash the dump files that will not be uploaded (already in the bucket, check mode) and compare them
+        with the manifest; those in ``todo`` are hashed on their way up."""
+        sending = set(i['key'] for i in todo)
+        for item in self.files:
+            if not item['is_manifest'] and item['key'] not in sending:
+                actual = sha256_file(item['path'])
+                if actual != item['sha256']:
+                    raise self.mismatch(item)(actual, os.path.getsize(item['path']))
+
+    def upload_one(self, item, tmp_dir, pool):
+        """Upload one file (encrypted first when a public key is set), its SHA-256 compared with the manifest
+        before its object is completed; check the stored object."""
+        source, stored_sha = item['path'], item['sha256']
         encrypted = self.opts.get('public_key') is not None and not item['is_manifest']
         if encrypted:
+            actual = sha256_file(item['path'])
+            if actual != item['sha256']:
+                raise self.mismatch(item)(actual, os.path.getsize(item['path']))
             source = os.path.join(tmp_dir, hashlib.sha256(item['rel'].encode('utf-8')).hexdigest()[:24] + '.penc')
-            stored_sha, stored_size = crypto.encrypt_file(item['path'], source, self.opts['public_key'])
+            stored_sha = crypto.encrypt_file(item['path'], source, self.opts['public_key'])[0]
         try:
-            self.s3.upload_file(source, item['key'], self.extra_args(item, stored_sha),
-                                threshold=self.opts['multipart_threshold'], part_size=self.opts['part_size'],
-                                parts=self.opts['parts'])
+            stored_sha, stored_size = send_file(pool, source, item['key'], self.extra_args(item, stored_sha),
+                                                stored_sha, self.opts['multipart_threshold'],
+                                                self.opts['part_size'], self.mismatch(item))
         finally:
             if encrypted:
                 os.unlink(source)
@@ -183,12 +209,19 @@ class UploadJob(object):
         """Upload ``todo`` (files), then the record last. Returns ``(aborted keys, uploaded keys, record)``."""
         from concurrent.futures import ThreadPoolExecutor
         aborted = self.abort_orphans()
-        tmp_dir = tempfile.mkdtemp(prefix='.pourtrait-upload-', dir=self.opts.get('tmp_dir') or None)
+        tmp_dir = None   # only encryption writes a temporary file (a killed run leaves nothing otherwise)
+        if self.opts.get('public_key') is not None:
+            tmp_dir = tempfile.mkdtemp(prefix='.pourtrait-upload-', dir=self.opts.get('tmp_dir') or None)
         try:
-            with ThreadPoolExecutor(max_workers=max(1, int(self.opts['workers']))) as pool:
-                done = list(pool.map(lambda item: self.upload_one(item, tmp_dir), todo))
+            with PartPool(self.s3, self.opts['parts']) as parts, \
+                    ThreadPoolExecutor(max_workers=max(1, int(self.opts['workers']))) as pool:
+                # the dump's files first (each compared with the manifest as it goes up), its manifest after them
+                done = list(pool.map(lambda item: self.upload_one(item, tmp_dir, parts),
+                                     [i for i in todo if not i['is_manifest']]))
+                done += [self.upload_one(item, tmp_dir, parts) for item in todo if item['is_manifest']]
         finally:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
+            if tmp_dir:
+                shutil.rmtree(tmp_dir, ignore_errors=True)
         by_key = dict((d['key'], d) for d in done)
         objects = {}
         for item in self.files:

@@ -200,6 +200,25 @@ def test_tampered_dump_is_not_uploaded(s3, dumps, tmp_path):
     assert s3.state()['objects'] == []
 
 
+@pytest.mark.parametrize('threshold', [0.001, 64], ids=['multipart', 'single-put'])
+def test_same_size_tampered_dump_is_caught_while_uploading(s3, dumps, tmp_path, threshold):
+    """A byte changed in place (same size, so only the bytes read can tell): the hash taken while the parts go
+    up differs from the manifest, the multipart upload is aborted before it completes, nothing is stored."""
+    src = dumps['custom']
+    copy = str(tmp_path / 'pourtrait-custom')
+    shutil.copy(src['path'], copy)
+    shutil.copy(src['manifest_path'], copy + '.manifest.json')
+    with open(copy, 'r+b') as handle:
+        handle.seek(os.path.getsize(copy) // 2)
+        byte = handle.read(1)
+        handle.seek(-1, os.SEEK_CUR)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    result = upload(s3, copy, multipart_threshold_mb=threshold, part_size_mb=5)
+    assert_one_line_error(result, 'does not match its manifest')
+    state = s3.state()
+    assert state['objects'] == [] and state['multipart_uploads'] == []
+
+
 def test_keys_never_in_the_result(s3, dumps):
     env = s3.env()
     secret, key_id = env.pop('AWS_SECRET_ACCESS_KEY'), env.pop('AWS_ACCESS_KEY_ID')
