@@ -14,7 +14,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import hashlib
-import json
 import os
 import re
 import subprocess
@@ -23,7 +22,7 @@ import time
 from ansible.module_utils.basic import env_fallback
 from ansible_collections.pourtrait.ops.plugins.module_utils._module import OpsError, one_line
 from ansible_collections.pourtrait.ops.plugins.module_utils.s3 import layout
-from ansible_collections.pourtrait.ops.plugins.module_utils.s3.client import S3Error
+from ansible_collections.pourtrait.ops.plugins.module_utils.s3.points import read_json_object
 
 SHA_RE = re.compile(r'\A[0-9a-f]{7,64}\Z')
 INFO_VERSION = 1
@@ -130,15 +129,7 @@ def archive(repo_path, commit, out_path, top):
 
 def read_info(s3, key):
     """The ``app.json`` at ``key`` (dict) or None."""
-    if s3.head(key) is None:
-        return None
-    try:
-        data = json.loads(s3.get_bytes(key).decode('utf-8'))
-    except (ValueError, UnicodeDecodeError):
-        data = None
-    if not isinstance(data, dict):
-        raise S3Error('s3://%s/%s is not an app snapshot (not a JSON object); remove it' % (s3.bucket, key))
-    return data
+    return read_json_object(s3, key, 'an app snapshot')
 
 
 def same(info, wanted):

@@ -25,8 +25,8 @@ def parse_time(text):
         return None
 
 
-def read_record(s3, key):
-    """The recovery point record at ``key`` (dict) or None when absent; S3Error when it is not JSON."""
+def read_json_object(s3, key, what):
+    """The JSON object at ``key`` (dict) or None when absent; S3Error naming ``what`` it should be otherwise."""
     if s3.head(key) is None:
         return None
     try:
@@ -34,8 +34,13 @@ def read_record(s3, key):
     except (ValueError, UnicodeDecodeError):
         data = None
     if not isinstance(data, dict):
-        raise S3Error('s3://%s/%s is not a recovery point record (not a JSON object); remove it' % (s3.bucket, key))
+        raise S3Error('s3://%s/%s is not %s (not a JSON object); remove it' % (s3.bucket, key, what))
     return data
+
+
+def read_record(s3, key):
+    """The recovery point record at ``key`` (dict) or None when absent; S3Error when it is not JSON."""
+    return read_json_object(s3, key, 'a recovery point record')
 
 
 def write_record(s3, key, record, sse=None, kms_key_id=None):
