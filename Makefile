@@ -63,7 +63,7 @@ test-integration: setup
 	$(BIN)/pytest -q -n 3 tests/integration tests/contract
 
 test-reliability: setup
-	$(BIN)/pytest -q tests/reliability
+	$(BIN)/pytest -q -n 2 --dist loadfile tests/reliability
 
 test-molecule: setup
 	@bash tests/molecule/run.sh
