@@ -265,15 +265,21 @@ def si_outcomes(standin_pool, fault_db):
     return results
 
 
-@pytest.mark.parametrize('run', SI_RUNS, ids=run_id)
-def test_security_incident_contain_and_rotate_under_faults(si_outcomes, run):
-    outcome = si_outcomes[run]
+def assert_ran_and_healthy(outcome, run):
+    """What every fault run must show: it ran, ended rc 0 or 2 without a traceback, met faults, and production
+    answers healthy afterwards."""
     assert outcome.state is not None, outcome.where()
     assert outcome.rc in (0, 2), 'run %s ended rc %s: %s' % (run_id(run), outcome.rc, outcome.where())
     assert 'Traceback' not in outcome.output, outcome.where()
     assert outcome.injected > 0, 'no fault was injected: %s' % outcome.where()
     status, body, _headers = outcome.health
     assert status == 200 and body['status'] == 'healthy', outcome.where()
+
+
+@pytest.mark.parametrize('run', SI_RUNS, ids=run_id)
+def test_security_incident_contain_and_rotate_under_faults(si_outcomes, run):
+    outcome = si_outcomes[run]
+    assert_ran_and_healthy(outcome, run)
     keys = outcome.keys['keys']
     new = [k for k in keys if k['name'] == 'app_server_fault']
     for secret in [outcome.old_key] + [k['api_key'] for k in new]:
@@ -321,12 +327,7 @@ def applied_writes(log, when, method, pattern):
 @pytest.mark.parametrize('run', DB_RUNS_LIST, ids=run_id)
 def test_db_password_rotation_under_faults(si_outcomes, run):
     outcome = si_outcomes[run]
-    assert outcome.state is not None, outcome.where()
-    assert outcome.rc in (0, 2), 'run %s ended rc %s: %s' % (run_id(run), outcome.rc, outcome.where())
-    assert 'Traceback' not in outcome.output, outcome.where()
-    assert outcome.injected > 0, 'no fault was injected: %s' % outcome.where()
-    status, body, _headers = outcome.health
-    assert status == 200 and body['status'] == 'healthy', outcome.where()
+    assert_ran_and_healthy(outcome, run)
     for secret in outcome.secrets:
         assert secret not in outcome.output, 'a password was printed: %s' % outcome.where()
     live = outcome.live()
