@@ -31,6 +31,7 @@ import datetime
 import json
 import os
 import random
+import re
 import socket
 import ssl
 import struct
@@ -353,6 +354,24 @@ class FaultInjector(object):
         return None
 
 
+def signing_of(headers):
+    """What an AWS SigV4 request says of its body: ``payload_signature`` (``sha256`` when the signature covers
+    a hash of the body, else the literal, such as ``UNSIGNED-PAYLOAD``) and ``checksums`` (the algorithms of its
+    ``x-amz-checksum-*`` headers or trailers), so a test can see how many times a client hashed what it sent."""
+    if headers is None:
+        return {}
+    out = {}
+    signed = headers.get('x-amz-content-sha256')
+    if signed:
+        out['payload_signature'] = 'sha256' if re.match(r'^[0-9a-f]{64}$', signed) else signed
+    names = [name.lower() for name in headers.keys()] + [
+        name.strip().lower() for name in (headers.get('x-amz-trailer') or '').split(',')]  # sent after the body
+    checksums = sorted(set(name[len('x-amz-checksum-'):] for name in names if name.startswith('x-amz-checksum-')))
+    if checksums:
+        out['checksums'] = checksums
+    return out
+
+
 class RequestLog(object):
     """Every request served: method, path, status, time, whether (and how) it was faulted."""
 
@@ -373,6 +392,7 @@ class RequestLog(object):
                  'query': request.raw_query, 'status': status, 'faulted': faulted,
                  'time': started, 'duration_ms': round((time.time() - started) * 1000.0, 1),
                  'admin': request.path.startswith(ADMIN_PREFIX)}
+        entry.update(signing_of(request.headers))
         with self.lock:
             entry['seq'] = len(self.entries) + 1
             self.entries.append(entry)

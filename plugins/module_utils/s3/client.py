@@ -134,7 +134,10 @@ class S3Client(object):
         config = botocore.config.Config(
             retries={'mode': 'standard', 'max_attempts': int(params.get('max_attempts') or 8)},
             connect_timeout=min(float(params.get('timeout') or 60), 30), read_timeout=float(params.get('timeout') or 60),
-            s3={'addressing_style': params.get('addressing_style') or 'auto'},
+            # Every request with a body carries its SHA-256 in a signed x-amz-checksum-sha256 header that the
+            # server checks, so SigV4 need not hash the body a second time (botocore would whenever the checksum
+            # is given rather than computed by itself: one more SHA-256 pass over every byte uploaded).
+            s3={'addressing_style': params.get('addressing_style') or 'auto', 'payload_signing_enabled': False},
             max_pool_connections=32)
         session = boto3.session.Session(aws_access_key_id=params.get('access_key') or None,
                                         aws_secret_access_key=params.get('secret_key') or None,

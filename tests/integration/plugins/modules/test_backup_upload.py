@@ -85,6 +85,21 @@ def test_single_file_multipart_checksum_sse_class_tags(s3, dumps):
     assert hashlib.sha256(body).hexdigest() == dump['sha256']
 
 
+@pytest.mark.parametrize('https', [True, False], ids=['https', 'http'])
+def test_every_body_hashed_once_for_the_server_not_again_for_the_signature(s3, dumps, https):
+    """Each part and object goes up with its SHA-256 in a signed x-amz-checksum-sha256 header the server checks,
+    and an unsigned payload: botocore does not hash the bytes a second time for SigV4."""
+    result = upload(s3, dumps['custom']['path'], https=https, multipart_threshold_mb=0.001, part_size_mb=5)
+    assert result['changed'] and not result.get('failed'), result
+    puts = s3.requests('PUT')
+    parts = [r for r in puts if 'partNumber=' in (r['query'] or '')]
+    assert parts and len(puts) > len(parts)   # the parts, the manifest and the recovery point record
+    for entry in puts:
+        assert entry['status'] == 200, entry
+        assert 'sha256' in entry.get('checksums', []), entry
+        assert entry['payload_signature'] in ('UNSIGNED-PAYLOAD', 'STREAMING-UNSIGNED-PAYLOAD-TRAILER'), entry
+
+
 def test_small_file_single_put_server_checksum_matches(s3, dumps):
     dump = dumps['custom']
     result = upload(s3, dump['path'], https=False)
