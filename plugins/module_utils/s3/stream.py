@@ -6,7 +6,8 @@ before the object exists (``PartPool`` and ``send_file``; used by ``upload.py``)
 
 Each part is read once (one ``read`` into one ``bytes``); those bytes feed, in order, the file's SHA-256
 (in the reading thread) and the part's own SHA-256 (in the thread that sends it), sent as
-``ChecksumSHA256`` so the server checks the part and botocore does not hash it again. The parts of every
+``ChecksumSHA256`` so the server checks the part; the client leaves the body unsigned (``client.py``), so
+botocore does not hash it again. The parts of every
 file of a run go up through one shared pool with a bound on the parts read and not yet sent (memory:
 about ``(parts + 2) * part size``). ``CompleteMultipartUpload`` is sent only when every part was accepted
 and the file's SHA-256 is the expected one; on any failure the multipart upload is aborted, so no object
