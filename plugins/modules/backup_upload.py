@@ -17,7 +17,8 @@ description:
     recovery point whose data is incomplete.
   - The dump's shape (format, files, size) is checked against its manifest first; each file's bytes are hashed
     as they are read for the upload and its SHA-256 compared with the manifest before its object is completed
-    (a difference aborts the upload - nothing is stored). Every body is checked by the server
+    (a difference aborts the upload - nothing is stored, and the objects of the same dump this run already
+    stored are deleted again, every version, so a corrupt dump leaves nothing in the bucket). Every body is checked by the server
     (C(ChecksumAlgorithm=SHA256), each part of a multipart upload); each object keeps the file's own SHA-256
     in its metadata (C(x-amz-meta-sha256)), checked again after the upload.
   - Large files go multipart with O(parallel_parts) parts in flight; the files of a directory dump go

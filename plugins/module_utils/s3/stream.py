@@ -90,17 +90,23 @@ def part_size_for(size, part_size):
     return max(int(part_size), MIN_PART, need)
 
 
-def send_file(pool, path, key, extra, expected_sha, threshold, part_size, mismatch):
+def send_file(pool, path, key, extra, expected_sha, threshold, part_size, mismatch, stored=None):
     """Upload ``path`` to ``key`` (``extra``: the PutObject/CreateMultipartUpload arguments), hashing what is
     sent; raise ``mismatch(actual sha256, size)`` (an exception) and store nothing when the file's SHA-256 is
-    not ``expected_sha``. Returns ``(sha256, size)`` of the bytes stored."""
+    not ``expected_sha``. Returns ``(sha256, size)`` of the bytes stored; ``stored`` (a list), when given,
+    gets ``(key, version id or None)`` of the object once it exists."""
     size = os.path.getsize(path)
     if size < max(int(threshold), 1):
-        return _put_small(pool.s3, path, key, extra, expected_sha, mismatch)
-    return _multipart(pool, path, key, extra, expected_sha, part_size_for(size, part_size), mismatch)
+        return _put_small(pool.s3, path, key, extra, expected_sha, mismatch, stored)
+    return _multipart(pool, path, key, extra, expected_sha, part_size_for(size, part_size), mismatch, stored)
 
 
-def _put_small(s3, path, key, extra, expected_sha, mismatch):
+def _note_stored(stored, key, answer):
+    if stored is not None:
+        stored.append((key, (answer or {}).get('VersionId')))
+
+
+def _put_small(s3, path, key, extra, expected_sha, mismatch, stored=None):
     with open(path, 'rb', buffering=0) as handle:
         data = read_full(handle, os.fstat(handle.fileno()).st_size + 1)
     actual = hashlib.sha256(data).hexdigest()
@@ -109,11 +115,11 @@ def _put_small(s3, path, key, extra, expected_sha, mismatch):
     kwargs = dict(extra)
     kwargs.update(Key=key, Body=data, ChecksumAlgorithm='SHA256',
                   ChecksumSHA256=base64.b64encode(bytes.fromhex(actual)).decode('ascii'))
-    s3.call('put_object', key, **kwargs)
+    _note_stored(stored, key, s3.call('put_object', key, **kwargs))
     return actual, len(data)
 
 
-def _multipart(pool, path, key, extra, expected_sha, part_size, mismatch):
+def _multipart(pool, path, key, extra, expected_sha, part_size, mismatch, stored=None):
     s3 = pool.s3
     kwargs = dict(extra)
     kwargs.update(Key=key, ChecksumAlgorithm='SHA256')
@@ -151,7 +157,8 @@ def _multipart(pool, path, key, extra, expected_sha, part_size, mismatch):
         actual = digest.hexdigest()
         if actual != expected_sha:
             raise mismatch(actual, size)
-        s3.call('complete_multipart_upload', key, Key=key, UploadId=upload_id, MultipartUpload={'Parts': parts})
+        _note_stored(stored, key, s3.call('complete_multipart_upload', key, Key=key, UploadId=upload_id,
+                                          MultipartUpload={'Parts': parts}))
     except BaseException:
         failed.append(0)
         for future in futures:

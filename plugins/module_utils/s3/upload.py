@@ -22,6 +22,7 @@ import os
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.s3 import app_snapshot, crypto, layout
 from ansible_collections.pourtrait.ops.plugins.module_utils.s3.client import S3Error
@@ -67,6 +68,7 @@ class UploadJob(object):
             item['key'] = data_keys[item['rel']]
         self.record_key = layout.record_key(options['prefix'], self.database, self.name)
         self.point_prefix = layout.point_prefix(options['prefix'], self.database, self.name)
+        self.stored = []   # (key, version id) of every object this run stored
 
     def _files(self):
         path, manifest = self.dump['path'].rstrip('/'), self.dump['manifest']
@@ -166,7 +168,7 @@ class UploadJob(object):
         try:
             stored_sha, stored_size = send_file(pool, source, item['key'], self.extra_args(item, stored_sha),
                                                 stored_sha, self.opts['multipart_threshold'],
-                                                self.opts['part_size'], self.mismatch(item))
+                                                self.opts['part_size'], self.mismatch(item), stored=self.stored)
         finally:
             if encrypted:
                 os.unlink(source)
@@ -205,20 +207,45 @@ class UploadJob(object):
                             if opts.get('object_lock_mode') else None),
         }
 
+    def _upload_all(self, items, tmp_dir, parts):
+        """Upload ``items`` on ``workers`` threads; on the first failure the files not started yet are left alone
+        and the failure is raised once those under way have stopped."""
+        with ThreadPoolExecutor(max_workers=max(1, int(self.opts['workers']))) as pool:
+            futures = [pool.submit(self.upload_one, item, tmp_dir, parts) for item in items]
+            try:
+                return [future.result() for future in futures]
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+
+    def discard_stored(self):
+        """After a file was found not to match its manifest: delete the objects (the very versions) this run
+        stored, so a corrupt dump leaves nothing behind. Returns what to add to the error."""
+        if not self.stored:
+            return ''
+        try:
+            refused = self.s3.delete([{'key': key, 'version_id': version} for key, version in self.stored])
+        except S3Error as exc:
+            refused = [(self.stored[0][0], self.stored[0][1], str(exc))] * len(self.stored)
+        if not refused:
+            return '; the %d object(s) uploaded before it were deleted' % len(self.stored)
+        return ('; %d of the %d object(s) uploaded before it could not be deleted (%s: %s), delete them by hand'
+                % (len(refused), len(self.stored), refused[0][0], refused[0][2]))
+
     def upload(self, todo):
         """Upload ``todo`` (files), then the record last. Returns ``(aborted keys, uploaded keys, record)``."""
-        from concurrent.futures import ThreadPoolExecutor
         aborted = self.abort_orphans()
         tmp_dir = None   # only encryption writes a temporary file (a killed run leaves nothing otherwise)
         if self.opts.get('public_key') is not None:
             tmp_dir = tempfile.mkdtemp(prefix='.pourtrait-upload-', dir=self.opts.get('tmp_dir') or None)
         try:
-            with PartPool(self.s3, self.opts['parts']) as parts, \
-                    ThreadPoolExecutor(max_workers=max(1, int(self.opts['workers']))) as pool:
+            with PartPool(self.s3, self.opts['parts']) as parts:
                 # the dump's files first (each compared with the manifest as it goes up), its manifest after them
-                done = list(pool.map(lambda item: self.upload_one(item, tmp_dir, parts),
-                                     [i for i in todo if not i['is_manifest']]))
+                done = self._upload_all([i for i in todo if not i['is_manifest']], tmp_dir, parts)
                 done += [self.upload_one(item, tmp_dir, parts) for item in todo if item['is_manifest']]
+        except ChecksumMismatch as exc:
+            raise ChecksumMismatch('%s%s' % (exc, self.discard_stored()))
         finally:
             if tmp_dir:
                 shutil.rmtree(tmp_dir, ignore_errors=True)

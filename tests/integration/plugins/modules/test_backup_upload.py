@@ -234,6 +234,25 @@ def test_same_size_tampered_dump_is_caught_while_uploading(s3, dumps, tmp_path, 
     assert state['objects'] == [] and state['multipart_uploads'] == []
 
 
+def test_directory_dump_with_one_file_tampered_leaves_nothing_in_the_bucket(s3, dumps, tmp_path):
+    """One file of a directory dump changed in place: the files that went up before it was caught are
+    deleted again, every version of them, so a corrupt dump leaves no object, version or multipart upload."""
+    src = dumps['directory']
+    copy = str(tmp_path / 'pourtrait-directory')
+    shutil.copytree(src['path'], copy)
+    shutil.copy(src['manifest_path'], copy + '.manifest.json')
+    last = os.path.join(copy, sorted(os.listdir(copy))[-1])   # the files go up in name order: others first
+    with open(last, 'r+b') as handle:
+        handle.seek(os.path.getsize(last) - 1)
+        byte = handle.read(1)
+        handle.seek(-1, os.SEEK_CUR)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    result = upload(s3, copy, multipart_threshold_mb=0.001, part_size_mb=5, parallel_files=1)
+    assert_one_line_error(result, 'does not match its manifest', 'uploaded before it were deleted')
+    state = s3.state()
+    assert state['objects'] == [] and state['versions'] == 0 and state['multipart_uploads'] == [], state
+
+
 def test_keys_never_in_the_result(s3, dumps):
     env = s3.env()
     secret, key_id = env.pop('AWS_SECRET_ACCESS_KEY'), env.pop('AWS_ACCESS_KEY_ID')
