@@ -37,7 +37,11 @@ description:
     are masked in every string, and the value of a redacted argument is masked wherever else it appears.
   - Derived times - time to mitigate (playbook start to the end of the first successful mitigation task -
     M(pourtrait.ops.vercel_rollback), M(pourtrait.ops.vercel_promote), M(pourtrait.ops.vercel_env),
-    M(pourtrait.ops.supabase_backup_restore), M(pourtrait.ops.postgres_restore)) and time to verify (to the end of the
+    M(pourtrait.ops.supabase_backup_restore), M(pourtrait.ops.postgres_restore), or a containment done or in
+    force - an IP block, rate limit or attack mode of M(pourtrait.ops.vercel_firewall), a network ban, a user
+    banned or signed out by M(pourtrait.ops.supabase_auth_user), a deleted key or legacy keys turned off by
+    M(pourtrait.ops.supabase_api_key), a new database password, sessions ended by
+    M(pourtrait.ops.postgres_terminate)) and time to verify (to the end of the
     last successful verification - M(pourtrait.ops.app_health), M(pourtrait.ops.deployment_verify),
     M(pourtrait.ops.supabase_project_info)); null when the run has none (and time to mitigate in check mode).
   - For incident playbooks (file name starting with one of O(postmortem_prefixes), or a play or extra variable

@@ -49,6 +49,10 @@ KEY_RESULTS = {
 }
 MITIGATION_ACTIONS = frozenset(('vercel_rollback', 'vercel_promote', 'vercel_env', 'supabase_backup_restore',
                                 'postgres_restore'))
+# containment that stops the harm of a security incident (report_security.py's measures): a block, a rate limit,
+# attack mode, a ban, a sign-out, a deleted key, a new database password, sessions ended, legacy keys turned off
+MITIGATING_MEASURES = frozenset(('ip_block', 'rate_limit', 'attack_mode', 'network_ban', 'user_ban', 'sign_out',
+                                 'key_deleted', 'db_password', 'sessions_ended'))
 VERIFICATION_ACTIONS = frozenset(('app_health', 'deployment_verify', 'supabase_project_info'))
 SUCCESS = frozenset(('ok', 'changed'))
 _MISSING = object()
@@ -119,6 +123,18 @@ def _seconds(value):
     return None if value is None else round(value, 3)
 
 
+def mitigates(family, task):
+    """Whether a successful task mitigated: a rollback, promote, env var change or restore, or a containment
+    measure (its ``security`` record) done or already in force - never one only planned in check mode."""
+    if family in MITIGATION_ACTIONS:
+        return True
+    if task.get('check_mode'):
+        return False
+    measures = (task.get('security') or {}).get('containment') or []
+    return any(m.get('kind') in MITIGATING_MEASURES or (m.get('kind') == 'legacy_keys' and m.get('target') == 'off')
+               for m in measures)
+
+
 def derive_times(started, tasks, check_mode=False):
     """Time to mitigate and time to verify, in seconds from `started`, with the tasks that decided them."""
     mitigation = verification = None
@@ -126,7 +142,7 @@ def derive_times(started, tasks, check_mode=False):
         if task['outcome'] not in SUCCESS:
             continue
         family = action_family(task['action'])
-        if family in MITIGATION_ACTIONS and not check_mode:
+        if mitigates(family, task) and not check_mode:
             if mitigation is None or task['_end'] < mitigation['_end']:
                 mitigation = task
         elif family in VERIFICATION_ACTIONS:

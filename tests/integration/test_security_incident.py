@@ -5,6 +5,7 @@ secret, the modules read VERCEL_* / SUPABASE_* / DATABASE_URL / APP_URL from the
 where a user would see it: the app from a hostile address, SQL, the stand-ins' state."""
 
 import contextlib
+import json
 import os
 import tempfile
 import urllib.parse
@@ -98,6 +99,10 @@ def test_contain_investigate_then_recover(vercel, supabase_auth, pg_server):
             # the evidence was gathered and reported
             assert 'Evidence - Firewall events:' in out and 'Evidence - Auth audit:' in out, out
             assert report
+            # the run report times the mitigation by its first containment (no rollback in this run)
+            derived = json.JSONDecoder().raw_decode(report)[0]['derived']
+            assert derived['time_to_mitigate_s'] > 0, derived
+            assert derived['mitigated_by']['task'].startswith('Block at the edge'), derived
 
             rc, out, _report = playbook('security_incident', env, contain)
             assert rc == 0, out

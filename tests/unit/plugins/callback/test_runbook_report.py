@@ -199,6 +199,32 @@ def test_time_to_mitigate_is_the_first_successful_mitigation_and_verify_the_last
     assert derived['verified_by']['task'] == 'verify'
 
 
+def contained(action, end, name, *kinds, **extra):
+    measures = [{'kind': kind, 'target': target, 'changed': True} for kind, target in kinds]
+    return dict(task(action, 'changed', end, name), security={'evidence': [], 'containment': measures}, **extra)
+
+
+def test_time_to_mitigate_counts_containment_of_a_security_incident():
+    tasks = [
+        task('pourtrait.ops.vercel_firewall_info', 'ok', 101.0, 'evidence'),
+        contained('pourtrait.ops.vercel_firewall', 102.0, 'lift an old block', ('ip_unblock', '203.0.113.9')),
+        contained('pourtrait.ops.supabase_api_key', 103.0, 'new key', ('key_created', 'next (secret)')),
+        contained('pourtrait.ops.vercel_firewall', 104.0, 'block', ('ip_block', '198.51.100.7')),
+        contained('pourtrait.ops.supabase_auth_user', 106.0, 'ban', ('user_ban', 'eve@example.com')),
+    ]
+    derived = rr.derive_times(100.0, tasks)
+    assert derived['time_to_mitigate_s'] == 4.0 and derived['mitigated_by']['task'] == 'block'
+    # a ban planned in check mode is not a mitigation; legacy keys turned off is one, turned on is not
+    assert rr.derive_times(100.0, [contained('supabase_auth_user', 101.0, 'ban', ('user_ban', 'eve'),
+                                             check_mode=True)])['time_to_mitigate_s'] is None
+    assert rr.derive_times(100.0, [contained('supabase_api_key', 101.0, 'on', ('legacy_keys', 'on'))])[
+        'time_to_mitigate_s'] is None
+    assert rr.derive_times(100.0, [contained('supabase_api_key', 101.5, 'off', ('legacy_keys', 'off'))])[
+        'time_to_mitigate_s'] == 1.5
+    assert rr.derive_times(100.0, [contained('postgres_terminate', 102.0, 'end', ('sessions_ended', 'of app'))])[
+        'mitigated_by']['task'] == 'end'
+
+
 def test_derived_times_are_null_when_not_applicable():
     assert rr.derive_times(0.0, [task('ansible.builtin.debug', 'ok', 1.0)]) == {
         'time_to_mitigate_s': None, 'mitigated_by': None, 'time_to_verify_s': None, 'verified_by': None}
