@@ -13,6 +13,10 @@ itself behaves:
   ``InternalError``, 502; ``reset`` drops the connection (with ``when: after`` the request was
   processed, e.g. a part stored, and only its answer is lost).
 
+* a GET of one byte range reads only that range of the object (moto itself reads the whole object for
+  each one: a cost no S3 has, which would make a download in many ranged parts look slower than it is
+  and decide a comparison of clients); everything else of the answer is moto's.
+
 At start and at every reset: the bucket ``bucket`` exists, versioning on and Object Lock enabled (no
 default retention), everything in it removed.
 
@@ -22,6 +26,7 @@ multipart_uploads: [{key, upload_id}]}``; ``POST /bucket`` ``{name, versioning, 
 bucket (for a test that needs one without versioning or lock).
 """
 
+import re
 import threading
 
 from tests.sandbox.standin import Response, Service, json_response
@@ -38,6 +43,53 @@ def s3_error_xml(code, message, **extra):
     fields = ''.join('<%s>%s</%s>' % (k, escape(str(v)), k) for k, v in extra.items())
     return ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>%s</Code><Message>%s</Message>%s'
             '<RequestId>SANDBOXREQUEST</RequestId></Error>' % (code, escape(message), fields))
+
+
+_ONE_RANGE_RE = re.compile(r'^bytes=(\d+)-(\d*)$')
+_RANGED = threading.local()   # set while moto answers a GET of one byte range (this thread)
+
+
+class _Window(object):
+    """An object's body as moto sees it while answering a GET of one byte range: its length, and the slice it
+    serves read from the object's buffer (nothing else of the object is read)."""
+
+    def __init__(self, key):
+        self.key = key
+
+    def __len__(self):
+        return self.key.size
+
+    def __bool__(self):
+        return self.key.size > 0
+
+    def __getitem__(self, item):
+        start, stop, _step = item.indices(self.key.size)
+        with self.key.lock:
+            self.key._value_buffer.seek(start)  # pylint: disable=protected-access
+            return self.key._value_buffer.read(max(0, stop - start))  # pylint: disable=protected-access
+
+
+def _read_ranges_only():
+    """FakeKey.value gives a _Window during a ranged GET (moto slices it), the whole body otherwise."""
+    from moto.s3.models import FakeKey
+    whole = FakeKey.value
+    if getattr(whole.fget, 'pourtrait_ranges', False):
+        return
+
+    def value(key):
+        if getattr(_RANGED, 'on', False):
+            return _Window(key)
+        return whole.fget(key)
+    value.pourtrait_ranges = True
+    FakeKey.value = property(value, whole.fset)
+
+
+def _one_range(request):
+    """True for a GET of a single byte range ``bytes=a-b`` (a <= b) of an object, no part number."""
+    if request.method != 'GET' or 'partNumber' in request.query:
+        return False
+    match = _ONE_RANGE_RE.match((request.headers.get('Range') or '').strip())
+    return bool(match) and (not match.group(2) or int(match.group(1)) <= int(match.group(2)))
 
 
 class S3Service(Service):
@@ -73,6 +125,7 @@ class S3Service(Service):
         key = iam.create_access_key('pourtrait-backup')
         self.access_key_id, self.secret_access_key = key.access_key_id, key.secret_access_key
         self.app = create_backend_app('s3')
+        _read_ranges_only()
 
     def backend(self):
         from moto.s3.models import s3_backends
@@ -134,13 +187,17 @@ class S3Service(Service):
             captured['status'] = int(status.split(' ', 1)[0])
             captured['headers'] = response_headers
 
-        chunks = self.app(environ, start_response)
+        _RANGED.on = _one_range(request)
         try:
-            body = b''.join(chunks)
+            chunks = self.app(environ, start_response)
+            try:
+                body = b''.join(chunks)
+            finally:
+                close = getattr(chunks, 'close', None)
+                if close:
+                    close()
         finally:
-            close = getattr(chunks, 'close', None)
-            if close:
-                close()
+            _RANGED.on = False
         content_type = None
         out = {}
         for key, value in captured['headers']:
