@@ -171,11 +171,20 @@ def program_version(path):
     return match.group(1) if match else one_line(out)
 
 
+_CAUSE_RE = re.compile(r'error message from server|server closed the connection|terminating connection|'
+                       r'connection to server .* failed|\bFATAL\b', re.I)
+
+
 def tool_error(program, returncode, stderr):
     """One line from a client program's failure: its error lines, not its chatter."""
     lines = [line.strip() for line in (stderr or '').splitlines() if line.strip()]
     errors = [line for line in lines if re.search(r'\b(error|fatal|failed)\b', line, re.I)]
     picked = errors[:2] or lines[-2:]
+    # the server's own reason (a lost connection, a FATAL) says what to do: keep it even after two error lines
+    # (parallel workers write their lines interleaved, so the first two need not carry it)
+    cause = next((line for line in lines if _CAUSE_RE.search(line) and line not in picked), None)
+    if cause and not any(_CAUSE_RE.search(line) for line in picked):
+        picked.append(cause)
     text = one_line(' '.join(picked)) or 'no error output'
     text = re.sub(r'^(pg_dump|pg_restore|psql):\s*', '', text)
     hint = ''

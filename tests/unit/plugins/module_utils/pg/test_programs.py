@@ -82,6 +82,23 @@ def test_tool_error_is_one_line_and_picks_the_error():
     assert 'truncated or corrupt' in msg and '\n' not in msg
 
 
+def test_tool_error_keeps_the_servers_reason_after_interleaved_worker_lines():
+    """pg_dump -j: a worker's progress line and another's error share a line; the lost connection comes later."""
+    text = ('pg_dump: dumping contents of table "public.a"\n'
+            'pg_dump: error: pg_dump: dumping contents of table "public.notifications"\n'
+            'pg_dump: error: Dumping the contents of table "fault_bulk" failed: PQgetResult() failed.\n'
+            'pg_dump: detail: Error message from server: server closed the connection unexpectedly\n'
+            'pg_dump: detail: Command was: COPY public.fault_bulk (id, note) TO stdout;\n')
+    msg = programs.tool_error('pg_dump', 1, text)
+    assert 'Dumping the contents of table "fault_bulk" failed' in msg
+    assert msg.endswith('Error message from server: server closed the connection unexpectedly')
+    assert '\n' not in msg and msg.count('server closed the connection') == 1
+    # already among the first error lines: not repeated
+    short = programs.tool_error('psql', 2, 'psql: error: connection to server at "127.0.0.1", port 1 failed: '
+                                'FATAL:  password authentication failed for user "x"\n')
+    assert short.count('FATAL') == 1
+
+
 # -- choosing a client by version ---------------------------------------------------------------------------
 
 def _versioned(tmp_path, folder, name, version):
