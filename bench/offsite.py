@@ -14,7 +14,8 @@ compression, so the file is about that size). Then, in the same run and against 
 
 awscli runs in its own virtualenv under .bench/awscli (created on the first run with pip), since
 awscli v1 from PyPI pins its own botocore, which need not be the one requirements.txt's boto3 uses.
-Each side runs ``--runs`` times alternately; the median counts. Goal: ours / aws s3 cp <= 1.0.
+Each side runs ``--runs`` times, going first in every other run, each step after an ``os.sync()``
+(no writeback of the step before lands on it); the median counts. Goal: ours / aws s3 cp <= 1.0.
 
     python bench/offsite.py [--size-mb N] [--runs N]
 """
@@ -144,22 +145,31 @@ def _bench(sandbox, dump, work, runs, log):
     times = dict(up_ours=[], up_aws=[], down_ours=[], down_aws=[])
     for index in range(runs):
         prefix = 'bench-%d' % index
-        result = {}
-        times['up_ours'].append(timed(lambda: result.update(run_module(
-            'backup_upload', dict(path=dump['path'], prefix=prefix), env=s3_env))))
-        check(result, 'backup_upload')
-        times['up_aws'].append(timed(lambda: aws(['s3', 'cp', dump['path'], 's3://%s/aws-%d/%s' % (
-            bucket, index, os.path.basename(dump['path']))] + endpoint, aws_env)))
+        result, fetched = {}, {}
         dest = os.path.join(work, 'down-%d' % index)
-        fetched = {}
-        times['down_ours'].append(timed(lambda: fetched.update(run_module(
-            'backup_download', dict(database=database, prefix=prefix, dest=dest), env=s3_env))))
+        target = os.path.join(work, 'aws-%d.dump' % index)
+        steps = dict(
+            up_ours=lambda: result.update(run_module('backup_upload', dict(path=dump['path'], prefix=prefix),
+                                                     env=s3_env)),
+            up_aws=lambda: aws(['s3', 'cp', dump['path'], 's3://%s/aws-%d/%s' % (
+                bucket, index, os.path.basename(dump['path']))] + endpoint, aws_env),
+            down_ours=lambda: fetched.update(run_module(
+                'backup_download', dict(database=database, prefix=prefix, dest=dest), env=s3_env)),
+            down_aws=lambda: aws(['s3', 'cp', 's3://%s/aws-%d/%s' % (
+                bucket, index, os.path.basename(dump['path'])), target] + endpoint, aws_env))
+        # each side goes first in every other run, and each step starts with no dirty pages left by the one
+        # before it (the stand-in keeps objects in files, the downloads write 1 GB: the kernel's writeback of
+        # those would otherwise land on whoever comes next)
+        order = ('ours', 'aws') if index % 2 == 0 else ('aws', 'ours')
+        for what in ('up', 'down'):
+            for side in order:
+                os.sync()
+                times['%s_%s' % (what, side)].append(timed(steps['%s_%s' % (what, side)]))
+            if what == 'up':
+                check(result, 'backup_upload')
         check(fetched, 'backup_download')
         if fetched['record']['dump']['sha256'] != dump['sha256']:
             raise RuntimeError('backup_download returned another dump')
-        target = os.path.join(work, 'aws-%d.dump' % index)
-        times['down_aws'].append(timed(lambda: aws(['s3', 'cp', 's3://%s/aws-%d/%s' % (
-            bucket, index, os.path.basename(dump['path'])), target] + endpoint, aws_env)))
         if index == 0 and sha256(target) != dump['sha256']:
             raise RuntimeError('aws s3 cp downloaded another file')
         log('run %d: upload ours %.2f s / aws %.2f s; download ours %.2f s (download %s, verify %s) / aws %.2f s'

@@ -4,8 +4,9 @@
 """Downloading a recovery point (``DownloadJob``; layout in ``layout.py``, choosing it in ``choose_point``).
 
 Steps: download every object of ``<rp>/dump/`` into a staging folder beside the destination - files in
-parallel, ranged GETs (parts) in parallel, each object's SHA-256 computed in order while its parts
-arrive - then verify each digest against the recovery point record, decrypt the encrypted ones with
+parallel, ranged GETs (parts) in parallel, each streamed to its place in the file (a chunk in memory at a
+time), each object's SHA-256 computed in order, reading back every part once those before it are in -
+then verify each digest against the recovery point record, decrypt the encrypted ones with
 the private key, check the dump against its manifest (``pg/manifest.py``), and only then move the
 folder into place, the record written last as ``recovery-point.json`` (what marks a complete, verified
 local copy). Any failure removes the staging folder: nothing half-downloaded is left to restore.
@@ -92,41 +93,76 @@ def sha256_file(path):
     return digest.hexdigest()
 
 
-class _OrderedHash(object):
-    """SHA-256 of a file whose parts arrive out of order: parts are hashed in order as soon as they can be."""
+STREAM_CHUNK = 1024 * 1024   # bytes read from a response body and written at once
+READBACK_CHUNK = 4 * 1024 * 1024   # bytes read back from the file at once to hash a finished part
 
-    def __init__(self):
-        self.digest, self.next, self.waiting = hashlib.sha256(), 0, {}
+
+class _OrderedFileHash(object):
+    """SHA-256 of a file written in parts that finish out of order: each part is read back from the file and hashed
+    as soon as every part before it is in (from the page cache; no part stays in memory meanwhile)."""
+
+    def __init__(self, fd):
+        self.fd, self.digest, self.next, self.waiting = fd, hashlib.sha256(), 0, {}
         self.lock = threading.Lock()
+        self.buffer = memoryview(bytearray(READBACK_CHUNK))   # used under the lock only
 
-    def add(self, index, data):
+    def done(self, index, offset, length):
+        """Part ``index`` (``length`` bytes at ``offset``) is written; hash what is now complete from the start."""
         with self.lock:
-            self.waiting[index] = data
+            self.waiting[index] = (offset, length)
             while self.next in self.waiting:
-                self.digest.update(self.waiting.pop(self.next))
+                self._hash(*self.waiting.pop(self.next))
                 self.next += 1
 
+    def _hash(self, offset, length):
+        while length > 0:
+            got = os.preadv(self.fd, [self.buffer[:min(length, len(self.buffer))]], offset)
+            if got <= 0:
+                raise OSError('the file ended %d bytes early while it was read back' % length)
+            self.digest.update(self.buffer[:got])
+            offset, length = offset + got, length - got
 
-def get_range(s3, key, start, end, attempts=READ_ATTEMPTS):
-    """(GetObject answer, body) of ``bytes=start-end``. botocore retries the request; a body that breaks off while
-    it is read (a dropped connection) is asked for again, ``attempts`` times in all."""
+
+def _write_all(fd, data, offset):
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
+def fetch_range(s3, key, fd, start, end, attempts=READ_ATTEMPTS):
+    """Write ``bytes=start-end`` of ``key`` at the same offsets of ``fd``, streaming the body (at most a chunk in
+    memory); returns (GetObject answer, bytes written). botocore retries the request; a body that breaks off while
+    it is read (a dropped connection) is asked for again, ``attempts`` times in all, and written over. A failure
+    to write the file (disk full) is raised as it is."""
     for attempt in range(attempts):
         answer = s3.call('get_object', key, Key=key, Range='bytes=%d-%d' % (start, end))
-        try:
-            return answer, answer['Body'].read()
-        except (OSError, BotoCoreError) as exc:
-            if attempt + 1 >= attempts:
-                raise S3Error('download of s3://%s/%s broke off %d times (%s); check the connection to the endpoint '
-                              'and run again' % (s3.bucket, key, attempts, str(exc).split('\n', 1)[0][:200]))
-            time.sleep(0.2 * (attempt + 1))
+        body, offset, broke = answer['Body'], start, None
+        while offset <= end + 1:   # one read past the range tells a body longer than asked for
+            try:
+                chunk = body.read(STREAM_CHUNK)
+            except (OSError, BotoCoreError) as exc:
+                broke = exc
+                break
+            if not chunk:
+                break
+            _write_all(fd, chunk, offset)
+            offset += len(chunk)
+        if broke is None:
+            return answer, offset - start
+        if attempt + 1 >= attempts:
+            raise S3Error('download of s3://%s/%s broke off %d times (%s); check the connection to the endpoint '
+                          'and run again' % (s3.bucket, key, attempts, str(broke).split('\n', 1)[0][:200]))
+        time.sleep(0.2 * (attempt + 1))
     raise AssertionError('unreachable')
 
 
 def ranged_download(s3, key, path, size, part_size, pool, window):
     """Download ``key`` (``size`` bytes) into ``path`` with ranged GETs run by ``pool`` (at most ``window`` parts in
-    flight, so memory stays bounded), hashing in order on the way; returns the SHA-256 of the bytes written."""
-    hasher = _OrderedHash()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    flight), each streamed to its place in the file and hashed in order from the file once the parts before it are
+    in; returns the SHA-256 of the bytes written."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    hasher = _OrderedFileHash(fd)
     gate = threading.Semaphore(max(1, window))
     try:
         if size == 0:
@@ -136,14 +172,13 @@ def ranged_download(s3, key, path, size, part_size, pool, window):
             try:
                 start = index * part_size
                 end = min(size, start + part_size) - 1
-                answer, data = get_range(s3, key, start, end)
+                answer, got = fetch_range(s3, key, fd, start, end)
                 total = str(answer.get('ContentRange') or '').rpartition('/')[2]
-                if len(data) != end - start + 1 or (total.isdigit() and int(total) != size):
+                if got != end - start + 1 or (total.isdigit() and int(total) != size):
                     raise PointError('s3://%s/%s is %s bytes, the recovery point record says %d: the object was altered '
                                      'after the upload (tampered or corrupt); nothing was restored, choose another '
-                                     'recovery point' % (s3.bucket, key, total or len(data), size))
-                os.pwrite(fd, data, start)
-                hasher.add(index, data)
+                                     'recovery point' % (s3.bucket, key, total or got, size))
+                hasher.done(index, start, got)
             finally:
                 gate.release()
         futures = []
@@ -280,7 +315,7 @@ class DownloadJob(object):
                                  % (self.s3.bucket, obj['key'], self.name))
             size = head['ContentLength']
         part_size = max(1024 * 1024, int(self.opts['part_size']))
-        return ranged_download(self.s3, obj['key'], self._local(staging, obj), size, part_size, pool, parts * 2)
+        return ranged_download(self.s3, obj['key'], self._local(staging, obj), size, part_size, pool, parts)
 
     def _dump_digests(self):
         """The plaintext digests of the dump: ``{file: sha256}`` (directory dump) or the file's sha256."""

@@ -3,6 +3,7 @@ pg/manifest.py's check of digests computed while downloading."""
 
 import datetime
 import hashlib
+import os
 import sys
 
 import pytest
@@ -59,12 +60,23 @@ def test_no_points_at_all():
         download.choose_point([], 'latest', 'w')
 
 
-def test_ordered_hash_out_of_order():
-    parts = [b'a' * 10, b'b' * 5, b'c' * 7]
-    hasher = download._OrderedHash()
-    for index in (2, 0, 1):
-        hasher.add(index, parts[index])
-    assert hasher.digest.hexdigest() == hashlib.sha256(b''.join(parts)).hexdigest() and not hasher.waiting
+def test_ordered_hash_out_of_order(tmp_path):
+    """Parts finish out of order; each is read back from the file and hashed once the parts before it are in."""
+    parts = [b'a' * 10, b'b' * 5, b'c' * (download.READBACK_CHUNK + 7)]   # the last is read back in two reads
+    offsets = [0, 10, 15]
+    fd = os.open(str(tmp_path / 'file'), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        hasher = download._OrderedFileHash(fd)
+        for index in (2, 0, 1):
+            os.pwrite(fd, parts[index], offsets[index])
+            hasher.done(index, offsets[index], len(parts[index]))
+            if index == 2:
+                assert hasher.next == 0 and hasher.digest.hexdigest() == hashlib.sha256().hexdigest()
+        assert hasher.digest.hexdigest() == hashlib.sha256(b''.join(parts)).hexdigest() and not hasher.waiting
+        with pytest.raises(OSError, match='ended 10 bytes early'):
+            hasher.done(3, os.fstat(fd).st_size, 10)
+    finally:
+        os.close(fd)
 
 
 def test_check_digests_directory_and_file():
