@@ -17,9 +17,9 @@ description:
   - O(point) chooses it - V(latest) (the newest complete, verified one), a recovery point's name, or a time (the
     newest at or before it, C(YYYY-MM-DDTHH:MM:SSZ) or any ISO 8601 time; without a zone - UTC). A point that
     does not exist is refused with the newest available ones named.
-  - Files are downloaded O(parallel_files) at a time, each in ranged parts, O(parallel_parts) in flight, each
-    part streamed to its place in the file (memory stays at a chunk per part, whatever the part size); every
-    object's SHA-256 is computed in order as its parts land and compared with the recovery point record. Encrypted
+  - Files are downloaded O(parallel_files) at a time, each in ranged parts, O(parallel_parts) in flight, read
+    into part buffers that are used over and over (at most twice O(parallel_parts) per file); every object's
+    SHA-256 is computed in order while its parts arrive and compared with the recovery point record. Encrypted
     points are decrypted with O(private_key). Last the dump is checked against its manifest.
   - Everything goes to a staging folder beside the destination first, moved into place only when every check
     passed. A tampered or corrupt object (its SHA-256 differs from the record), a wrong key, or any failure

@@ -4,9 +4,8 @@
 """Downloading a recovery point (``DownloadJob``; layout in ``layout.py``, choosing it in ``choose_point``).
 
 Steps: download every object of ``<rp>/dump/`` into a staging folder beside the destination - files in
-parallel, ranged GETs (parts) in parallel, each streamed to its place in the file (a chunk in memory at a
-time), each object's SHA-256 computed in order, reading back every part once those before it are in -
-then verify each digest against the recovery point record, decrypt the encrypted ones with
+parallel, ranged GETs (parts) in parallel into part buffers used over and over, each object's SHA-256
+computed in order while its parts arrive - then verify each digest against the recovery point record, decrypt the encrypted ones with
 the private key, check the dump against its manifest (``pg/manifest.py``), and only then move the
 folder into place, the record written last as ``recovery-point.json`` (what marks a complete, verified
 local copy). Any failure removes the staging folder: nothing half-downloaded is left to restore.
@@ -93,101 +92,132 @@ def sha256_file(path):
     return digest.hexdigest()
 
 
-STREAM_CHUNK = 1024 * 1024   # bytes read from a response body and written at once
-READBACK_CHUNK = 4 * 1024 * 1024   # bytes read back from the file at once to hash a finished part
+STREAM_CHUNK = 1024 * 1024   # bytes read from a response body at once
 
 
-class _OrderedFileHash(object):
-    """SHA-256 of a file written in parts that finish out of order: each part is read back from the file and hashed
-    as soon as every part before it is in (from the page cache; no part stays in memory meanwhile)."""
+class _OrderedHash(object):
+    """SHA-256 of a file whose parts arrive out of order: parts are hashed in order as soon as they can be;
+    ``on_hashed(index)``, when given, is told of each part once it is hashed (its buffer may then be reused)."""
 
-    def __init__(self, fd):
-        self.fd, self.digest, self.next, self.waiting = fd, hashlib.sha256(), 0, {}
+    def __init__(self, on_hashed=None):
+        self.digest, self.next, self.waiting = hashlib.sha256(), 0, {}
         self.lock = threading.Lock()
-        self.buffer = memoryview(bytearray(READBACK_CHUNK))   # used under the lock only
+        self.on_hashed = on_hashed
 
-    def done(self, index, offset, length):
-        """Part ``index`` (``length`` bytes at ``offset``) is written; hash what is now complete from the start."""
+    def add(self, index, data):
         with self.lock:
-            self.waiting[index] = (offset, length)
+            self.waiting[index] = data
             while self.next in self.waiting:
-                self._hash(*self.waiting.pop(self.next))
+                self.digest.update(self.waiting.pop(self.next))
+                if self.on_hashed is not None:
+                    self.on_hashed(self.next)
                 self.next += 1
 
-    def _hash(self, offset, length):
-        while length > 0:
-            got = os.preadv(self.fd, [self.buffer[:min(length, len(self.buffer))]], offset)
-            if got <= 0:
-                raise OSError('the file ended %d bytes early while it was read back' % length)
-            self.digest.update(self.buffer[:got])
-            offset, length = offset + got, length - got
+
+class _Buffers(object):
+    """Part-sized buffers used over and over (the memory of a download stays ``count`` parts, and is touched once
+    rather than once per part)."""
+
+    def __init__(self, size, count):
+        self.size, self.count, self.free, self.made, self.aborted = size, max(1, count), [], 0, False
+        self.available = threading.Semaphore(self.count)
+        self.lock = threading.Lock()
+
+    def take(self):
+        """A buffer, or None once a part failed (the parts waiting to be hashed will never give theirs back)."""
+        self.available.acquire()
+        with self.lock:
+            if self.aborted:
+                return None
+            if self.free:
+                return self.free.pop()
+            self.made += 1
+        return memoryview(bytearray(self.size))
+
+    def abort(self):
+        with self.lock:
+            self.aborted = True
+        for dummy in range(self.count):
+            self.available.release()
+
+    def give(self, buffer):
+        with self.lock:
+            self.free.append(buffer)
+        self.available.release()
+
+
+def fetch_range(s3, key, buffer, start, end, attempts=READ_ATTEMPTS):
+    """Read ``bytes=start-end`` of ``key`` into ``buffer`` (a memoryview at least that long, filled a chunk at a
+    time); returns (GetObject answer, bytes read). botocore retries the request; a body that breaks off while it is
+    read (a dropped connection) is asked for again, ``attempts`` times in all."""
+    want = end - start + 1
+    for attempt in range(attempts):
+        answer = s3.call('get_object', key, Key=key, Range='bytes=%d-%d' % (start, end))
+        body, got = answer['Body'], 0
+        try:
+            while True:
+                chunk = body.read(STREAM_CHUNK)
+                if not chunk:
+                    return answer, got
+                if got + len(chunk) > want:   # a body longer than asked for: its length tells
+                    return answer, got + len(chunk)
+                buffer[got:got + len(chunk)] = chunk
+                got += len(chunk)
+        except (OSError, BotoCoreError) as exc:
+            if attempt + 1 >= attempts:
+                raise S3Error('download of s3://%s/%s broke off %d times (%s); check the connection to the endpoint '
+                              'and run again' % (s3.bucket, key, attempts, str(exc).split('\n', 1)[0][:200]))
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError('unreachable')
 
 
 def _write_all(fd, data, offset):
-    view = memoryview(data)
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view, offset = view[written:], offset + written
-
-
-def fetch_range(s3, key, fd, start, end, attempts=READ_ATTEMPTS):
-    """Write ``bytes=start-end`` of ``key`` at the same offsets of ``fd``, streaming the body (at most a chunk in
-    memory); returns (GetObject answer, bytes written). botocore retries the request; a body that breaks off while
-    it is read (a dropped connection) is asked for again, ``attempts`` times in all, and written over. A failure
-    to write the file (disk full) is raised as it is."""
-    for attempt in range(attempts):
-        answer = s3.call('get_object', key, Key=key, Range='bytes=%d-%d' % (start, end))
-        body, offset, broke = answer['Body'], start, None
-        while offset <= end + 1:   # one read past the range tells a body longer than asked for
-            try:
-                chunk = body.read(STREAM_CHUNK)
-            except (OSError, BotoCoreError) as exc:
-                broke = exc
-                break
-            if not chunk:
-                break
-            _write_all(fd, chunk, offset)
-            offset += len(chunk)
-        if broke is None:
-            return answer, offset - start
-        if attempt + 1 >= attempts:
-            raise S3Error('download of s3://%s/%s broke off %d times (%s); check the connection to the endpoint '
-                          'and run again' % (s3.bucket, key, attempts, str(broke).split('\n', 1)[0][:200]))
-        time.sleep(0.2 * (attempt + 1))
-    raise AssertionError('unreachable')
+    while data:
+        written = os.pwrite(fd, data, offset)
+        data, offset = data[written:], offset + written
 
 
 def ranged_download(s3, key, path, size, part_size, pool, window):
     """Download ``key`` (``size`` bytes) into ``path`` with ranged GETs run by ``pool`` (at most ``window`` parts in
-    flight), each streamed to its place in the file and hashed in order from the file once the parts before it are
-    in; returns the SHA-256 of the bytes written."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-    hasher = _OrderedFileHash(fd)
+    flight, at most twice that many part buffers in use, reused), hashing in order on the way; returns the SHA-256
+    of the bytes written."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    buffers = _Buffers(min(part_size, max(size, 1)), 2 * max(1, window))
+    held = {}
+    hasher = _OrderedHash(on_hashed=lambda index: buffers.give(held.pop(index)))
     gate = threading.Semaphore(max(1, window))
     try:
         if size == 0:
             return hasher.digest.hexdigest()
 
-        def part(index):
+        def part(index, buffer):
             try:
                 start = index * part_size
                 end = min(size, start + part_size) - 1
-                answer, got = fetch_range(s3, key, fd, start, end)
+                answer, got = fetch_range(s3, key, buffer, start, end)
                 total = str(answer.get('ContentRange') or '').rpartition('/')[2]
                 if got != end - start + 1 or (total.isdigit() and int(total) != size):
                     raise PointError('s3://%s/%s is %s bytes, the recovery point record says %d: the object was altered '
                                      'after the upload (tampered or corrupt); nothing was restored, choose another '
                                      'recovery point' % (s3.bucket, key, total or got, size))
-                hasher.done(index, start, got)
+                _write_all(fd, buffer[:got], start)
+                hasher.add(index, buffer[:got])
+            except BaseException:
+                buffers.abort()
+                raise
             finally:
                 gate.release()
         futures = []
         for index in range((size + part_size - 1) // part_size):
+            buffer = buffers.take()   # before the gate: a part waiting to be hashed keeps its buffer
+            if buffer is None:
+                break
+            held[index] = buffer
             gate.acquire()
             if any(f.done() and f.exception() for f in futures):
                 gate.release()
                 break
-            futures.append(pool.submit(part, index))
+            futures.append(pool.submit(part, index, buffer))
         for future in futures:
             future.result()
         return hasher.digest.hexdigest()

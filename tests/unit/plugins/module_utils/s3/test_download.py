@@ -4,6 +4,7 @@ pg/manifest.py's check of digests computed while downloading."""
 import datetime
 import hashlib
 import os
+import time
 import sys
 
 import pytest
@@ -60,23 +61,83 @@ def test_no_points_at_all():
         download.choose_point([], 'latest', 'w')
 
 
-def test_ordered_hash_out_of_order(tmp_path):
-    """Parts finish out of order; each is read back from the file and hashed once the parts before it are in."""
-    parts = [b'a' * 10, b'b' * 5, b'c' * (download.READBACK_CHUNK + 7)]   # the last is read back in two reads
-    offsets = [0, 10, 15]
-    fd = os.open(str(tmp_path / 'file'), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        hasher = download._OrderedFileHash(fd)
-        for index in (2, 0, 1):
-            os.pwrite(fd, parts[index], offsets[index])
-            hasher.done(index, offsets[index], len(parts[index]))
-            if index == 2:
-                assert hasher.next == 0 and hasher.digest.hexdigest() == hashlib.sha256().hexdigest()
-        assert hasher.digest.hexdigest() == hashlib.sha256(b''.join(parts)).hexdigest() and not hasher.waiting
-        with pytest.raises(OSError, match='ended 10 bytes early'):
-            hasher.done(3, os.fstat(fd).st_size, 10)
-    finally:
-        os.close(fd)
+def test_ordered_hash_out_of_order():
+    parts = [b'a' * 10, b'b' * 5, b'c' * 7]
+    hashed = []
+    hasher = download._OrderedHash(on_hashed=hashed.append)
+    for index in (2, 0, 1):
+        hasher.add(index, parts[index])
+    assert hasher.digest.hexdigest() == hashlib.sha256(b''.join(parts)).hexdigest() and not hasher.waiting
+    assert hashed == [0, 1, 2]
+
+
+class RangeS3(object):
+    """Answers ranged GetObject from ``data``; ``fail`` (a part's first byte) gets a body that breaks off every time,
+    after ``delay`` seconds (so the parts after it finish first)."""
+    bucket = 'b'
+
+    def __init__(self, data, fail=None, delay=0.0):
+        self.data, self.fail, self.delay, self.calls = data, fail, delay, 0
+
+    def call(self, name, key=None, **kwargs):
+        import io
+        assert name == 'get_object'
+        self.calls += 1
+        first, last = [int(x) for x in kwargs['Range'][len('bytes='):].split('-')]
+        body = self.data[first:last + 1]
+        s3 = self
+
+        class Body(io.BytesIO):
+            def read(self, size=-1):
+                if first == s3.fail:
+                    time.sleep(s3.delay)
+                    raise ConnectionResetError('connection reset by peer')
+                return io.BytesIO.read(self, size)
+        return {'Body': Body(body), 'ContentRange': 'bytes %d-%d/%d' % (first, last, len(self.data))}
+
+
+def test_ranged_download_reuses_its_part_buffers(tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+    monkeypatch.setattr(download, 'STREAM_CHUNK', 1000)
+    made = []
+    real = download._Buffers.take
+
+    def take(self):
+        buffer = real(self)
+        made.append(self.made)
+        return buffer
+    monkeypatch.setattr(download._Buffers, 'take', take)
+    data = os.urandom(50 * 4096 + 123)
+    path = str(tmp_path / 'object')
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        digest = download.ranged_download(RangeS3(data), 'k', path, len(data), 4096, pool, 3)
+    assert digest == hashlib.sha256(data).hexdigest()
+    with open(path, 'rb') as handle:
+        assert handle.read() == data
+    assert max(made) <= 6   # 51 parts through at most twice the window of buffers
+
+
+def test_ranged_download_failing_part_raises_without_hanging(tmp_path, monkeypatch):
+    """The first part breaks off every time while the parts after it finish and wait to be hashed, holding every
+    buffer: the download still ends, with the one-line error, instead of waiting for a buffer forever."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    data = os.urandom(40 * 4096)
+    s3 = RangeS3(data, fail=0, delay=0.05)
+    outcome = {}
+
+    def run():
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            try:
+                download.ranged_download(s3, 'k', str(tmp_path / 'object'), len(data), 4096, pool, 2)
+            except download.S3Error as exc:
+                outcome['error'] = str(exc)
+    thread = threading.Thread(target=run)
+    thread.daemon = True
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive(), 'the download hung waiting for a part buffer'
+    assert outcome['error'].startswith('download of s3://b/k broke off 4 times (connection reset by peer)')
 
 
 def test_check_digests_directory_and_file():
