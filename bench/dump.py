@@ -19,7 +19,9 @@ One throwaway PostgreSQL 15 server (tests/sandbox/pg.py), one generated database
   indexes and constraints (``data_loader: copy_in``).
 
 Goals: dump defaults >= 4x faster than raw -Fc, <= 2.0x the floor, output <= 1.1x the raw
-dump; restore defaults >= 2.0x faster than single-job pg_restore.
+dump; restore defaults >= 2.0x faster than single-job pg_restore. A reference row gives the ceiling of any
+restore on this machine: the server's own CPU-seconds during postgres_restore (from /proc: the postmaster, its
+processes and those it reaped) spread over every core, against single-job pg_restore.
 
     python bench/dump.py [--size-mb N]      # or POURTRAIT_BENCH_DUMP_MB=N for bench/run.py
 
@@ -47,6 +49,7 @@ from tests.conftest import run_module  # noqa: E402
 
 DB = 'bench'
 JOBS = max(2, os.cpu_count() or 2)
+CORES = os.cpu_count() or 1
 
 # Four tables of the same shape: ids, timestamps, small integers, a short vocabulary,
 # hex digests and sentences around them (compresses to about 37% at gzip level 6,
@@ -141,6 +144,49 @@ def server_side_seconds(server):
     return _timed(lambda: parallel_map(copy, list(TABLES), JOBS))
 
 
+_HZ = os.sysconf('SC_CLK_TCK') if hasattr(os, 'sysconf') else 100
+
+
+def _proc_times(pid):
+    """(own CPU-s, CPU-s of its reaped children) of a process from /proc, or (0, 0) when it is gone."""
+    try:
+        with open('/proc/%d/stat' % pid) as handle:
+            fields = handle.read().rsplit(')', 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0, 0.0
+    return (int(fields[11]) + int(fields[12])) / _HZ, (int(fields[13]) + int(fields[14])) / _HZ
+
+
+def server_cpu_seconds(server):
+    """CPU-s the server has used so far: the postmaster, its live processes, and those it has reaped (backends
+    that ended), from /proc; None where /proc is missing. The difference over a run is the server's own work."""
+    try:
+        with open(os.path.join(server.data_dir, 'postmaster.pid')) as handle:
+            postmaster = int(handle.readline())
+        pids = [int(p) for p in os.listdir('/proc') if p.isdigit()]
+    except (OSError, ValueError):
+        return None
+    own, reaped = _proc_times(postmaster)
+    total = own + reaped
+    for pid in pids:
+        try:
+            with open('/proc/%d/stat' % pid) as handle:
+                parent = int(handle.read().rsplit(')', 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == postmaster:
+            total += _proc_times(pid)[0]
+    return total
+
+
+def _server_share(server, func):
+    """(seconds, server CPU-s) of func()."""
+    before = server_cpu_seconds(server)
+    seconds = _timed(func)
+    after = server_cpu_seconds(server)
+    return seconds, (None if before is None or after is None else after - before)
+
+
 def dir_size(path):
     if os.path.isfile(path):
         return os.path.getsize(path)
@@ -212,10 +258,11 @@ def run(size_mb=None, log=None):
         def module_restore():
             restored.update(run_module('postgres_restore', dict(conn, path=result['path'], target_db='bench_restore_mod',
                                                                 create=True, bin_dir=bindir)))
-        mod_restore = _timed(module_restore)
+        mod_restore, server_cpu = _server_share(server, module_restore)
         if restored.get('failed'):
             raise RuntimeError('postgres_restore failed: %s' % restored.get('msg'))
-        log('postgres_restore defaults %.2f s (data loaded by %s)' % (mod_restore, restored.get('data_loader')))
+        log('postgres_restore defaults %.2f s (data loaded by %s), the server\'s own CPU %s'
+            % (mod_restore, restored.get('data_loader'), '-' if server_cpu is None else '%.2f s' % server_cpu))
         server.drop_database('bench_restore_mod')
 
         return [
@@ -230,7 +277,11 @@ def run(size_mb=None, log=None):
             _row('pg_restore single job', single, single, 1.0, None, None),
             _row('postgres_restore defaults speed-up over single-job pg_restore', mod_restore, single,
                  single / mod_restore, '>= 2.0', None, single / mod_restore >= 2.0),
-        ]
+        ] + ([] if not server_cpu else [
+            # the server's own CPU during that restore, spread over every core with nothing else to do: the most
+            # any client could make of this machine (seconds: that time; ratio: single-job pg_restore over it)
+            _row('reference: ceiling of any restore here (server CPU %.1f s / %d cores)' % (server_cpu, CORES),
+                 server_cpu / CORES, single, single / (server_cpu / CORES), None, None)])
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
