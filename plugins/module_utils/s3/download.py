@@ -84,14 +84,6 @@ def choose_point(complete, point, where, require_verified=True):
                      'these names, or a time' % (point, where, _names(usable)))
 
 
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as handle:
-        for block in iter(lambda: handle.read(1024 * 1024), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 STREAM_CHUNK = 1024 * 1024   # bytes read from a response body at once
 
 

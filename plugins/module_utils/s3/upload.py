@@ -24,6 +24,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.stream import hash_file
 from ansible_collections.pourtrait.ops.plugins.module_utils.s3 import app_snapshot, crypto, layout
 from ansible_collections.pourtrait.ops.plugins.module_utils.s3.client import S3Error
 from ansible_collections.pourtrait.ops.plugins.module_utils.s3.stream import ChecksumMismatch, PartPool, send_file
@@ -40,11 +41,7 @@ ORPHAN_AGE_S = 24 * 3600
 
 
 def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as handle:
-        for block in iter(lambda: handle.read(1024 * 1024), b''):
-            digest.update(block)
-    return digest.hexdigest()
+    return hash_file(path).hexdigest()
 
 
 class UploadJob(object):
