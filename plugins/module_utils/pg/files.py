@@ -173,9 +173,12 @@ def fsync_path(path):
 
 
 def write_json_atomic(path, data):
+    """Write ``data`` as JSON to a temporary name, fsync, rename into place. The temporary name is claimed while it
+    is written (``PartialClaim``), so another run cleaning up leftovers in the same folder leaves it alone."""
     tmp = temp_name(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    claim = PartialClaim(tmp)
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, 'w') as handle:
             json.dump(data, handle, indent=2, sort_keys=True)
             handle.write('\n')
@@ -185,3 +188,5 @@ def write_json_atomic(path, data):
     except Exception:
         remove_path(tmp)
         raise
+    finally:
+        claim.release()

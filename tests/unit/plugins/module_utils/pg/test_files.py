@@ -29,3 +29,21 @@ def test_write_json_atomic_is_0600(tmp_path):
     assert json.load(open(path)) == {'a': 1}
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert os.listdir(str(tmp_path)) == ['m.json']
+
+
+def test_a_manifest_being_written_survives_another_runs_cleanup(tmp_path, monkeypatch):
+    """Two dumps into one folder: the other run's cleanup of leftovers comes while this one writes its manifest.
+    The manifest's temporary name is claimed, so it is left alone and the manifest lands; nothing else stays."""
+    real_dump = json.dump
+    seen = []
+
+    def dump_then_cleanup(data, handle, **kwargs):
+        real_dump(data, handle, **kwargs)
+        seen.append(files.discard_leftovers(str(tmp_path)))
+    monkeypatch.setattr(files.json, 'dump', dump_then_cleanup)
+    target = tmp_path / 'db-20261203T000000Z.dump.manifest.json'
+    files.write_json_atomic(str(target), {'name': 'x'})
+    monkeypatch.setattr(files.json, 'dump', real_dump)
+    assert seen == [[]]
+    assert json.loads(target.read_text()) == {'name': 'x'}
+    assert sorted(os.listdir(str(tmp_path))) == [target.name]
