@@ -18,12 +18,16 @@ One throwaway PostgreSQL 15 server (tests/sandbox/pg.py), one generated database
   inflated into ``COPY ... FROM STDIN``, CPU-count connections), then pg_restore -j builds the
   indexes and constraints (``data_loader: copy_in``).
 
+The dump and the restore run ``--runs`` times each (default 3), paired with the floor (dump) or
+single-job pg_restore (restore): the two sides go first in turn, each step after an ``os.sync()``
+so no writeback of the step before lands on it; the median ratio counts and the range is printed.
+
 Goals: dump defaults >= 4x faster than raw -Fc, <= 2.0x the floor, output <= 1.1x the raw
 dump; restore defaults >= 2.0x faster than single-job pg_restore. A reference row gives the ceiling of any
 restore on this machine: the server's own CPU-seconds during postgres_restore (from /proc: the postmaster, its
 processes and those it reaped) spread over every core, against single-job pg_restore.
 
-    python bench/dump.py [--size-mb N]      # or POURTRAIT_BENCH_DUMP_MB=N for bench/run.py
+    python bench/dump.py [--size-mb N] [--runs N]   # or POURTRAIT_BENCH_DUMP_MB, POURTRAIT_BENCH_RUNS
 
 The machine may be shared: run it more than once before comparing, and report the range.
 
@@ -39,6 +43,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from statistics import median
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -199,14 +204,38 @@ def _row(name, seconds, floor, ratio, goal, size, ok=None):
                 ratio=None if ratio is None else round(ratio, 2), goal=goal, size_bytes=size, ok=ok)
 
 
+def default_runs():
+    """--runs' default: POURTRAIT_BENCH_RUNS when set, else 3."""
+    return int(os.environ.get('POURTRAIT_BENCH_RUNS') or 3)
+
+
 def default_size_mb():
     """--size-mb's default: POURTRAIT_BENCH_DUMP_MB when set (a smaller size to iterate), else 1024."""
     return int(os.environ.get('POURTRAIT_BENCH_DUMP_MB') or 1024)
 
 
-def run(size_mb=None, log=None):
-    """Run the whole benchmark once; return the result rows."""
+def _paired(runs, first, second):
+    """``runs`` pairs of (first(), second()) run back to back, each step after an ``os.sync()`` (no writeback
+    of the step before lands on it), the two going first in turn; returns ([first times], [second times])."""
+    times = ([], [])
+    for index in range(runs):
+        order = (0, 1) if index % 2 == 0 else (1, 0)
+        for side in order:
+            os.sync()
+            times[side].append((first, second)[side](index))
+    return times
+
+
+def _spread(values):
+    """'a-b' of a list of seconds or ratios."""
+    return '%.2f-%.2f' % (min(values), max(values))
+
+
+def run(size_mb=None, log=None, runs=None):
+    """Run the whole benchmark once; return the result rows. The dump and the restore each run ``runs`` times
+    (default 3, or POURTRAIT_BENCH_RUNS) paired with their floor or peer; the median ratio counts."""
     size_mb = size_mb or default_size_mb()
+    runs = runs or default_runs()
     log = log or (lambda msg: None)
     server = PgServer().start()
     work = tempfile.mkdtemp(prefix='pourtrait-bench-dump-')
@@ -222,69 +251,99 @@ def run(size_mb=None, log=None):
         log('%.0f MB of heap generated' % (heap / 1048576.0))
         server.execute('CHECKPOINT')
 
-        floor = floor_seconds(server, env)
+        os.sync()
         server_side = server_side_seconds(server)
-        log('floor %.2f s (COPY TO STDOUT, %d parallel); server-side COPY TO /dev/null %.2f s'
-            % (floor, JOBS, server_side))
-
+        os.sync()
         raw_path = os.path.join(work, 'raw.dump')
         raw = _timed(lambda: _run([pg_dump, '-Fc', '-f', raw_path, '--no-password'], env))
         raw_size = dir_size(raw_path)
-        log('raw pg_dump -Fc %.2f s, %d bytes' % (raw, raw_size))
+        log('raw pg_dump -Fc %.2f s, %d bytes; server-side COPY TO /dev/null %.2f s' % (raw, raw_size, server_side))
 
         conn = dict(login_host='127.0.0.1', login_port=server.port, login_user=server.user,
                     login_password=server.password, login_db=DB)
-        backups = os.path.join(work, 'backups')
-        result = {}
+        dumps = []
 
-        def module_dump():
-            result.update(run_module('postgres_dump', dict(conn, backup_dir=backups, bin_dir=bindir)))
-        mod = _timed(module_dump)
-        if result.get('failed'):
-            raise RuntimeError('postgres_dump failed: %s' % result.get('msg'))
-        mod_size = result['size']
-        log('postgres_dump defaults %.2f s, %d bytes, compressor %s (%s)'
-            % (mod, mod_size, result['compressor'], result['verification']))
+        def module_dump(index):
+            backup_dir = os.path.join(work, 'backups%d' % index)
+            result = {}
+            seconds = _timed(lambda: result.update(run_module('postgres_dump', dict(conn, backup_dir=backup_dir,
+                                                                                    bin_dir=bindir))))
+            if result.get('failed'):
+                raise RuntimeError('postgres_dump failed: %s' % result.get('msg'))
+            dumps.append(result)
+            log('postgres_dump defaults %.2f s, %d bytes, compressor %s (%s)'
+                % (seconds, result['size'], result['compressor'], result['verification']))
+            return seconds
 
-        server.create_database('bench_restore_raw')
-        single = _timed(lambda: _run([pg_restore, '--no-password', '--exit-on-error', '-d', 'bench_restore_raw',
-                                      result['path']], env))
-        log('pg_restore single job %.2f s' % single)
-        server.drop_database('bench_restore_raw')
-        server.execute('CHECKPOINT')
+        def floor(_index):
+            seconds = floor_seconds(server, env)
+            log('floor %.2f s (COPY TO STDOUT, %d parallel)' % (seconds, JOBS))
+            return seconds
+        floors, mods = _paired(runs, floor, module_dump)
+        dump_ratios = [m / f for m, f in zip(mods, floors)]
+        dumped = dumps[-1]
+        mod_size = dumped['size']
 
-        restored = {}
+        def single_restore(_index):
+            server.create_database('bench_restore_raw')
+            seconds = _timed(lambda: _run([pg_restore, '--no-password', '--exit-on-error', '-d', 'bench_restore_raw',
+                                           dumped['path']], env))
+            server.drop_database('bench_restore_raw')
+            log('pg_restore single job %.2f s' % seconds)
+            return seconds
+        server_cpus = []
 
-        def module_restore():
-            restored.update(run_module('postgres_restore', dict(conn, path=result['path'], target_db='bench_restore_mod',
-                                                                create=True, bin_dir=bindir)))
-        mod_restore, server_cpu = _server_share(server, module_restore)
-        if restored.get('failed'):
-            raise RuntimeError('postgres_restore failed: %s' % restored.get('msg'))
-        log('postgres_restore defaults %.2f s (data loaded by %s), the server\'s own CPU %s'
-            % (mod_restore, restored.get('data_loader'), '-' if server_cpu is None else '%.2f s' % server_cpu))
-        server.drop_database('bench_restore_mod')
-
-        return [
-            _row('floor: COPY TO STDOUT discarded, %d parallel' % JOBS, floor, floor, 1.0, None, None),
-            _row("reference: COPY TO '/dev/null' server-side", server_side, floor, server_side / floor, None, None),
-            _row('raw pg_dump -Fc', raw, floor, raw / floor, None, raw_size),
-            _row('postgres_dump defaults vs floor', mod, floor, mod / floor, '<= 2.0', mod_size, mod / floor <= 2.0),
-            _row('postgres_dump defaults speed-up over raw -Fc', mod, raw, raw / mod, '>= 4.0', mod_size,
-                 raw / mod >= 4.0),
-            _row('postgres_dump defaults size vs raw -Fc', mod, raw, float(mod_size) / raw_size, '<= 1.1', mod_size,
-                 float(mod_size) / raw_size <= 1.1),
-            _row('pg_restore single job', single, single, 1.0, None, None),
-            _row('postgres_restore defaults speed-up over single-job pg_restore', mod_restore, single,
-                 single / mod_restore, '>= 2.0', None, single / mod_restore >= 2.0),
-        ] + ([] if not server_cpu else [
-            # the server's own CPU during that restore, spread over every core with nothing else to do: the most
-            # any client could make of this machine (seconds: that time; ratio: single-job pg_restore over it)
-            _row('reference: ceiling of any restore here (server CPU %.1f s / %d cores)' % (server_cpu, CORES),
-                 server_cpu / CORES, single, single / (server_cpu / CORES), None, None)])
+        def module_restore(_index):
+            restored = {}
+            seconds, server_cpu = _server_share(server, lambda: restored.update(run_module(
+                'postgres_restore', dict(conn, path=dumped['path'], target_db='bench_restore_mod', create=True,
+                                         bin_dir=bindir))))
+            if restored.get('failed'):
+                raise RuntimeError('postgres_restore failed: %s' % restored.get('msg'))
+            server.drop_database('bench_restore_mod')
+            if server_cpu:
+                server_cpus.append(server_cpu)
+            log('postgres_restore defaults %.2f s (data loaded by %s), the server\'s own CPU %s'
+                % (seconds, restored.get('data_loader'), '-' if server_cpu is None else '%.2f s' % server_cpu))
+            return seconds
+        singles, restores = _paired(runs, single_restore, module_restore)
+        restore_ratios = [s / m for s, m in zip(singles, restores)]
+        return _rows(dict(floor=median(floors), server_side=server_side, raw=raw, raw_size=raw_size, mod=median(mods),
+                          mod_size=mod_size, dump_ratios=dump_ratios, single=median(singles),
+                          mod_restore=median(restores), restore_ratios=restore_ratios,
+                          server_cpu=median(server_cpus) if server_cpus else None, runs=runs))
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _rows(m):
+    """The result rows of one run's medians ``m``."""
+    dump_ratio, restore_ratio = median(m['dump_ratios']), median(m['restore_ratios'])
+    paired = 'median of %d paired runs, range %%s' % m['runs']
+    rows = [
+        _row('floor: COPY TO STDOUT discarded, %d parallel' % JOBS, m['floor'], m['floor'], 1.0, None, None),
+        _row("reference: COPY TO '/dev/null' server-side", m['server_side'], m['floor'],
+             m['server_side'] / m['floor'], None, None),
+        _row('raw pg_dump -Fc', m['raw'], m['floor'], m['raw'] / m['floor'], None, m['raw_size']),
+        _row('postgres_dump defaults vs floor (%s)' % (paired % _spread(m['dump_ratios'])), m['mod'], m['floor'],
+             dump_ratio, '<= 2.0', m['mod_size'], dump_ratio <= 2.0),
+        _row('postgres_dump defaults speed-up over raw -Fc', m['mod'], m['raw'], m['raw'] / m['mod'], '>= 4.0',
+             m['mod_size'], m['raw'] / m['mod'] >= 4.0),
+        _row('postgres_dump defaults size vs raw -Fc', m['mod'], m['raw'], float(m['mod_size']) / m['raw_size'],
+             '<= 1.1', m['mod_size'], float(m['mod_size']) / m['raw_size'] <= 1.1),
+        _row('pg_restore single job', m['single'], m['single'], 1.0, None, None),
+        _row('postgres_restore defaults speed-up over single-job pg_restore (%s)'
+             % (paired % _spread(m['restore_ratios'])), m['mod_restore'], m['single'], restore_ratio, '>= 2.0',
+             None, restore_ratio >= 2.0),
+    ]
+    if m['server_cpu']:
+        # the server's own CPU during that restore, spread over every core with nothing else to do: the most
+        # any client could make of this machine (seconds: that time; ratio: single-job pg_restore over it)
+        rows.append(_row('reference: ceiling of any restore here (server CPU %.1f s / %d cores)'
+                         % (m['server_cpu'], CORES), m['server_cpu'] / CORES, m['single'],
+                         m['single'] / (m['server_cpu'] / CORES), None, None))
+    return rows
 
 
 def format_table(rows):
@@ -301,8 +360,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--size-mb', type=int, default=default_size_mb(),
                         help='generated data size (default 1024, or POURTRAIT_BENCH_DUMP_MB)')
+    parser.add_argument('--runs', type=int, default=default_runs(),
+                        help='paired runs of the dump and of the restore; the median counts (default 3, or '
+                             'POURTRAIT_BENCH_RUNS)')
     args = parser.parse_args(argv)
-    rows = run(args.size_mb, log=lambda msg: sys.stderr.write(msg + '\n'))
+    rows = run(args.size_mb, log=lambda msg: sys.stderr.write(msg + '\n'), runs=args.runs)
     sys.stdout.write(format_table(rows) + '\n')
     return 0 if all(r['ok'] is not False for r in rows) else 1
 
