@@ -37,6 +37,7 @@ for bench/run.py.
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -184,6 +185,12 @@ def server_cpu_seconds(server):
     return total
 
 
+def _children_cpu_seconds():
+    """CPU-s of this process's ended children (and theirs): a program run with subprocess.run counts in full."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _server_share(server, func):
     """(seconds, server CPU-s) of func()."""
     before = server_cpu_seconds(server)
@@ -284,12 +291,19 @@ def run(size_mb=None, log=None, runs=None):
         dumped = dumps[-1]
         mod_size = dumped['size']
 
+        single_cpus = []
+
         def single_restore(_index):
             server.create_database('bench_restore_raw')
-            seconds = _timed(lambda: _run([pg_restore, '--no-password', '--exit-on-error', '-d', 'bench_restore_raw',
-                                           dumped['path']], env))
+            client = _children_cpu_seconds()
+            seconds, server_cpu = _server_share(server, lambda: _run([pg_restore, '--no-password', '--exit-on-error',
+                                                                      '-d', 'bench_restore_raw', dumped['path']], env))
+            client = _children_cpu_seconds() - client
             server.drop_database('bench_restore_raw')
-            log('pg_restore single job %.2f s' % seconds)
+            if server_cpu:
+                single_cpus.append((server_cpu, client, seconds))
+            log('pg_restore single job %.2f s, the server\'s own CPU %s, pg_restore\'s %.2f s'
+                % (seconds, '-' if server_cpu is None else '%.2f s' % server_cpu, client))
             return seconds
         server_cpus = []
 
@@ -311,7 +325,8 @@ def run(size_mb=None, log=None, runs=None):
         return _rows(dict(floor=median(floors), server_side=server_side, raw=raw, raw_size=raw_size, mod=median(mods),
                           mod_size=mod_size, dump_ratios=dump_ratios, single=median(singles),
                           mod_restore=median(restores), restore_ratios=restore_ratios,
-                          server_cpu=median(server_cpus) if server_cpus else None, runs=runs))
+                          server_cpu=median(server_cpus) if server_cpus else None, runs=runs,
+                          single_cpu=sorted(single_cpus)[len(single_cpus) // 2] if single_cpus else None))
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -337,6 +352,14 @@ def _rows(m):
              % (paired % _spread(m['restore_ratios'])), m['mod_restore'], m['single'], restore_ratio, '>= 2.0',
              None, restore_ratio >= 2.0),
     ]
+    if m['single_cpu']:
+        # single-job pg_restore is not one core's work: pg_restore inflates the data in its own process while the
+        # server loads it, and the server builds each index with parallel workers (seconds: its wall time; ratio:
+        # the cores it kept busy on average)
+        server_cpu, client_cpu, seconds = m['single_cpu']
+        rows.append(_row('reference: cores single-job pg_restore keeps busy (server CPU %.1f s + pg_restore %.1f s)'
+                         % (server_cpu, client_cpu), seconds, seconds, (server_cpu + client_cpu) / seconds, None,
+                         None))
     if m['server_cpu']:
         # the server's own CPU during that restore, spread over every core with nothing else to do: the most
         # any client could make of this machine (seconds: that time; ratio: single-job pg_restore over it)
