@@ -17,7 +17,7 @@ STAMP := $(VENV)/.installed
 help:
 	@echo "make demo          set up, start the sandbox, run the main job against it"
 	@echo "make test          set up and run every check (unit, integration, molecule, lint, sanity)"
-	@echo "make sandbox-up    start the sandbox in the background (writes .sandbox/env)"
+	@echo "make sandbox-up    start the sandbox in the background (writes .sandbox/env; PG=17 for PostgreSQL 17)"
 	@echo "make sandbox-down  stop it"
 	@echo "make watch         alert response (ansible-rulebook) against the sandbox, in the foreground (Ctrl-C stops)"
 	@echo "make bench         run the benchmarks in bench/ (not part of make test)"
@@ -37,8 +37,9 @@ setup: $(STAMP) $(COLLECTION_LINK)
 	@$(BIN)/python tests/sandbox/pg.py --check
 	@$(BIN)/python tests/sandbox/vercel_cli.py --check
 
+# PG=17: the sandbox's database is PostgreSQL 17 (what new Supabase projects run) instead of 15.
 sandbox-up: setup
-	@$(BIN)/python tests/sandbox/sandboxctl.py up
+	@$(if $(PG),POURTRAIT_SANDBOX_PG=$(PG) )$(BIN)/python tests/sandbox/sandboxctl.py up
 
 sandbox-down:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python tests/sandbox/sandboxctl.py down; else echo "sandbox not running"; fi

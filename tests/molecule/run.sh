@@ -4,13 +4,17 @@
 # scenarios reset and seed the sandbox they run against, so each lane has its
 # own (lane 1 is the checkout's .sandbox, lane N is .sandbox-laneN, chosen
 # with POURTRAIT_SANDBOX_DIR, which sandboxctl and inventory/local read).
-# A scenario's output is printed in full when it fails, in one line when it
-# passes. Exits non-zero when any scenario failed.
+# Lane N's database is the Nth PostgreSQL major of MOLECULE_PG (default
+# "15 17": lane 2 runs its scenarios against PostgreSQL 17, as new Supabase
+# projects do; lanes past the list use the last). A scenario's output is
+# printed in full when it fails, in one line when it passes. Exits non-zero
+# when any scenario failed.
 #   bash tests/molecule/run.sh [scenario ...]
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 ROOT=$PWD
 LANES=${MOLECULE_LANES:-2}
+read -r -a PG_MAJORS <<< "${MOLECULE_PG:-15 17}"
 PY=${PYTHON:-$ROOT/.venv/bin/python}
 [ -x "$PY" ] || PY=python3
 
@@ -31,6 +35,12 @@ trap 'rm -rf "$logs"' EXIT
 was_up=0
 POURTRAIT_SANDBOX_DIR="$ROOT/.sandbox" "$PY" tests/sandbox/sandboxctl.py status > /dev/null 2>&1 && was_up=1
 
+lane_pg() {
+  local i=$(($1 - 1))
+  [ "$i" -lt ${#PG_MAJORS[@]} ] || i=$((${#PG_MAJORS[@]} - 1))
+  echo "${PG_MAJORS[$i]}"
+}
+
 lane_dir() {
   if [ "$1" -eq 1 ]; then echo "$ROOT/.sandbox"; else echo "$ROOT/.sandbox-lane$1"; fi
 }
@@ -38,17 +48,24 @@ lane_dir() {
 run_lane() {
   local lane=$1; shift
   local dir; dir=$(lane_dir "$lane")
-  if ! POURTRAIT_SANDBOX_DIR="$dir" "$PY" tests/sandbox/sandboxctl.py up > "$logs/lane$lane.up" 2>&1; then
+  local pg; pg=$(lane_pg "$lane")
+  # the developer's own sandbox (lane 1, when it was up) keeps the major it runs
+  local want=$pg
+  [ "$lane" -eq 1 ] && [ "$was_up" -eq 1 ] && want=
+  if ! POURTRAIT_SANDBOX_DIR="$dir" POURTRAIT_SANDBOX_PG="$want" "$PY" tests/sandbox/sandboxctl.py up \
+      > "$logs/lane$lane.up" 2>&1; then
     echo "== lane $lane: the sandbox did not start"; cat "$logs/lane$lane.up"
     for s in "$@"; do echo "$s" >> "$logs/failed"; done
     return
   fi
+  pg=$(POURTRAIT_SANDBOX_DIR="$dir" "$PY" tests/sandbox/sandboxctl.py status \
+    | sed -n 's/^sandbox running: PostgreSQL \([0-9]*\) .*/\1/p')
   for s in "$@"; do
     local start=$SECONDS
     if (cd extensions && POURTRAIT_SANDBOX_DIR="$dir" molecule test -s "$s") > "$logs/$s.log" 2>&1; then
-      echo "== molecule $s: passed in $((SECONDS - start)) s (lane $lane)"
+      echo "== molecule $s: passed in $((SECONDS - start)) s (lane $lane, PostgreSQL $pg)"
     else
-      echo "== molecule $s: FAILED after $((SECONDS - start)) s (lane $lane)"
+      echo "== molecule $s: FAILED after $((SECONDS - start)) s (lane $lane, PostgreSQL $pg)"
       cat "$logs/$s.log"
       echo "$s" >> "$logs/failed"
     fi

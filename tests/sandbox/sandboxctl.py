@@ -22,6 +22,10 @@ over TLS), ``SUPABASE_ANON_KEY`` and ``SUPABASE_SERVICE_ROLE_KEY``; for the S3 s
 ``AWS_ENDPOINT_URL_S3`` (HTTPS), ``AWS_CA_BUNDLE`` (the same CA), ``AWS_ACCESS_KEY_ID``,
 ``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``, plus ``AWS_ENDPOINT_URL_S3_HTTP`` (plain HTTP) and
 ``POURTRAIT_BACKUP_BUCKET`` (versioning and Object Lock on).
+
+``POURTRAIT_SANDBOX_PG`` (``make sandbox-up PG=17``) chooses the PostgreSQL major of the sandbox's
+database: 15 (Debian's, the default) or 17 (what new Supabase projects run). ``up`` with another major
+than the running sandbox's starts it afresh with that one; without the variable it keeps the running one.
 """
 
 import json
@@ -38,7 +42,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, ROOT)
 
-from tests.sandbox.pg import HarnessError, PgServer  # noqa: E402
+from tests.sandbox.pg import PG_MAJOR, PG_VERSIONS, HarnessError, PgServer  # noqa: E402
 
 # POURTRAIT_SANDBOX_DIR runs a second, independent sandbox (make test runs the
 # molecule scenarios on two at once); inventory/local reads the same variable.
@@ -195,13 +199,32 @@ def _save_state(state):
 
 
 def _pg_from_state(pg):
-    server = PgServer(base_dir=pg['base_dir'], port=pg['port'], password=pg['password'])
+    server = PgServer(base_dir=pg['base_dir'], port=pg['port'], password=pg['password'],
+                      version=pg.get('version', PG_MAJOR))
     server.bindir = pg['bindir']
     return server
 
 
+def requested_major():
+    """The PostgreSQL major POURTRAIT_SANDBOX_PG asks for, or None when it is not set; a one-line error for a
+    major the sandbox has no server for."""
+    major = (os.environ.get('POURTRAIT_SANDBOX_PG') or '').strip()
+    if not major:
+        return None
+    if major not in PG_VERSIONS:
+        raise HarnessError('POURTRAIT_SANDBOX_PG=%s: the sandbox runs PostgreSQL %s; set one of those (make '
+                           'sandbox-up PG=17)' % (major, ' or '.join(PG_VERSIONS)))
+    return major
+
+
 def up():
+    major = requested_major()
     state = _load_state()
+    if state and major and state['pg'].get('version', PG_MAJOR) != major:
+        print('sandbox: PostgreSQL %s was running; starting afresh with PostgreSQL %s'
+              % (state['pg'].get('version', PG_MAJOR), major))
+        down(quiet=True)
+        state = None
     if state and _pg_alive(state):
         # a sandbox started before the Supabase stand-in existed is restarted too
         wanted = ('supabase_api_url', 'webhook_url', 'supabase_url', 's3_url')
@@ -214,7 +237,8 @@ def up():
                 print('sandbox already running; the database password was changed through the Supabase API: '
                       'environment in %s updated' % os.path.relpath(ENV_FILE, ROOT))
                 return 0
-            print('sandbox already running; environment in %s' % os.path.relpath(ENV_FILE, ROOT))
+            print('sandbox already running (PostgreSQL %s); environment in %s'
+                  % (state['pg'].get('version', PG_MAJOR), os.path.relpath(ENV_FILE, ROOT)))
             return 0
         _stop_standins(state.get('standins') or {})
         state['standins'] = _start_standins(_pg_from_state(state['pg']).url())
@@ -227,10 +251,10 @@ def up():
     if state:
         down(quiet=True)
     os.makedirs(SANDBOX_DIR, exist_ok=True)
-    server = PgServer().start()
+    server = PgServer(version=major or PG_MAJOR).start()
     server.seed()
     state = {'pg': {'base_dir': server.base_dir, 'bindir': server.bindir, 'port': server.port,
-                    'user': server.user, 'password': server.password}}
+                    'user': server.user, 'password': server.password, 'version': server.version}}
     _save_state(state)
     try:
         state['standins'] = _start_standins(server.url())
@@ -242,7 +266,7 @@ def up():
     env.update(_standins_env(state['standins']))
     _write_env(env)
     info = state['standins']
-    print('sandbox up: PostgreSQL 15 on 127.0.0.1:%d (data in %s)' % (server.port, server.base_dir))
+    print('sandbox up: PostgreSQL %s on 127.0.0.1:%d (data in %s)' % (server.version, server.port, server.base_dir))
     print('            Vercel API %s (HTTPS %s), app %s' % (info['api_url'], info['https_url'], info['app_url']))
     print('            Supabase API %s (HTTPS %s), project %s'
           % (info['supabase_api_url'], info['supabase_https_url'], info['supabase_project_ref']))
@@ -276,7 +300,8 @@ def down(quiet=False):
 def status():
     state = _load_state()
     if state and _pg_alive(state):
-        print('sandbox running: PostgreSQL on 127.0.0.1:%d' % state['pg']['port'])
+        print('sandbox running: PostgreSQL %s on 127.0.0.1:%d' % (state['pg'].get('version', PG_MAJOR),
+                                                                   state['pg']['port']))
         if _standins_alive(state):
             print('                 HTTP stand-ins (pid %d): Vercel API %s, app %s'
                   % (state['standins']['pid'], state['standins']['api_url'], state['standins']['app_url']))
