@@ -4,7 +4,9 @@ connection dict is empty and the modules read DATABASE_URL / PG* from the
 environment (here: a fresh database on the test server)."""
 
 import glob
+import json
 import os
+import re
 
 import pytest
 
@@ -38,6 +40,14 @@ def test_backup_then_confirmed_production_restore(db, tmp_path):
     dumps = glob.glob(str(backups / (db.name + '-*.dump')))
     assert len(dumps) == 1, out
     assert oct(os.stat(dumps[0]).st_mode & 0o777) == '0o600'
+    # the summary names the pg_dump the backup found by itself (at least the server's major) and the server
+    with open(dumps[0] + '.manifest.json') as handle:
+        manifest = json.load(handle)
+    server_version = db.scalar('SHOW server_version')
+    dump_client = manifest['clients']['pg_dump']['version']
+    assert manifest['server_version'] == server_version
+    assert int(dump_client.split('.')[0]) >= int(server_version.split('.')[0])
+    assert ' by pg_dump %s from PostgreSQL %s; verification toc: ok' % (dump_client, server_version) in out, out
 
     db.query('DELETE FROM public.notifications')
     rc, out = playbook('restore', db, '-e', 'db_restore_path=%s' % dumps[0],
@@ -48,6 +58,9 @@ def test_backup_then_confirmed_production_restore(db, tmp_path):
     # the emptied state was kept before it was overwritten
     assert len(glob.glob(str(tmp_path / 'pre-restore' / (db.name + '-*.dump')))) == 1
     assert 'Restored %s (custom) into %s' % (dumps[0], db.name) in out, out
+    restore_client = re.search(r'into %s in [0-9.]+ s by pg_restore ([0-9.]+): ' % re.escape(db.name), out)
+    assert restore_client, out
+    assert int(restore_client.group(1).split('.')[0]) >= int(dump_client.split('.')[0])
 
 
 def test_production_restore_refused_without_matching_confirmation(db, tmp_path):
