@@ -183,7 +183,9 @@ class OpsModule(object):
     @classmethod
     def ansible_module(cls):
         from ansible.module_utils.basic import AnsibleModule
-        return AnsibleModule(argument_spec=cls.full_argument_spec(), supports_check_mode=True, **cls.module_kwargs)
+        module = AnsibleModule(argument_spec=cls.full_argument_spec(), supports_check_mode=True, **cls.module_kwargs)
+        _keep_own_fields(module)
+        return module
 
     @classmethod
     def main(cls):
@@ -195,3 +197,18 @@ class OpsModule(object):
         if result.get('failed'):
             module.fail_json(**result)
         module.exit_json(**result)
+
+
+def _keep_own_fields(module):
+    """AnsibleModule adds the stat() details of a result's ``path`` (or ``dest``) to it - size, mode, owner, group,
+    uid, gid, state - over the module's own fields of those names (a directory dump's size became the directory's
+    4096, the bytes a download fetched the same): the module's own fields win, the details fill in the rest."""
+    add_path_info = module.add_path_info
+
+    def add_missing_path_info(kwargs):
+        own = dict(kwargs)
+        add_path_info(kwargs)
+        kwargs.update(own)
+        return kwargs
+
+    module.add_path_info = add_missing_path_info

@@ -285,22 +285,6 @@ class PostgresDump(PostgresModule):
     def run(self):
         return DumpJob.from_module(self).run()
 
-    @classmethod
-    def ansible_module(cls):
-        module = super(PostgresDump, cls).ansible_module()
-        # AnsibleModule adds stat() details of ``path`` to the result, which would replace the
-        # dump's size with a directory's 4096: keep ours.
-        add_path_info = module.add_path_info
-
-        def keep_size(kwargs):
-            size = kwargs.get('size')
-            add_path_info(kwargs)
-            kwargs['size'] = size
-            return kwargs
-
-        module.add_path_info = keep_size
-        return module
-
 
 def main():
     PostgresDump.main()

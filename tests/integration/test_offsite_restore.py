@@ -46,6 +46,7 @@ def test_drill_defaults_to_the_offsite_copy(pg_server, db, s3, tmp_path):
     assert line['result'] == 'passed' and line['source'] == 'offsite' and line['recovery_point'] == name, line
     assert line['bucket'] == s3.bucket and line['note'] is None and line['mismatches'] == []
     assert line['tables_compared'] >= 9 and line['rows_compared'] > 5000
+    assert line['dump_size'] == uploaded['size'] > 4096, line   # the bytes fetched, not the directory's stat()
     assert line['download_seconds'] > 0 and line['verify_seconds'] >= 0 and line['restore_seconds'] > 0
     assert line['recovery_seconds'] >= line['download_seconds'] + line['restore_seconds'] - 0.01
     assert line['scratch_dropped'] is True and scratch_databases(pg_server, prefix) == []

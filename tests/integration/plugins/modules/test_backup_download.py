@@ -80,13 +80,19 @@ def test_round_trip_dump_upload_download_restore_checksums_equal(s3, dumps, tmp_
     name = os.path.basename(dump['path'])
     assert first['point'] == name and first['path'] == str(tmp_path / name / name)
     assert first['encrypted'] is False and set(first['timings']) == {'download_s', 'verify_s'}
-    assert sorted(first['downloaded']) == sorted(first['keys']) and first['size'] > 0
+    assert sorted(first['downloaded']) == sorted(first['keys'])
+    # the bytes fetched: every object of the point (not the stat() size AnsibleModule would put for the path)
+    fetched = sum(o['stored_size'] for o in first['record']['dump']['objects'].values())
+    on_disk = sum(os.path.getsize(os.path.join(d, f)) for d, _dirs, files in os.walk(str(tmp_path / name))
+                  for f in files if f != 'recovery-point.json')
+    assert first['size'] == fetched == on_disk and fetched > 4096, first
     assert json.loads((tmp_path / name / 'recovery-point.json').read_text()) == first['record']
     assert [p for p in os.listdir(str(tmp_path)) if p.startswith('.')] == []   # no staging left
     restore_and_compare(pg_server, dumps, first['path'])
 
     second = download(s3, dumps['database'], tmp_path)
     assert second['changed'] is False and second['downloaded'] == [] and second['timings'] == {}, second
+    assert second['size'] == 0, second
 
 
 def test_encrypted_round_trip(s3, dumps, tmp_path, pg_server, keys):
