@@ -85,8 +85,11 @@ def test_backup_uploads_with_the_app_and_applies_retention(db, s3, vercel, tmp_p
     names = set(k.split('/')[2] for k in s3.objects())
     assert names == {dump, 'old-0'}, names
     assert 'Off-site: s3://%s/%s' % (s3.bucket, base) in out
-    assert 'app %s (deployment %s' % (commits[0][:12], dep['uid']) in out
-    assert 'retention removed 1 recovery point(s): old-1' in out
+    # one line: the upload, the app's production runs, the retention
+    line = [x for x in out.splitlines() if 'Off-site: s3://' in x]
+    assert len(line) == 1 and '\\n' not in line[0], out
+    assert ' env var names); retention removed 1 recovery point(s): old-1"' in line[0], line
+    assert 'app %s (deployment %s' % (commits[0][:12], dep['uid']) in line[0]
     values = [v['value'] for v in vercel.env_vars() if v.get('value')]
     reports = [open(os.path.join(tmp_path / 'reports', n)).read() for n in os.listdir(tmp_path / 'reports')
                if n.endswith(('.md', '.json'))]
