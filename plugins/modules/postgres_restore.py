@@ -45,6 +45,14 @@ options:
     description:
       - Drop the dump's objects before recreating them (C(pg_restore --clean)). With O(create=true) the
         whole database is dropped and recreated instead, which also works for plain SQL dumps.
+      - Into an existing database, from a dump of a whole database (its manifest says no table was chosen or
+        left out), the objects of the dump's schemas that the target has and the dump does not - created since
+        the dump, by a migration for example - are dropped first (tables, views, sequences, functions, types,
+        and foreign keys, also those of other schemas that point at the dump's tables), so the schemas end up as
+        dumped and such objects cannot block C(pg_restore)'s own drops. With a single transaction they are
+        dropped inside the restore's transaction (C(pg_restore) writes its script, C(psql) runs it), so a
+        failed restore keeps them. RV(dropped_since_dump) names them; the pre-restore dump of the
+        M(pourtrait.ops.db_restore) role keeps their contents.
     type: bool
     default: false
   if_exists:
@@ -172,10 +180,21 @@ data_loader:
   type: str
   sample: copy_in
 plan:
-  description: Whether the target database is (or would be) dropped and created.
+  description:
+    - Whether the target database is (or would be) dropped and created, and the objects created since the dump
+      that are (or would be) dropped first (see O(clean)).
   returned: always
   type: dict
-  sample: {drop_database: false, create_database: true}
+  sample: {drop_database: false, create_database: false, drop_created_since_dump: ["TABLE public.tasting_notes"]}
+dropped_since_dump:
+  description:
+    - The objects of the target created since the dump that were dropped before the restore (see O(clean)),
+      each as its kind and name; empty when there were none. In check mode, see RV(plan).
+  returned: when not in check mode
+  type: list
+  elements: str
+  sample: ["FK CONSTRAINT public.error_logs error_logs_wine_id_fkey", "TABLE public.tasting_notes",
+           "FUNCTION public.wine_average_score(bigint)"]
 '''
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import PostgresModule

@@ -5,6 +5,8 @@ percent-encoded, as in a Supabase URL), here a fresh database on the test server
 
 import json
 import os
+import re
+import shlex
 import shutil
 
 import pytest
@@ -60,6 +62,38 @@ def test_check_mode_then_apply_then_nothing_to_do(db, tmp_path):
     assert 'Nothing to apply: all 3 migration(s) in %s are recorded (newest 20260112090000).' % (
         tmp_path / 'migrations') in out, out
     assert len(list((tmp_path / 'backups').iterdir())) == 2
+
+
+@pytest.mark.pg_matrix
+def test_the_restore_command_of_a_failed_run_returns_the_database_to_before_it(db, tmp_path):
+    """The run applied three files (a table with keys to dumped tables, a function, an index), then one failed:
+    the restore command it prints must work, although those objects depend on the dump's tables."""
+    shutil.copytree(SAMPLE, tmp_path / 'migrations')
+    (tmp_path / 'migrations' / '20260201090000_broken.sql').write_text('ALTER TABLE public.winez ADD COLUMN x int;\n')
+    before = db.query(HISTORY) if db.scalar("SELECT to_regclass('supabase_migrations.schema_migrations')") else None
+    rc, out = migrate(db, tmp_path)
+    assert rc == 2 and db.scalar("SELECT to_regclass('public.tasting_notes') IS NOT NULL"), out
+    [fatal] = [x for x in out.splitlines() if x.startswith('fatal:') and '"msg": "Migration failed: ' in x]
+    msg = json.loads(fatal.split(' => ', 1)[1])['msg']
+    command = re.search(r'restore the verified backup taken before it: (ansible-playbook .*)$', msg).group(1)
+    argv = shlex.split(command)
+    inventory = os.path.join(ROOT, 'inventory', 'production')
+    assert argv[:4] == ['ansible-playbook', 'playbooks/restore.yml', '-i', inventory], argv
+    result = run_playbook('restore', *(argv[4:] + ['-e', 'db_restore_safety_backup_dir=%s' % (tmp_path / 'pre')]),
+                          env={'DATABASE_URL': database_url(db)})
+    assert result.rc == 0, result.output
+    assert 'TABLE public.tasting_notes' in result.output, result.output
+    assert 'FUNCTION public.wine_average_score(bigint)' in result.output, result.output
+    assert 'object(s) created since the dump: ' in result.output, result.output
+    assert db.scalar("SELECT to_regclass('public.tasting_notes') IS NULL")
+    assert db.scalar("SELECT to_regprocedure('public.wine_average_score(bigint)') IS NULL")
+    history = db.query(HISTORY) if db.scalar("SELECT to_regclass('supabase_migrations.schema_migrations')") else None
+    assert history == before
+    # as before the run: the same files apply again
+    (tmp_path / 'migrations' / '20260201090000_broken.sql').unlink()
+    rc, out = migrate(db, tmp_path)
+    assert rc == 0, out
+    assert [r[0] for r in db.query(HISTORY)] == ['20260110090000', '20260111090000', '20260112090000']
 
 
 def test_a_failing_file_and_a_failing_check_fail_the_play(db, tmp_path):

@@ -40,6 +40,13 @@ from ansible_collections.pourtrait.ops.plugins.module_utils.pg.manifest import (
     manifest_path_for,
     read_manifest,
 )
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.since_dump import (
+    drop_new_objects,
+    find_new_objects,
+    read_listing,
+    run_clean_restore,
+    whole_database_dump,
+)
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.programs import (
     build_restore_argv,
     check_memory_setting,
@@ -104,6 +111,7 @@ class RestoreJob(Job):
         self.terminated, self.rows = 0, []
         self.data_loader = None
         self.loaded_counts = {}  # exact row counts known from the load (copy_in)
+        self.manifest, self.new_objects = {}, []  # objects of the target created since the dump (clean restores)
 
     def run(self):
         self.validate()
@@ -155,6 +163,7 @@ class RestoreJob(Job):
             manifest = read_manifest(self.path) or {}
         except PgModuleError:
             manifest = {}  # check_checksum says what is wrong with it, when it is asked to
+        self.manifest = manifest
         dump_version = str(manifest.get('pg_dump_version') or '')
         self.source_version = str(manifest.get('server_version') or '')
         dump_major = (version_tuple(dump_version) or (None,))[0]
@@ -215,8 +224,23 @@ class RestoreJob(Job):
                                        jobs=self.jobs, clean=self.clean and not self.recreate,
                                        if_exists=self.if_exists, single_transaction=self.single,
                                        no_owner=self.opts.get('no_owner'))
+        self.plan_new_objects()
         self.plan_result = dict(drop_database=bool(self.exists and self.recreate),
-                                create_database=bool(self.recreate))
+                                create_database=bool(self.recreate),
+                                drop_created_since_dump=['%s %s' % (o['kind'], o['name']) for o in self.new_objects])
+
+    def plan_new_objects(self):
+        """A clean restore of a whole-database dump into the existing target: the objects of the dump's schemas
+        that the target has and the dump does not (created since), dropped before the restore."""
+        if not (self.clean and self.exists and not self.recreate and self.fmt != 'plain'
+                and whole_database_dump(self.manifest)):
+            return
+        entries, schemas = read_listing(self.pg_restore, self.path, dict(os.environ))
+        conn = connect(self.conn_params, dbname=self.target, application_name=self.application_name)
+        try:
+            self.new_objects = find_new_objects(conn, entries, schemas)
+        finally:
+            conn.close()
 
     def check_mode_result(self):
         return dict(changed=True, target_db=self.target, format=self.fmt, duration=self.elapsed(),
@@ -242,6 +266,17 @@ class RestoreJob(Job):
         self.env = client_env(self.conn_params, dbname=self.target, application_name=self.application_name,
                               settings=dict(maintenance_work_mem=self.mwm) if self.mwm else None)
         try:
+            if self.new_objects and self.single and self.jobs == 1:
+                self.data_loader = 'pg_restore'
+                run_clean_restore(self.argv, os.path.join(os.path.dirname(self.pg_restore), 'psql'), self.target,
+                                  self.env, self.new_objects)
+                return
+            if self.new_objects:
+                conn = connect(self.conn_params, dbname=self.target, application_name=self.application_name)
+                try:
+                    drop_new_objects(conn, self.new_objects)
+                finally:
+                    conn.close()
             fast = None
             if use_copy_in(self.fmt, self.jobs, self.clean and not self.recreate):
                 fast = CopyInRestore(self.conn_params, self.target, self.path, self.argv, self.env, self.jobs,
@@ -277,4 +312,5 @@ class RestoreJob(Job):
         return dict(changed=True, target_db=self.target, format=self.fmt, duration=self.elapsed(),
                     checksum_ok=self.checksum_ok, terminated_sessions=self.terminated, tables=self.rows,
                     command=self.argv, plan=self.plan_result, client=describe_client(self.client),
-                    data_loader=self.data_loader)
+                    data_loader=self.data_loader,
+                    dropped_since_dump=['%s %s' % (o['kind'], o['name']) for o in self.new_objects])

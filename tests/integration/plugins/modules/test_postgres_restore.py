@@ -95,7 +95,7 @@ def test_create_and_clean_recreates_plain(pg_server, dumps, target):
     result = run_module('postgres_restore', dict(conn_args(pg_server), path=dumps['paths']['plain'],
                                                  target_db=target, create=True, clean=True))
     assert not result.get('failed'), result
-    assert result['plan'] == dict(drop_database=True, create_database=True)
+    assert result['plan'] == dict(drop_database=True, create_database=True, drop_created_since_dump=[])
     assert pg_server.execute("SELECT to_regclass('public.leftover')", dbname=target)[0][0] is None
     assert pg_server.execute('SELECT count(*) FROM wines', dbname=target)[0][0] == dumps['counts']['public.wines']
 
@@ -125,7 +125,7 @@ def test_check_mode_runs_nothing(pg_server, dumps, target):
                                                  target_db=target, create=True), check_mode=True)
     assert result['changed'] and not result.get('failed'), result
     assert result['command'][0].endswith('pg_restore') and result['command'][-1] == dumps['paths']['custom']
-    assert result['plan'] == dict(drop_database=False, create_database=True)
+    assert result['plan'] == dict(drop_database=False, create_database=True, drop_created_since_dump=[])
     assert result['checksum_ok'] is True
     assert pg_server.execute('SELECT count(*) FROM pg_database WHERE datname = %s', params=(target,))[0][0] == 0
 
@@ -228,3 +228,91 @@ def test_missing_dump_and_plain_clean(pg_server, dumps, target, tmp_path):
                           'dump %s does not exist' % missing)
     args = dict(conn_args(pg_server), path=dumps['paths']['plain'], target_db=target, clean=True)
     assert_one_line_error(run_module('postgres_restore', args), 'clean needs a custom or directory dump')
+
+
+# What a migration run after the dump may leave: objects the dump does not hold, some depending on its objects
+# (which makes pg_restore --clean fail on its own: "cannot drop constraint wines_pkey ... other objects depend
+# on it").
+SINCE_DUMP = """
+CREATE TYPE public.mood AS ENUM ('happy', 'sad');
+CREATE TABLE public.tasting_notes (id bigserial PRIMARY KEY, wine_id bigint NOT NULL REFERENCES public.wines (id),
+                                   mood public.mood);
+INSERT INTO public.tasting_notes (wine_id) SELECT id FROM public.wines ORDER BY id LIMIT 5;
+CREATE VIEW public.wine_names AS SELECT id, name FROM public.wines;
+CREATE FUNCTION public.wine_count(min_id bigint) RETURNS bigint LANGUAGE sql
+    AS 'SELECT count(*) FROM public.wines WHERE id >= min_id';
+ALTER TABLE public.error_logs ADD COLUMN wine_id bigint REFERENCES public.wines (id);
+CREATE SCHEMA reporting;
+CREATE TABLE reporting.wine_stats (wine_id bigint REFERENCES public.wines (id));
+"""
+CREATED_SINCE_DUMP = [
+    'FK CONSTRAINT public.error_logs error_logs_wine_id_fkey',
+    'FK CONSTRAINT reporting.wine_stats wine_stats_wine_id_fkey',
+    'TABLE public.tasting_notes',
+    'VIEW public.wine_names',
+    'FUNCTION public.wine_count(bigint)',
+    'TYPE public.mood',
+]
+SINCE_DUMP_STATE = """
+SELECT to_regclass('public.tasting_notes') IS NOT NULL, to_regclass('public.wine_names') IS NOT NULL,
+       to_regprocedure('public.wine_count(bigint)') IS NOT NULL, to_regtype('public.mood') IS NOT NULL,
+       EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'error_logs'
+                                                         AND column_name = 'wine_id'),
+       to_regclass('reporting.wine_stats') IS NOT NULL,
+       (SELECT count(*) FROM pg_constraint WHERE conrelid = to_regclass('reporting.wine_stats'))
+"""
+
+
+@pytest.mark.parametrize('jobs', [1, 2])
+def test_clean_restore_drops_what_was_created_since_the_dump(db, tmp_path, jobs):
+    dumped = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(tmp_path)))
+    assert not dumped.get('failed'), dumped
+    wines = db.scalar('SELECT count(*) FROM public.wines')
+    db.query(SINCE_DUMP)
+    args = dict(db.conn_args(), path=dumped['path'], clean=True, jobs=jobs)
+
+    planned = run_module('postgres_restore', args, check_mode=True)
+    assert planned['changed'] and planned['plan']['drop_created_since_dump'] == CREATED_SINCE_DUMP, planned
+    assert db.query(SINCE_DUMP_STATE)[0] == (True, True, True, True, True, True, 1)   # check mode changed nothing
+
+    result = run_module('postgres_restore', args)
+    assert not result.get('failed'), result
+    assert result['dropped_since_dump'] == CREATED_SINCE_DUMP
+    # the dump's schemas are as dumped; the table of another schema stays, without its key to a dumped table
+    assert db.query(SINCE_DUMP_STATE)[0] == (False, False, False, False, False, True, 0)
+    assert db.scalar('SELECT count(*) FROM public.wines') == wines
+    again = run_module('postgres_restore', args)
+    assert not again.get('failed') and again['dropped_since_dump'] == [], again
+
+
+def test_clean_restore_that_fails_keeps_what_was_created_since_the_dump(db, tmp_path):
+    dumped = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(tmp_path)))
+    assert not dumped.get('failed'), dumped
+    db.query(SINCE_DUMP)
+    wines = db.scalar('SELECT count(*) FROM public.wines')
+    manifest = json.loads(open(dumped['manifest_path']).read())
+    largest = max((n for n in manifest['files'] if n.endswith('.dat.gz')),
+                  key=lambda n: os.path.getsize(os.path.join(dumped['path'], n)))
+    with open(os.path.join(dumped['path'], largest), 'r+b') as handle:   # a data file cut short
+        handle.truncate(os.path.getsize(os.path.join(dumped['path'], largest)) // 2)
+    result = run_module('postgres_restore', dict(db.conn_args(), path=dumped['path'], clean=True, jobs=1,
+                                                 verify_checksum=False))
+    assert_one_line_error(result, 'pg_restore failed')
+    # one transaction: the drops of the objects created since the dump were rolled back with the rest
+    assert db.query(SINCE_DUMP_STATE)[0] == (True, True, True, True, True, True, 1)
+    assert db.scalar('SELECT count(*) FROM public.tasting_notes') == 5
+    assert db.scalar('SELECT count(*) FROM public.wines') == wines
+
+
+def test_clean_restore_of_a_partial_dump_drops_nothing_else(db, tmp_path):
+    db.query('CREATE TABLE public.archive (id int); INSERT INTO public.archive VALUES (1)')
+    dumped = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(tmp_path),
+                                              exclude_tables=['public.archive']))
+    assert not dumped.get('failed'), dumped
+    db.query('CREATE TABLE public.scratch (id int)')
+    result = run_module('postgres_restore', dict(db.conn_args(), path=dumped['path'], clean=True))
+    assert not result.get('failed'), result
+    # a table missing from a dump that left tables out may just have been left out: nothing is dropped
+    assert result['dropped_since_dump'] == [] and result['plan']['drop_created_since_dump'] == []
+    assert db.scalar('SELECT count(*) FROM public.archive') == 1
+    assert db.scalar("SELECT to_regclass('public.scratch') IS NOT NULL")

@@ -83,7 +83,7 @@ def test_the_plan_recreates_with_create_and_clean(tmp_path):
     assert job.admin_db == 'app'
     admin = FakeConn(answers=[[('copy',)], []])  # the target exists, no other sessions
     job.plan(admin)
-    assert job.plan_result == dict(drop_database=True, create_database=True)
+    assert job.plan_result == dict(drop_database=True, create_database=True, drop_created_since_dump=[])
     assert '--clean' not in job.argv and '--jobs=2' in job.argv and job.argv[-1] == path
     assert job.check_mode_result()['plan'] == job.plan_result
 
