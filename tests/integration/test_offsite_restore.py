@@ -114,6 +114,12 @@ def test_restore_playbook_from_the_bucket(db, s3, tmp_path):
     assert db.scalar('SELECT count(*) FROM public.notifications') == 1200
     assert 'Restored recovery point %s of s3://%s (directory) into %s' % (name, s3.bucket, db.name) in out, out
     assert 'recovery time' in out and '(download ' in out and ', restore ' in out, out
+    # again: the verified copy is already here, nothing is fetched, and the summary says so
+    db.query('DELETE FROM public.notifications')
+    rc, out = restore(db, s3, tmp_path, '-e', 'db_restore_point=%s' % name)
+    assert rc == 0, out
+    assert db.scalar('SELECT count(*) FROM public.notifications') == 1200
+    assert '(already downloaded and verified, restore ' in out and 'None s' not in out, out
 
 
 def test_restore_playbook_missing_point_changes_nothing(db, s3, tmp_path):
