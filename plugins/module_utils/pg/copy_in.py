@@ -50,8 +50,8 @@ FREEZE = True  # load the tables this run created with COPY ... FREEZE (truncate
 _TOC_LINE_RE = re.compile(r'^(\d+); (\d+) (\d+) (.*)$')
 _TABLE_DATA_RE = re.compile(r'^TABLE DATA (\S+) (\S+) (\S+)$')
 _TABLE_RE = re.compile(r'^TABLE (\S+) (\S+) (\S+)$')
-_SESSION_LINE_RE = re.compile(r'^(SET [a-z_]+ = .*;|SELECT pg_catalog\.set_config\(.*\);)$')
-_SET_NAME_RE = re.compile(r'^SET\s+(\w+)\s*(?:=|TO)', re.IGNORECASE)
+SESSION_LINE_RE = re.compile(r'^(SET [a-z_]+ = .*;|SELECT pg_catalog\.set_config\(.*\);)$')
+SET_NAME_RE = re.compile(r'^SET\s+(\w+)\s*(?:=|TO)', re.IGNORECASE)
 
 
 def use_copy_in(fmt, jobs, clean):
@@ -97,7 +97,7 @@ def read_data_script(script):
     for line in script.splitlines():
         if line.startswith('COPY ') and line.endswith(' FROM stdin;'):
             copies.append((parse_copy_line(line.encode('utf-8')), line[:-1]))
-        elif not copies and _SESSION_LINE_RE.match(line):
+        elif not copies and SESSION_LINE_RE.match(line):
             settings.append(line)
     return settings, copies
 
@@ -228,7 +228,7 @@ class CopyInRestore(object):
         predates (pg_restore 18's transaction_timeout on 15), which pg_restore itself would leave out."""
         with conn.cursor() as cur:
             for statement in self.settings:
-                name = _SET_NAME_RE.match(statement)
+                name = SET_NAME_RE.match(statement)
                 if name:
                     cur.execute('SELECT count(*) FROM pg_catalog.pg_settings WHERE name = %s', (name.group(1),))
                     if not cur.fetchone()[0]:

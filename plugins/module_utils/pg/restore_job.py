@@ -45,6 +45,7 @@ from ansible_collections.pourtrait.ops.plugins.module_utils.pg.since_dump import
     find_new_objects,
     read_listing,
     run_clean_restore,
+    server_settings,
     whole_database_dump,
 )
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.programs import (
@@ -112,6 +113,7 @@ class RestoreJob(Job):
         self.data_loader = None
         self.loaded_counts = {}  # exact row counts known from the load (copy_in)
         self.manifest, self.new_objects = {}, []  # objects of the target created since the dump (clean restores)
+        self.known_settings = None
 
     def run(self):
         self.validate()
@@ -239,6 +241,7 @@ class RestoreJob(Job):
         conn = connect(self.conn_params, dbname=self.target, application_name=self.application_name)
         try:
             self.new_objects = find_new_objects(conn, entries, schemas)
+            self.known_settings = server_settings(conn) if self.new_objects else None
         finally:
             conn.close()
 
@@ -269,7 +272,7 @@ class RestoreJob(Job):
             if self.new_objects and self.single and self.jobs == 1:
                 self.data_loader = 'pg_restore'
                 run_clean_restore(self.argv, os.path.join(os.path.dirname(self.pg_restore), 'psql'), self.target,
-                                  self.env, self.new_objects)
+                                  self.env, self.new_objects, self.known_settings)
                 return
             if self.new_objects:
                 conn = connect(self.conn_params, dbname=self.target, application_name=self.application_name)

@@ -20,6 +20,7 @@ import subprocess
 import tempfile
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import PgModuleError, psycopg2
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.copy_in import SESSION_LINE_RE, SET_NAME_RE
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.programs import run_program, tool_error
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.stream import CHUNK
 
@@ -155,10 +156,19 @@ def drop_new_objects(conn, objects):
                             % str(exc).strip().splitlines()[0])
 
 
-def run_clean_restore(pg_restore_argv, psql, dbname, env, objects):
-    """pg_restore --single-transaction writing its script, fed to psql with the DROPs of ``objects`` right after
-    the script's BEGIN: all in the restore's one transaction. A script cut short never reaches its COMMIT, so
-    psql's session ends with the transaction rolled back."""
+def server_settings(conn):
+    """The names of the server's settings (pg_settings), lower case."""
+    with conn.cursor() as cur:
+        cur.execute('SELECT name FROM pg_catalog.pg_settings')
+        names = set(row[0].lower() for row in cur.fetchall())
+    conn.rollback()
+    return names
+
+
+def run_clean_restore(pg_restore_argv, psql, dbname, env, objects, known=None):
+    """pg_restore --single-transaction writing its script, fed to psql with the DROPs of ``objects`` after the
+    script's BEGIN and settings (``known``: see ``_feed``): all in the restore's one transaction. A script cut
+    short never reaches its COMMIT, so psql's session ends with the transaction rolled back."""
     script_argv = [a for a in pg_restore_argv if not a.startswith('--dbname=')]
     script_argv.insert(len(script_argv) - 1, '--file=-')
     psql_argv = [psql, '--no-psqlrc', '--no-password', '--quiet', '--set=ON_ERROR_STOP=1', '--dbname=%s' % dbname]
@@ -176,7 +186,7 @@ def run_clean_restore(pg_restore_argv, psql, dbname, env, objects):
             producer.kill()
             producer.wait()
             raise PgModuleError('cannot run psql: %s; check bin_dir' % exc)
-        placed = _feed(producer.stdout, consumer.stdin, drops)
+        placed = _feed(producer.stdout, consumer.stdin, drops, known)
         consumer_rc = consumer.wait()
         stopped = consumer_rc != 0 and producer.poll() is None  # psql stopped first: its error is the cause
         if stopped:
@@ -197,22 +207,30 @@ def run_clean_restore(pg_restore_argv, psql, dbname, env, objects):
         raise PgModuleError(tool_error('psql', consumer_rc, psql_text))
 
 
-def _feed(source, sink, drops):
-    """Copy the script from ``source`` to ``sink``, ``drops`` right after its first ``BEGIN;`` line (before any
-    statement of the restore); returns whether they were placed. Nothing follows when there is no BEGIN."""
-    placed = False
+def _feed(source, sink, drops, known=None):
+    """Copy the script from ``source`` to ``sink``, ``drops`` placed before its first statement, after its BEGIN
+    and session settings; returns whether they were placed (not when a statement comes before any BEGIN: nothing
+    more is sent then). A setting the server does not know (``known``: the names in its pg_settings) is left out,
+    as pg_restore connected to the server would (pg_restore 18's transaction_timeout on 15)."""
+    begun = False
     try:
-        while not placed:
+        while True:
             line = source.readline()
             if not line:
-                return False
-            if line.rstrip(b'\r\n') == b'BEGIN;':
-                sink.write(line + drops)
-                placed = True
-            elif line.startswith((b'COPY ', b'CREATE ', b'DROP ', b'ALTER ')):
-                return False  # a statement before any BEGIN: the script is not in one transaction
-            else:
-                sink.write(line)
+                return False  # cut short before any statement
+            text = line.rstrip(b'\r\n').decode('utf-8', 'replace')
+            if text == 'BEGIN;':
+                begun = True
+            elif SESSION_LINE_RE.match(text):
+                name = SET_NAME_RE.match(text)
+                if name and known is not None and name.group(1).lower() not in known:
+                    continue
+            elif text and not text.startswith(('--', '\\')):
+                if not begun:
+                    return False  # a statement before any BEGIN: the script is not one transaction
+                sink.write(drops + line)
+                break
+            sink.write(line)
         while True:
             chunk = source.read(CHUNK)
             if not chunk:
@@ -225,4 +243,4 @@ def _feed(source, sink, drops):
             sink.close()
         except (BrokenPipeError, OSError):
             pass
-    return placed
+    return True

