@@ -79,8 +79,13 @@ def test_the_restore_command_of_a_failed_run_returns_the_database_to_before_it(d
     argv = shlex.split(command)
     inventory = os.path.join(ROOT, 'inventory', 'production')
     assert argv[:4] == ['ansible-playbook', 'playbooks/restore.yml', '-i', inventory], argv
-    result = run_playbook('restore', *(argv[4:] + ['-e', 'db_restore_safety_backup_dir=%s' % (tmp_path / 'pre')]),
-                          env={'DATABASE_URL': database_url(db)})
+    args = argv[4:] + ['-e', 'db_restore_safety_backup_dir=%s' % (tmp_path / 'pre')]
+    checked = run_playbook('restore', *args, check=True, env={'DATABASE_URL': database_url(db)})
+    assert checked.rc == 0, checked.output
+    assert re.search(r'; would drop \d+ object\(s\) created since the dump: [^"]*TABLE public\.tasting_notes',
+                     checked.output), checked.output
+    assert db.scalar("SELECT to_regclass('public.tasting_notes') IS NOT NULL")   # check mode changed nothing
+    result = run_playbook('restore', *args, env={'DATABASE_URL': database_url(db)})
     assert result.rc == 0, result.output
     assert 'TABLE public.tasting_notes' in result.output, result.output
     assert 'FUNCTION public.wine_average_score(bigint)' in result.output, result.output
