@@ -197,7 +197,9 @@ def kill_when(argv, env, ready, what):
 
 
 def test_backup_killed_while_pg_dump_streams(db, tmp_path):
-    bulk_table(db)
+    # large enough that its COPY lasts well beyond a poll (150,000 rows were copied in about 50 ms, and a CI run
+    # once finished the whole backup between two polls)
+    bulk_table(db, rows=1000000)
     backups = tmp_path / 'backups'
     argv, env = playbook_command('backup', db, tmp_path, backup_vars(backups))
     copying = "application_name = %s AND datname = %s AND query LIKE 'COPY public.fault_bulk %%'"
