@@ -300,8 +300,8 @@ def down(quiet=False):
 def status():
     state = _load_state()
     if state and _pg_alive(state):
-        print('sandbox running: PostgreSQL %s on 127.0.0.1:%d' % (state['pg'].get('version', PG_MAJOR),
-                                                                   state['pg']['port']))
+        pg = state['pg']
+        print('sandbox running: PostgreSQL %s on 127.0.0.1:%d' % (pg.get('version', PG_MAJOR), pg['port']))
         if _standins_alive(state):
             print('                 HTTP stand-ins (pid %d): Vercel API %s, app %s'
                   % (state['standins']['pid'], state['standins']['api_url'], state['standins']['app_url']))
