@@ -55,17 +55,21 @@ def next_free_path(final_path, fmt):
 _TOC_DATA_RE = re.compile(r'^\d+; \d+ \d+ TABLE DATA (\S+) (\S+) (\S+)$')
 
 
+def toc_listing(pg_restore, path, env):
+    """The text of ``pg_restore --list`` of a custom or directory dump."""
+    with tempfile.NamedTemporaryFile(prefix='toc-', suffix='.txt') as out:
+        run_program([pg_restore, '--list', path], env, program='pg_restore', stdout_path=out.name)
+        with open(out.name, 'rb') as handle:
+            return handle.read().decode('utf-8', 'replace')
+
+
 def list_toc(pg_restore, path, env, allow_empty=False):
     """``pg_restore --list``: (number of entries, [(schema, table)] having data).
 
     No entries at all means a broken dump, unless the source had nothing to
     dump (``allow_empty``).
     """
-    argv = [pg_restore, '--list', path]
-    with tempfile.NamedTemporaryFile(prefix='toc-', suffix='.txt') as out:
-        run_program(argv, env, program='pg_restore', stdout_path=out.name)
-        with open(out.name, 'rb') as handle:
-            text = handle.read().decode('utf-8', 'replace')
+    text = toc_listing(pg_restore, path, env)
     entries = 0
     tables = []
     for line in text.splitlines():

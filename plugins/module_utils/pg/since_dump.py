@@ -21,7 +21,8 @@ import tempfile
 
 from ansible_collections.pourtrait.ops.plugins.module_utils.postgres import PgModuleError, psycopg2
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.copy_in import SESSION_LINE_RE, SET_NAME_RE
-from ansible_collections.pourtrait.ops.plugins.module_utils.pg.programs import run_program, tool_error
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.formats import toc_listing
+from ansible_collections.pourtrait.ops.plugins.module_utils.pg.programs import tool_error
 from ansible_collections.pourtrait.ops.plugins.module_utils.pg.stream import CHUNK
 
 # (kind as pg_restore --list names it, schema, tag as it names it, DROP statement); search_path is empty while
@@ -91,10 +92,7 @@ def whole_database_dump(manifest):
 
 def read_listing(pg_restore, path, env):
     """``pg_restore --list`` of the dump: {"KIND schema tag"} of its entries, and its schemas."""
-    with tempfile.NamedTemporaryFile(prefix='toc-', suffix='.txt') as out:
-        run_program([pg_restore, '--list', path], env, program='pg_restore', stdout_path=out.name)
-        with open(out.name, 'rb') as handle:
-            return parse_listing(handle.read().decode('utf-8', 'replace'))
+    return parse_listing(toc_listing(pg_restore, path, env))
 
 
 def parse_listing(text):
